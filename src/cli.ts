@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * @module
+ * Command-line entry: parses flags, validates everything before listening (bad input prints
+ * `Error: …` and exits 2), starts the chosen command and stops it cleanly on SIGTERM/SIGINT.
+ */
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { Relay } from './relay/relay-server.js';
+import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js';
+import { createLogger, type Logger } from './log.js';
+import { AppError, ERR_INVALID_ARGUMENT } from './errors.js';
+
+const USAGE = `Usage: ctrlx-novnc <command> [options]
+
+Commands:
+  relay    Relay WebSocket connections on any path to one VNC server (websockify-style)
+  help     Show this help
+
+relay options:
+  --listen HOST:PORT        where to accept WebSocket connections (required; [::1]:PORT for IPv6)
+  --target HOST:PORT        the VNC server to connect each session to (required)
+  --max-payload BYTES       largest message accepted from a browser (default 65536)
+  --connect-timeout SEC     TCP connect timeout to the target (default 5)
+  --heartbeat SEC           ping browsers every SEC seconds, drop dead ones; 0 = off (default 20)
+
+Environment: LOG_LEVEL=debug|info|warn|error (default info).
+`;
+
+/** Exit code for bad usage, as in BSD sysexits' spirit and easy-novnc: 2. */
+const EXIT_USAGE = 2;
+
+function usageError(message: string): AppError {
+  return new AppError(ERR_INVALID_ARGUMENT, message, { status: 400 });
+}
+
+/** Parses a positive number flag (seconds or bytes). */
+function numberFlag(value: string | undefined, name: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw usageError(`--${name}: "${value}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  }
+  return n;
+}
+
+/** Listens on `addr`, turning EADDRINUSE and friends into a clear error. */
+function listen(server: http.Server, addr: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = formatHostPort(addr.host, addr.port);
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the address is already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'the address is not available on this machine'
+              : err.message;
+      reject(new Error(`cannot listen on ${where}: ${why}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(addr.port, addr.host, () => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Runs `stop` on the first SIGTERM/SIGINT; a second signal exits at once. */
+function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn('second signal, exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stopping', { signal });
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('error while stopping', { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+/** `ctrlx-novnc relay`: the relay alone on a TCP port, accepting upgrades on any path. */
+async function runRelay(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: 'string' },
+      target: { type: 'string' },
+      'max-payload': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      heartbeat: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!values.listen) throw usageError('--listen HOST:PORT is required');
+  if (!values.target) throw usageError('--target HOST:PORT is required');
+  const listenAddr = parseHostPort(values.listen, '--listen', undefined, true);
+  const target = parseHostPort(values.target, '--target');
+  const log = createLogger().child('relay');
+  const relay = new Relay({
+    logger: log,
+    maxPayload: numberFlag(values['max-payload'], 'max-payload', 64 * 1024),
+    connectTimeout: numberFlag(values['connect-timeout'], 'connect-timeout', 5) * 1000,
+    heartbeatInterval: numberFlag(values.heartbeat, 'heartbeat', 20, true),
+  });
+
+  const server = http.createServer((req, res) => {
+    res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 426 : 405, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      Upgrade: 'websocket',
+      Connection: 'close',
+    });
+    res.end('This is a WebSocket-to-TCP relay: connect with a WebSocket client.\n');
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head, target));
+
+  await listen(server, listenAddr);
+  const bound = server.address();
+  const shown = typeof bound === 'object' && bound ? formatHostPort(bound.address, bound.port) : values.listen;
+  log.info('listening', { listen: shown, target: formatHostPort(target.host, target.port) });
+
+  onShutdown(log, async () => {
+    server.close();
+    await relay.close();
+  });
+}
+
+/** Entry point: dispatches the command; returns the exit code for failures. */
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'relay':
+      return runRelay(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw usageError(`unknown command "${command}" (see ctrlx-novnc --help)`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const usage = err instanceof AppError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(usage ? EXIT_USAGE : 1);
+});

@@ -1,0 +1,85 @@
+/**
+ * @module
+ * A small levelled logger. One line per event, `key=value` fields, no payloads and no secrets:
+ * callers pass only what is safe to print (targets, sizes, codes), never tokens or passwords.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Record<string, string | number | boolean | undefined | null>;
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger that prefixes every message with `scope`. */
+  child(scope: string): Logger;
+}
+
+export interface LoggerOptions {
+  /** Lowest level printed. Default: `$LOG_LEVEL` or `info`. */
+  level?: LogLevel;
+  /** Where a line goes. Default: info/debug to stdout, warn/error to stderr. */
+  sink?: (level: LogLevel, line: string) => void;
+  /** Prefix each line with an ISO time stamp. Default: true unless running under systemd/snapd. */
+  timestamps?: boolean;
+}
+
+/** Quotes a value if it has spaces, quotes or `=`; keeps lines machine-readable. */
+function formatValue(value: string | number | boolean): string {
+  const s = String(value);
+  return /[\s"=]/.test(s) || s === '' ? JSON.stringify(s) : s;
+}
+
+/** Renders `msg key=value …`, skipping undefined fields. */
+export function formatLine(msg: string, fields?: LogFields): string {
+  let line = msg;
+  if (fields) {
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined || value === null) continue;
+      line += ` ${key}=${formatValue(value)}`;
+    }
+  }
+  return line;
+}
+
+function defaultSink(level: LogLevel, line: string): void {
+  if (level === 'warn' || level === 'error') process.stderr.write(line + '\n');
+  else process.stdout.write(line + '\n');
+}
+
+function parseLevel(value: string | undefined): LogLevel | undefined {
+  return value && value in ORDER ? (value as LogLevel) : undefined;
+}
+
+/** Creates a logger; see {@link LoggerOptions} for defaults. */
+export function createLogger(options: LoggerOptions = {}, scope = ''): Logger {
+  const level = options.level ?? parseLevel(process.env.LOG_LEVEL) ?? 'info';
+  const sink = options.sink ?? defaultSink;
+  // Under systemd (snap daemons) journald stamps each line already.
+  const timestamps = options.timestamps ?? process.env.INVOCATION_ID === undefined;
+  const min = ORDER[level];
+  const write = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
+    if (ORDER[lvl] < min) return;
+    const prefix = (timestamps ? new Date().toISOString() + ' ' : '') + lvl.padEnd(5) + ' ';
+    sink(lvl, prefix + (scope ? scope + ': ' : '') + formatLine(msg, fields));
+  };
+  return {
+    debug: (msg, fields) => write('debug', msg, fields),
+    info: (msg, fields) => write('info', msg, fields),
+    warn: (msg, fields) => write('warn', msg, fields),
+    error: (msg, fields) => write('error', msg, fields),
+    child: (child) => createLogger({ level, sink, timestamps }, scope ? `${scope}.${child}` : child),
+  };
+}
+
+/** A logger that drops everything (for library use without output). */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => silentLogger,
+};

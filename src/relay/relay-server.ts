@@ -1,0 +1,198 @@
+/**
+ * @module
+ * The relay: accepts WebSocket upgrades handed to it by any `http.Server` and runs one
+ * {@link RelaySession} per connection. It owns the heartbeat, the session list and the counters.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { formatHostPort } from './address.js';
+import { rejectUpgrade } from './upgrade.js';
+import { CLOSE_GOING_AWAY, RelaySession, type RelayTarget, type SessionEnd, type SessionInfo } from './relay.js';
+import { silentLogger, type Logger } from '../log.js';
+
+export interface RelayOptions {
+  /** Largest message accepted from the browser, in bytes; larger closes with 1009. Default 64 KiB. */
+  maxPayload?: number;
+  /** Milliseconds to wait for the TCP connection to the target. Default 5000. */
+  connectTimeout?: number;
+  /** Seconds between pings to each browser; no pong by the next tick terminates it. 0 = off. Default 20. */
+  heartbeatInterval?: number;
+  /** Bytes queued towards a browser above which the target is paused. Default 256 KiB. */
+  highWaterMark?: number;
+  /** Milliseconds a side gets to finish closing before it is destroyed. Default 30000. */
+  closeTimeout?: number;
+  /** Milliseconds of idle time before TCP keep-alive probes to the target. Default 30000. */
+  keepAliveDelay?: number;
+  logger?: Logger;
+}
+
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger'>>;
+
+const DEFAULTS: ResolvedOptions = {
+  maxPayload: 64 * 1024,
+  connectTimeout: 5000,
+  heartbeatInterval: 20,
+  highWaterMark: 256 * 1024,
+  closeTimeout: 30_000,
+  keepAliveDelay: 30_000,
+};
+
+/** Counters over the relay's lifetime. */
+export interface RelayStats {
+  sessionsOpen: number;
+  sessionsTotal: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+/**
+ * Chooses the subprotocol to echo: `binary` when offered, else the first one offered. Browsers
+ * (Chrome) abort when they offered protocols and none comes back, so one is always echoed.
+ */
+function chooseProtocol(offered: Set<string>): string | false {
+  if (offered.has('binary')) return 'binary';
+  const first = offered.values().next();
+  return first.done ? false : first.value;
+}
+
+/** Address of the browser side, as seen by this process. */
+function peerOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  if (!remoteAddress) return 'unix';
+  return formatHostPort(remoteAddress, remotePort ?? 0);
+}
+
+function checkOptions(o: ResolvedOptions): void {
+  const positive: (keyof ResolvedOptions)[] = ['maxPayload', 'connectTimeout', 'highWaterMark', 'closeTimeout'];
+  for (const key of positive) {
+    if (!(Number.isFinite(o[key]) && o[key] > 0)) throw new RangeError(`relay option ${key} must be a positive number`);
+  }
+  if (!(Number.isFinite(o.heartbeatInterval) && o.heartbeatInterval >= 0)) {
+    throw new RangeError('relay option heartbeatInterval must be 0 (off) or a positive number of seconds');
+  }
+}
+
+export class Relay {
+  readonly options: ResolvedOptions;
+  private readonly log: Logger;
+  private readonly wss: WebSocketServer;
+  private readonly live = new Set<RelaySession>();
+  private readonly waiters = new Set<() => void>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private closed = false;
+  private totals = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
+
+  constructor(options: RelayOptions = {}) {
+    const { logger, ...rest } = options;
+    this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
+    checkOptions(this.options);
+    this.log = logger ?? silentLogger;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.options.maxPayload,
+      handleProtocols: chooseProtocol,
+    });
+    if (this.options.heartbeatInterval > 0) {
+      this.heartbeatTimer = setInterval(() => {
+        for (const session of this.live) session.heartbeat();
+      }, this.options.heartbeatInterval * 1000);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  /**
+   * Completes a WebSocket upgrade and relays it to `target`. A malformed handshake is answered
+   * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget): void {
+    if (this.closed) {
+      rejectUpgrade(socket, 503, 'relay is shutting down');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new RelaySession(this.nextId++, ws, socket, peerOf(req), target, this.options, this.onEnd);
+      this.live.add(session);
+      this.totals.sessionsTotal++;
+      this.log.info('session start', {
+        id: session.id,
+        target: formatHostPort(target.host, target.port),
+        targetId: target.id,
+        peer: session.peer,
+      });
+    });
+  }
+
+  /** Open sessions. */
+  get sessions(): ReadonlySet<RelaySession> {
+    return this.live;
+  }
+
+  /** Snapshots of the open sessions. */
+  sessionInfo(): SessionInfo[] {
+    return [...this.live].map((s) => s.info());
+  }
+
+  /** Lifetime counters, including open sessions' bytes so far. */
+  stats(): RelayStats {
+    let up = this.totals.bytesUp;
+    let down = this.totals.bytesDown;
+    for (const s of this.live) {
+      up += s.bytesUp;
+      down += s.bytesDown;
+    }
+    return { sessionsOpen: this.live.size, sessionsTotal: this.totals.sessionsTotal, bytesUp: up, bytesDown: down };
+  }
+
+  /** Closes the sessions `filter` selects with `code`/`reason`; returns how many. */
+  closeSessions(filter: (session: RelaySession) => boolean, code: number, reason: string): number {
+    let n = 0;
+    for (const s of this.live) {
+      if (filter(s)) {
+        s.close(code, reason);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Resolves once no session is open. */
+  idle(): Promise<void> {
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add(resolve));
+  }
+
+  /**
+   * Stops accepting, closes every session with `code` (default 1001 "server shutting down") and
+   * resolves when all have ended (each side gets at most `closeTimeout` to finish).
+   */
+  async close(code = CLOSE_GOING_AWAY, reason = 'server shutting down'): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeatTimer);
+    this.closeSessions(() => true, code, reason);
+    await this.idle();
+    this.wss.close();
+  }
+
+  private readonly onEnd = (session: RelaySession, end: SessionEnd): void => {
+    this.live.delete(session);
+    this.totals.bytesUp += session.bytesUp;
+    this.totals.bytesDown += session.bytesDown;
+    this.log.info('session end', {
+      id: session.id,
+      target: formatHostPort(session.target.host, session.target.port),
+      duration: (end.durationMs / 1000).toFixed(3) + 's',
+      up: session.bytesUp,
+      down: session.bytesDown,
+      code: end.code,
+      reason: end.reason,
+    });
+    if (this.live.size === 0) {
+      for (const resolve of this.waiters) resolve();
+      this.waiters.clear();
+    }
+  };
+}

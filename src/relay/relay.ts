@@ -1,0 +1,317 @@
+/**
+ * @module
+ * One relay session: one browser WebSocket paired with one TCP connection to a VNC server.
+ * Bytes pass through unchanged in both directions, with backpressure each way and a close
+ * sequence that delivers everything already received before either side is shut.
+ */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { WebSocket, RawData } from 'ws';
+import { formatHostPort } from './address.js';
+
+/** Where a session connects to. `id`/`name` come from the configuration when there is one. */
+export interface RelayTarget {
+  host: string;
+  port: number;
+  id?: string;
+  name?: string;
+}
+
+/** Tunables of a session, all filled in by the {@link Relay}. */
+export interface SessionOptions {
+  /** Milliseconds to wait for the TCP connection to the target. */
+  connectTimeout: number;
+  /** Bytes queued towards the browser above which reading from the target pauses. */
+  highWaterMark: number;
+  /** Milliseconds a side gets to finish closing before it is destroyed. */
+  closeTimeout: number;
+  /** Milliseconds of idle time before TCP keep-alive probes start on the target socket. */
+  keepAliveDelay: number;
+}
+
+/** A snapshot of a session for status pages and logs. */
+export interface SessionInfo {
+  id: number;
+  target: RelayTarget;
+  peer: string;
+  startedAt: number;
+  /** Bytes from the browser to the target. */
+  bytesUp: number;
+  /** Bytes from the target to the browser. */
+  bytesDown: number;
+  connected: boolean;
+}
+
+/** How a session ended, reported once through `onEnd`. */
+export interface SessionEnd {
+  /** WebSocket close code sent or received (1006 when the browser vanished). */
+  code: number;
+  /** Short reason, e.g. `ECONNREFUSED 10.0.0.5:5900` or `target closed`. */
+  reason: string;
+  durationMs: number;
+}
+
+// WebSocket close codes used by the relay (RFC 6455 §7.4.1, plus the application range).
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_UNSUPPORTED_DATA = 1003;
+export const CLOSE_NO_STATUS = 1005;
+export const CLOSE_ABNORMAL = 1006;
+export const CLOSE_TOO_BIG = 1009;
+export const CLOSE_INTERNAL_ERROR = 1011;
+export const CLOSE_TARGET_CHANGED = 4000;
+
+/** Close reasons must fit a control frame: 123 bytes of UTF-8. */
+function clampReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let out = reason.slice(0, 123);
+  while (Buffer.byteLength(out) > 120) out = out.slice(0, -1);
+  return out + '...';
+}
+
+/**
+ * Pairs a browser WebSocket with a TCP connection to `target`.
+ *
+ * Flow control: while more than `highWaterMark` bytes wait to be written to the browser, the
+ * target socket is paused (resumed on the browser socket's `drain`); while the target socket's
+ * write buffer is full, the WebSocket is paused (resumed on the target's `drain`).
+ */
+export class RelaySession {
+  readonly id: number;
+  readonly target: RelayTarget;
+  readonly peer: string;
+  readonly startedAt = Date.now();
+  bytesUp = 0;
+  bytesDown = 0;
+  /** Cleared by each heartbeat, set by each pong. */
+  alive = true;
+
+  private readonly ws: WebSocket;
+  private readonly browser: Duplex;
+  private readonly tcp: net.Socket;
+  private readonly options: SessionOptions;
+  private readonly onEnd: (session: RelaySession, end: SessionEnd) => void;
+  private readonly label: string;
+  private connected = false;
+  /** Browser messages that arrived before the target connection was up. */
+  private pending: Buffer[] | null = [];
+  private downPaused = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private wsClosed = false;
+  private tcpClosed = false;
+  private closeCode: number | undefined;
+  private closeReason = '';
+  private ended = false;
+
+  constructor(
+    id: number,
+    ws: WebSocket,
+    browserSocket: Duplex,
+    peer: string,
+    target: RelayTarget,
+    options: SessionOptions,
+    onEnd: (session: RelaySession, end: SessionEnd) => void,
+  ) {
+    this.id = id;
+    this.ws = ws;
+    this.browser = browserSocket;
+    this.peer = peer;
+    this.target = target;
+    this.options = options;
+    this.onEnd = onEnd;
+    this.label = formatHostPort(target.host, target.port);
+
+    // Nothing goes to the target before it is connected: hold the browser until then.
+    ws.pause();
+    ws.on('message', this.onBrowserMessage);
+    ws.on('close', this.onBrowserClose);
+    ws.on('error', this.onBrowserError);
+    ws.on('pong', this.onPong);
+    browserSocket.on('drain', this.onBrowserDrain);
+
+    this.tcp = net.connect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: options.keepAliveDelay,
+    });
+    this.tcp.on('connect', this.onTargetConnect);
+    this.tcp.on('data', this.onTargetData);
+    this.tcp.on('end', this.onTargetEnd);
+    this.tcp.on('drain', this.onTargetDrain);
+    this.tcp.on('error', this.onTargetError);
+    this.tcp.on('close', this.onTargetClose);
+    this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeout);
+  }
+
+  /** A snapshot for status output. */
+  info(): SessionInfo {
+    return {
+      id: this.id,
+      target: this.target,
+      peer: this.peer,
+      startedAt: this.startedAt,
+      bytesUp: this.bytesUp,
+      bytesDown: this.bytesDown,
+      connected: this.connected,
+    };
+  }
+
+  /**
+   * Closes the session from the server side: the browser gets `code`/`reason` after every byte
+   * already received from the target, the target gets what the browser already sent, then FIN.
+   */
+  close(code: number, reason: string): void {
+    this.closeBrowser(code, reason);
+  }
+
+  /** Heartbeat tick: terminate when the last ping went unanswered, else ping again. */
+  heartbeat(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.alive) {
+      this.closeCode ??= CLOSE_ABNORMAL;
+      this.closeReason ||= 'no pong from browser';
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  // ---- browser side ------------------------------------------------------------------------
+
+  private readonly onBrowserMessage = (data: RawData, isBinary: boolean): void => {
+    if (!isBinary) {
+      this.closeBrowser(CLOSE_UNSUPPORTED_DATA, 'text frames are not supported');
+      return;
+    }
+    // binaryType is 'nodebuffer': fragments arrive joined, so `data` is one Buffer.
+    const chunk = data as Buffer;
+    this.bytesUp += chunk.length;
+    if (this.pending) {
+      this.pending.push(chunk);
+      return;
+    }
+    if (this.tcp.destroyed || this.tcp.writableEnded) return;
+    if (!this.tcp.write(chunk)) this.ws.pause();
+  };
+
+  private readonly onTargetDrain = (): void => {
+    if (!this.wsClosed) this.ws.resume();
+  };
+
+  private readonly onBrowserDrain = (): void => {
+    if (this.downPaused && this.ws.bufferedAmount < this.options.highWaterMark) {
+      this.downPaused = false;
+      this.tcp.resume();
+    }
+  };
+
+  private readonly onPong = (): void => {
+    this.alive = true;
+  };
+
+  private readonly onBrowserError = (err: Error & { code?: string }): void => {
+    // ws already closes the connection with the matching code (1002, 1009, ...).
+    this.closeReason ||= err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'message too big' : err.message;
+  };
+
+  private readonly onBrowserClose = (code: number, reason: Buffer): void => {
+    this.wsClosed = true;
+    this.browser.removeListener('drain', this.onBrowserDrain);
+    this.closeCode ??= code;
+    if (!this.closeReason) this.closeReason = reason.length ? reason.toString() : 'browser closed';
+    if (this.tcpClosed) {
+      this.finish();
+      return;
+    }
+    // Whatever the browser sent still reaches the target, then FIN (end() flushes first).
+    if (this.pending === null) this.tcp.end();
+    this.tcp.resume();
+    this.armCloseTimer();
+  };
+
+  /** Sends a close frame once; the frame is queued behind all data already sent. */
+  private closeBrowser(code: number, reason: string): void {
+    if (this.wsClosed || this.ws.readyState !== this.ws.OPEN) return;
+    this.closeCode ??= code;
+    this.closeReason ||= reason;
+    this.ws.close(code, clampReason(reason));
+    // Keep reading so the browser's answering close frame is seen (the socket may be paused).
+    this.ws.resume();
+    this.armCloseTimer();
+  }
+
+  // ---- target side -------------------------------------------------------------------------
+
+  private readonly onTargetConnect = (): void => {
+    clearTimeout(this.connectTimer);
+    this.connected = true;
+    const pending = this.pending!;
+    this.pending = null;
+    let full = false;
+    for (const chunk of pending) full = !this.tcp.write(chunk);
+    if (this.wsClosed) {
+      this.tcp.end();
+      return;
+    }
+    if (!full) this.ws.resume();
+  };
+
+  private readonly onTargetData = (chunk: Buffer): void => {
+    this.bytesDown += chunk.length;
+    if (this.ws.readyState !== this.ws.OPEN) return; // browser gone: drain and drop
+    this.ws.send(chunk);
+    if (this.ws.bufferedAmount >= this.options.highWaterMark) {
+      this.downPaused = true;
+      this.tcp.pause();
+    }
+  };
+
+  private readonly onTargetEnd = (): void => {
+    // Every byte the target sent has been handed to the WebSocket; the close frame follows it.
+    this.closeBrowser(CLOSE_NORMAL, 'target closed');
+  };
+
+  private readonly onTargetError = (err: NodeJS.ErrnoException): void => {
+    this.closeBrowser(CLOSE_INTERNAL_ERROR, `${err.code ?? err.message} ${this.label}`);
+  };
+
+  private readonly onConnectTimeout = (): void => {
+    this.closeBrowser(CLOSE_INTERNAL_ERROR, `ETIMEDOUT ${this.label}`);
+    this.tcp.destroy();
+  };
+
+  private readonly onTargetClose = (): void => {
+    this.tcpClosed = true;
+    clearTimeout(this.connectTimer);
+    // Closed without 'end' or 'error' (destroyed): still tell the browser.
+    this.closeBrowser(CLOSE_NORMAL, 'target closed');
+    if (this.wsClosed) this.finish();
+  };
+
+  // ---- teardown ----------------------------------------------------------------------------
+
+  /** Whatever side is still open after `closeTimeout` is destroyed: no half-open pairs. */
+  private armCloseTimer(): void {
+    if (this.closeTimer) return;
+    this.closeTimer = setTimeout(() => {
+      if (!this.wsClosed) this.ws.terminate();
+      if (!this.tcpClosed) this.tcp.destroy();
+    }, this.options.closeTimeout);
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.closeTimer);
+    this.onEnd(this, {
+      code: this.closeCode ?? CLOSE_NO_STATUS,
+      reason: this.closeReason,
+      durationMs: Date.now() - this.startedAt,
+    });
+  }
+}
