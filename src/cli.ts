@@ -9,13 +9,22 @@ import { parseArgs } from 'node:util';
 import { Relay } from './relay/relay-server.js';
 import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js';
 import { createLogger, type Logger } from './log.js';
+import { startApp } from './app.js';
+import { runtimePaths } from './ctrlx/paths.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { AppError, ERR_INVALID_ARGUMENT } from './errors.js';
 
 const USAGE = `Usage: ctrlx-novnc <command> [options]
 
 Commands:
+  serve    Run the app: settings page, viewer and relay (the default command)
   relay    Relay WebSocket connections on any path to one VNC server (websockify-style)
   help     Show this help
+
+serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ctrlx-novnc/web.sock):
+  --listen HOST:PORT        where to serve pages, API and relay (default 127.0.0.1:6080)
+  --data DIR                stands in for the snap's folders: DIR/solutions, DIR/app (default ./data)
 
 relay options:
   --listen HOST:PORT        where to accept WebSocket connections (required; [::1]:PORT for IPv6)
@@ -77,6 +86,11 @@ function onShutdown(log: Logger, stop: () => Promise<void>): void {
     }
     stopping = true;
     log.info('stopping', { signal });
+    // Whatever happens, the process is gone within 5 s of the signal.
+    setTimeout(() => {
+      log.warn('stop took too long, exiting');
+      process.exit(1);
+    }, 4500).unref();
     stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -138,6 +152,33 @@ async function runRelay(args: string[]): Promise<void> {
   });
 }
 
+/** `ctrlx-novnc serve`: the whole app. */
+async function runServe(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: 'string' },
+      data: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const paths = runtimePaths(process.env, values.data);
+  if (paths.onDevice && values.listen) throw usageError('--listen is not used on the device (the app listens on its unix socket)');
+  const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
+  const log = createLogger();
+  if (!paths.onDevice) {
+    // Off the device the data folder stands in for the solutions mount: make it.
+    fs.mkdirSync(path.join(paths.solutionsDir, 'activeConfiguration'), { recursive: true });
+  }
+  const app = await startApp({ listen: listenAddr, solutionsDir: paths.solutionsDir, appDataDir: paths.appDataDir, logger: log });
+  if (!paths.onDevice) {
+    const shown = 'socket' in listenAddr ? listenAddr.socket : app.address;
+    log.info(`open http://${shown}/ctrlx-novnc/`);
+  }
+  onShutdown(log, app.stop);
+}
+
 /** Entry point: dispatches the command; returns the exit code for failures. */
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -145,6 +186,9 @@ export async function main(argv: string[]): Promise<void> {
     case 'relay':
       return runRelay(rest);
     case undefined:
+      return runServe([]);
+    case 'serve':
+      return runServe(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -6,9 +6,14 @@
 
 export const ERR_INVALID_ARGUMENT = 'ERR_INVALID_ARGUMENT';
 export const ERR_INVALID_ADDRESS = 'ERR_INVALID_ADDRESS';
-export const ERR_LISTEN = 'ERR_LISTEN';
+export const ERR_CONFIG_UNAVAILABLE = 'ERR_CONFIG_UNAVAILABLE';
+export const ERR_CONFIG_WRITE = 'ERR_CONFIG_WRITE';
 
-export type ErrorCode = typeof ERR_INVALID_ARGUMENT | typeof ERR_INVALID_ADDRESS | typeof ERR_LISTEN;
+export type ErrorCode =
+  | typeof ERR_INVALID_ARGUMENT
+  | typeof ERR_INVALID_ADDRESS
+  | typeof ERR_CONFIG_UNAVAILABLE
+  | typeof ERR_CONFIG_WRITE;
 
 export interface AppErrorOptions {
   status?: number;

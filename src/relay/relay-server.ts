@@ -167,13 +167,17 @@ export class Relay {
 
   /**
    * Stops accepting, closes every session with `code` (default 1001 "server shutting down") and
-   * resolves when all have ended (each side gets at most `closeTimeout` to finish).
+   * resolves when all have ended; sessions still open after `graceMs` are dropped.
    */
-  async close(code = CLOSE_GOING_AWAY, reason = 'server shutting down'): Promise<void> {
+  async close(code = CLOSE_GOING_AWAY, reason = 'server shutting down', graceMs = 3000): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeatTimer);
     this.closeSessions(() => true, code, reason);
+    const timer = setTimeout(() => {
+      for (const s of this.live) s.destroy();
+    }, graceMs);
     await this.idle();
+    clearTimeout(timer);
     this.wss.close();
   }
 

@@ -167,6 +167,14 @@ export class RelaySession {
     this.closeBrowser(code, reason);
   }
 
+  /** Drops both sides at once, without a closing handshake (shutdown deadline passed). */
+  destroy(): void {
+    this.closeCode ??= CLOSE_ABNORMAL;
+    this.closeReason ||= 'terminated';
+    if (!this.wsClosed) this.ws.terminate();
+    if (!this.tcpClosed) this.tcp.destroy();
+  }
+
   /** Heartbeat tick: terminate when the last ping went unanswered, else ping again. */
   heartbeat(): void {
     if (this.ws.readyState !== this.ws.OPEN) return;

@@ -1,0 +1,219 @@
+// Settings page enhancement: with JavaScript the form uses the JSON API (no page reload), adds and
+// removes rows in place, tests connections, and keeps the status panel live. Without JavaScript
+// the same form posts to the server and works as well.
+
+const api = new URL('../api/v1/', location.href);
+const form = document.getElementById('config-form');
+const list = document.getElementById('targets');
+const message = document.getElementById('message');
+const statusBox = document.getElementById('status');
+
+/** Headers of every API call; `auth` is filled by the ctrlX token module when present. */
+function headers(json) {
+  const h = { Accept: 'application/json' };
+  if (json) h['Content-Type'] = 'application/json';
+  const token = window.ctrlxToken && window.ctrlxToken();
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+async function call(method, path, body) {
+  const res = await fetch(new URL(path, api), {
+    method,
+    headers: headers(body !== undefined),
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+  const type = res.headers.get('content-type') || '';
+  const data = type.includes('json') ? await res.json() : null;
+  return { ok: res.ok, status: res.status, data };
+}
+
+function show(kind, text) {
+  message.className = `message message-${kind}`;
+  message.textContent = text;
+}
+
+function rows() {
+  return [...list.querySelectorAll('fieldset.target')];
+}
+
+function field(row, name) {
+  return row.querySelector(`[name="${name}"]`);
+}
+
+function clearErrors(row) {
+  for (const el of row.querySelectorAll('.error')) el.textContent = '';
+  for (const el of row.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+function setError(row, name, text) {
+  const out = row.querySelector(`.error[data-for="${name === 'id' ? 'name' : name}"]`);
+  const input = field(row, name === 'id' ? 'name' : name);
+  if (out) out.textContent = text;
+  if (input) input.setAttribute('aria-invalid', 'true');
+}
+
+/** Builds the configuration from the rows, as the server does for the plain form. */
+function collect() {
+  const targets = [];
+  const rowOf = [];
+  rows().forEach((row, i) => {
+    const host = field(row, 'host').value.trim();
+    const name = field(row, 'name').value.trim() || host;
+    const portText = field(row, 'port').value.trim();
+    if (!host && !field(row, 'name').value.trim() && !portText) return;
+    const port = portText === '' ? 5900 : /^\d+$/.test(portText) ? Number(portText) : portText;
+    let id = field(row, 'id').value;
+    if (!id) {
+      const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'target';
+      const used = new Set(targets.map((t) => t.id).concat(rows().map((r) => field(r, 'id').value).filter(Boolean)));
+      id = base;
+      for (let n = 2; used.has(id); n++) id = `${base}-${n}`;
+    }
+    targets.push({ id, name, host, port });
+    rowOf.push(i);
+  });
+  return { targets, rowOf };
+}
+
+async function save() {
+  const all = rows();
+  all.forEach(clearErrors);
+  const { targets, rowOf } = collect();
+  const res = await call('PUT', 'config', { targets });
+  if (res.ok) {
+    // Keep the ids the server stored so later saves address the same targets.
+    res.data.targets.forEach((t, i) => (field(all[rowOf[i]], 'id').value = t.id));
+    show('ok', 'Saved. New viewer sessions use these targets now.');
+    refreshStatus();
+    return;
+  }
+  const p = res.data || {};
+  for (const e of p.errors || []) {
+    const m = /^targets\[(\d+)\]\.(id|name|host|port)$/.exec(e.field);
+    if (m) setError(all[rowOf[Number(m[1])]], m[2], e.message);
+  }
+  show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
+}
+
+async function probe(row) {
+  const out = row.querySelector('[data-field="probe"]');
+  out.className = 'probe probe-busy';
+  out.textContent = 'Testing…';
+  clearErrors(row);
+  const res = await call('POST', 'probe', { host: field(row, 'host').value.trim(), port: field(row, 'port').value.trim() || '5900' });
+  if (res.ok) {
+    out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
+    out.textContent = res.data.message;
+  } else {
+    out.className = 'probe probe-bad';
+    out.textContent = '';
+    for (const e of (res.data && res.data.errors) || []) setError(row, e.field, e.message);
+  }
+}
+
+function renumber() {
+  rows().forEach((row, i) => {
+    row.dataset.index = String(i);
+    row.querySelector('legend').textContent = `Target ${i + 1}`;
+    for (const b of row.querySelectorAll('button[value]')) b.value = String(i);
+  });
+}
+
+function addRow() {
+  const first = rows()[0];
+  const row = first.cloneNode(true);
+  for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
+  clearErrors(row);
+  const out = row.querySelector('[data-field="probe"]');
+  out.className = 'probe';
+  out.textContent = '';
+  list.appendChild(row);
+  renumber();
+  field(row, 'name').focus();
+}
+
+function removeRow(row) {
+  if (rows().length === 1) {
+    for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
+    clearErrors(row);
+  } else {
+    row.remove();
+  }
+  renumber();
+  show('info', 'Target removed from the form; Save to apply.');
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const button = event.submitter;
+  const action = button && button.dataset.action;
+  const row = button && button.closest('fieldset.target');
+  const run = action === 'probe' ? probe(row) : action === 'remove' ? removeRow(row) : action === 'add' ? addRow() : save();
+  if (button && run instanceof Promise) {
+    button.disabled = true;
+    run.catch((err) => show('error', `Request failed: ${err.message}`)).finally(() => (button.disabled = false));
+  }
+});
+
+// ---- live status -------------------------------------------------------------------------
+
+const STATE_TEXT = { running: 'Running', restarting: 'Restarting', failed: 'Failed, retrying', stopped: 'Stopped' };
+
+function fmtBytes(n) {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+function time(iso) {
+  return iso.replace('T', ' ').slice(0, 19);
+}
+
+function renderStatus(s) {
+  const r = s.relay;
+  const c = s.config;
+  const q = (name) => statusBox.querySelector(`[data-field="${name}"]`);
+  const state = q('state');
+  state.className = `badge badge-${r.state}`;
+  state.textContent = STATE_TEXT[r.state] || r.state;
+  q('since').textContent = time(r.since);
+  q('sessions').textContent = String(r.totals.sessionsOpen);
+  q('restarts').textContent = String(r.restarts);
+  q('lastError').textContent = r.lastError ? `${r.lastError.message} (${time(r.lastError.at)})` : 'none';
+  const cfg = q('config');
+  cfg.replaceChildren();
+  const badge = document.createElement('span');
+  const [cls, label, text] =
+    c.state === 'unmounted' ? ['failed', 'Not available yet', ' waiting for the ctrlX active configuration']
+    : c.state === 'invalid' ? ['failed', 'File invalid', ' running on the last good configuration']
+    : c.loading ? ['restarting', 'Loading', ' a configuration is being loaded']
+    : ['running', 'OK', c.exists ? ' config.json' : ' no file yet (nothing saved)'];
+  badge.className = `badge badge-${cls}`;
+  badge.textContent = label;
+  cfg.append(badge, text);
+  const table = q('sessionTable');
+  table.classList.toggle('hidden', r.sessions.length === 0);
+  const body = table.querySelector('tbody');
+  body.replaceChildren(
+    ...r.sessions.map((x) => {
+      const tr = document.createElement('tr');
+      for (const v of [`${x.targetId} (${x.target})`, x.peer, time(x.startedAt), fmtBytes(x.bytesUp), fmtBytes(x.bytesDown)]) {
+        const td = document.createElement('td');
+        td.textContent = v;
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+}
+
+async function refreshStatus() {
+  try {
+    const res = await call('GET', 'status');
+    if (res.ok) renderStatus(res.data);
+  } catch {
+    // The app may be restarting; the next poll tries again.
+  }
+}
+
+setInterval(refreshStatus, 2000);

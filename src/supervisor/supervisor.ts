@@ -1,0 +1,267 @@
+/**
+ * @module
+ * The supervisor owns the relay's lifecycle inside the process:
+ * - routes each upgrade on `/ctrlx-novnc/websockify?target=<id>` to a target from the
+ *   configuration only (404 for an unknown id, 503 when none is configured): a browser can never
+ *   name a host and port itself;
+ * - on every configuration change closes the sessions whose target changed or vanished with
+ *   4000 "target changed" and leaves the others running; new sessions use the new values;
+ * - when the relay fails, replaces it with exponential backoff (capped at 30 s);
+ * - reports its state for the status page and the API.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Relay, type RelayOptions } from '../relay/relay-server.js';
+import { CLOSE_INTERNAL_ERROR, CLOSE_TARGET_CHANGED, type RelayTarget } from '../relay/relay.js';
+import { formatHostPort } from '../relay/address.js';
+import { rejectUpgrade } from '../relay/upgrade.js';
+import type { Config, Target } from '../config/schema.js';
+import { silentLogger, type Logger } from '../log.js';
+
+export type RelayState = 'running' | 'restarting' | 'failed' | 'stopped';
+
+export interface SessionStatus {
+  id: number;
+  targetId: string | undefined;
+  target: string;
+  peer: string;
+  startedAt: string;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export interface SupervisorStatus {
+  state: RelayState;
+  since: string;
+  lastError: { message: string; at: string } | null;
+  restarts: number;
+  /** Seconds until the next restart attempt while restarting. */
+  retryIn: number | null;
+  /** The targets new sessions can use; `demo` marks the built-in fallback. */
+  targets: { id: string; name: string; target: string; demo: boolean }[];
+  sessions: SessionStatus[];
+  totals: { sessionsOpen: number; sessionsTotal: number; bytesUp: number; bytesDown: number };
+}
+
+export interface SupervisorOptions {
+  relay?: RelayOptions;
+  /** Used as the only target while the configuration has none (the built-in demo server). */
+  fallbackTarget?: Target;
+  /** First restart delay in ms, doubled per consecutive failure. Default 500. */
+  initialBackoff?: number;
+  /** Restart delay cap in ms. Default 30000. */
+  maxBackoff?: number;
+  /** Makes the relay; replaceable so tests can make it fail. */
+  createRelay?: (options: RelayOptions) => Relay;
+  logger?: Logger;
+}
+
+export const ERR_RELAY_FAILED = 'ERR_RELAY_FAILED';
+
+/** True when a session to `old` must go because the configuration now says `now`. */
+function targetChanged(old: RelayTarget, now: Target | undefined): boolean {
+  return !now || now.host !== old.host || now.port !== old.port;
+}
+
+export class Supervisor {
+  private readonly log: Logger;
+  private readonly options: Required<Pick<SupervisorOptions, 'initialBackoff' | 'maxBackoff'>> & SupervisorOptions;
+  private readonly createRelay: (options: RelayOptions) => Relay;
+  private relay: Relay | null = null;
+  /** Relays replaced after a failure, kept until their sessions have ended. */
+  private readonly retired = new Set<Relay>();
+  private targets: Target[] = [];
+  private usingFallback = false;
+  private state: RelayState = 'stopped';
+  private since = new Date();
+  private lastError: { message: string; at: string } | null = null;
+  private restarts = 0;
+  private failures = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartAt = 0;
+  private readonly totalsOfRetired = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
+
+  constructor(options: SupervisorOptions = {}) {
+    this.options = { initialBackoff: 500, maxBackoff: 30_000, ...options };
+    this.log = options.logger ?? silentLogger;
+    this.createRelay = options.createRelay ?? ((o) => new Relay(o));
+  }
+
+  /** Starts the relay with `config`. */
+  start(config: Config): void {
+    this.setTargets(config);
+    this.spawn();
+  }
+
+  /**
+   * Applies a new configuration: sessions to targets that changed or disappeared are closed with
+   * 4000 "target changed"; the others keep running.
+   */
+  apply(config: Config): void {
+    this.setTargets(config);
+    const byId = new Map(this.targets.map((t) => [t.id, t]));
+    let closed = 0;
+    for (const relay of this.allRelays()) {
+      closed += relay.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), CLOSE_TARGET_CHANGED, 'target changed');
+    }
+    this.log.info('configuration applied', {
+      targets: this.targets.map((t) => `${t.id}=${formatHostPort(t.host, t.port)}`).join(',') || 'none',
+      demo: this.usingFallback || undefined,
+      closedSessions: closed,
+    });
+  }
+
+  /** The target a `?target=` value selects: the id given, or the first one. */
+  resolve(id: string | null): { target: Target } | { status: 404 | 503; reason: string } {
+    if (this.targets.length === 0) {
+      return { status: 503, reason: 'No VNC target is configured yet: add one on the settings page.' };
+    }
+    if (id === null || id === '') return { target: this.targets[0]! };
+    const target = this.targets.find((t) => t.id === id);
+    if (!target) return { status: 404, reason: `Unknown VNC target "${id.slice(0, 64)}".` };
+    return { target };
+  }
+
+  /**
+   * Accepts or refuses a relay upgrade for `?target=<id>`. Refusals are real HTTP responses sent
+   * before the upgrade: 404 unknown target, 503 no target or relay restarting.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null): void {
+    const resolved = this.resolve(targetId);
+    if ('status' in resolved) {
+      rejectUpgrade(socket, resolved.status, resolved.reason);
+      return;
+    }
+    const relay = this.relay;
+    if (!relay || this.state !== 'running') {
+      const retry = Math.max(1, Math.ceil((this.restartAt - Date.now()) / 1000));
+      rejectUpgrade(socket, 503, `The relay is restarting; try again in ${retry} s.`, { 'Retry-After': String(retry) });
+      return;
+    }
+    const { id, name, host, port } = resolved.target;
+    try {
+      relay.handleUpgrade(req, socket, head, { id, name, host, port });
+      this.failures = 0;
+    } catch (err) {
+      rejectUpgrade(socket, 500, 'The relay failed; it is being restarted.');
+      this.fail(err);
+    }
+  }
+
+  /** Reports a relay failure from outside (or from handleUpgrade): restart with backoff. */
+  fail(err: unknown): void {
+    if (this.state === 'stopped') return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.lastError = { message, at: new Date().toISOString() };
+    this.log.error('relay failed', { error: message, failures: this.failures + 1 });
+    if (this.relay) {
+      const old = this.relay;
+      this.relay = null;
+      this.retire(old, CLOSE_INTERNAL_ERROR, 'relay restarting');
+    }
+    this.scheduleRestart();
+  }
+
+  status(): SupervisorStatus {
+    const sessions: SessionStatus[] = [];
+    const totals = { sessionsOpen: 0, ...this.totalsOfRetired };
+    for (const relay of this.allRelays()) {
+      const s = relay.stats();
+      totals.sessionsOpen += s.sessionsOpen;
+      totals.sessionsTotal += s.sessionsTotal;
+      totals.bytesUp += s.bytesUp;
+      totals.bytesDown += s.bytesDown;
+      for (const info of relay.sessionInfo()) {
+        sessions.push({
+          id: info.id,
+          targetId: info.target.id,
+          target: formatHostPort(info.target.host, info.target.port),
+          peer: info.peer,
+          startedAt: new Date(info.startedAt).toISOString(),
+          bytesUp: info.bytesUp,
+          bytesDown: info.bytesDown,
+        });
+      }
+    }
+    return {
+      state: this.state,
+      since: this.since.toISOString(),
+      lastError: this.lastError,
+      restarts: this.restarts,
+      retryIn: this.state === 'restarting' ? Math.max(0, Math.ceil((this.restartAt - Date.now()) / 1000)) : null,
+      targets: this.targets.map((t) => ({
+        id: t.id,
+        name: t.name,
+        target: formatHostPort(t.host, t.port),
+        demo: this.usingFallback,
+      })),
+      sessions,
+      totals,
+    };
+  }
+
+  /** Closes every session with 1001 and stops; resolves when all have ended. */
+  async stop(): Promise<void> {
+    clearTimeout(this.restartTimer);
+    this.setState('stopped');
+    const relays = this.allRelays();
+    this.relay = null;
+    await Promise.all(relays.map((r) => r.close()));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private setTargets(config: Config): void {
+    const fallback = this.options.fallbackTarget;
+    this.usingFallback = config.targets.length === 0 && fallback !== undefined;
+    this.targets = this.usingFallback ? [fallback!] : config.targets;
+  }
+
+  private allRelays(): Relay[] {
+    return this.relay ? [this.relay, ...this.retired] : [...this.retired];
+  }
+
+  private spawn(): void {
+    try {
+      this.relay = this.createRelay({ ...this.options.relay, logger: this.log });
+      this.setState('running');
+    } catch (err) {
+      this.relay = null;
+      this.fail(err);
+    }
+  }
+
+  private scheduleRestart(): void {
+    this.failures++;
+    const delay = Math.min(this.options.initialBackoff * 2 ** (this.failures - 1), this.options.maxBackoff);
+    this.restartAt = Date.now() + delay;
+    this.setState(this.failures > 1 && delay >= this.options.maxBackoff ? 'failed' : 'restarting');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restarts++;
+      this.log.info('restarting relay', { attempt: this.restarts });
+      this.spawn();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private retire(relay: Relay, code: number, reason: string): void {
+    this.retired.add(relay);
+    relay
+      .close(code, reason)
+      .catch(() => {})
+      .finally(() => {
+        const s = relay.stats();
+        this.totalsOfRetired.sessionsTotal += s.sessionsTotal;
+        this.totalsOfRetired.bytesUp += s.bytesUp;
+        this.totalsOfRetired.bytesDown += s.bytesDown;
+        this.retired.delete(relay);
+      });
+  }
+
+  private setState(state: RelayState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.since = new Date();
+  }
+}

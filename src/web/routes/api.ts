@@ -1,0 +1,121 @@
+/**
+ * @module
+ * JSON API under `/ctrlx-novnc/api/v1/`: configuration, status, probes and the ctrlX
+ * active-configuration callbacks. Every error is Problem JSON.
+ */
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { AppError } from '../../errors.js';
+import { validateConfig } from '../../config/schema.js';
+import { CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
+import { PROBLEM_TYPES, problem, sendProblem, validationProblem } from '../../ctrlx/problem.js';
+import { parsePort, isValidHost } from '../../relay/address.js';
+import { probeTarget } from '../../relay/probe.js';
+import { isSameOrigin } from '../security.js';
+import type { WebDeps } from '../app.js';
+
+/** JSON bodies above this many bytes get 413. */
+export const API_BODY_LIMIT = 16 * 1024;
+
+/** Requires a JSON body on state-changing requests: a cross-site form cannot send one. */
+function requireJson(req: Request, res: Response, next: NextFunction): void {
+  if (!isSameOrigin(req)) {
+    sendProblem(res, problem(403, PROBLEM_TYPES.forbidden, 'Forbidden', 'Cross-origin requests are not allowed.'));
+    return;
+  }
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.is('application/json')) {
+    sendProblem(
+      res,
+      problem(415, PROBLEM_TYPES.unsupportedMedia, 'Unsupported media type', 'Send the body as application/json.'),
+    );
+    return;
+  }
+  next();
+}
+
+function sendCallback(res: Response, result: CallbackResult): void {
+  if ('problem' in result) sendProblem(res, result.problem);
+  else res.status(204).end();
+}
+
+/** Parses a callback body, answering 400 for a malformed one. */
+function callbackBody(req: Request, res: Response): CallbackBody | null {
+  const parsed = CallbackBody.safeParse(req.body ?? {});
+  if (parsed.success) return parsed.data;
+  const errors = parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', message: i.message }));
+  sendProblem(res, validationProblem(errors, 'The callback body is invalid'));
+  return null;
+}
+
+export function apiRouter(deps: WebDeps): Router {
+  const { store, supervisor, activeConfiguration } = deps;
+  const router = Router();
+  router.use(requireJson);
+  router.use(express.json({ limit: API_BODY_LIMIT, strict: false, type: 'application/json' }));
+
+  router.get('/config', (_req, res) => {
+    res.json(store.config);
+  });
+
+  router.put('/config', async (req, res) => {
+    if (req.body === undefined) {
+      sendProblem(res, problem(400, PROBLEM_TYPES.badRequest, 'Bad request', 'The request has no JSON body.'));
+      return;
+    }
+    const result = validateConfig(req.body, { versionOptional: true });
+    if (!result.ok) {
+      sendProblem(res, validationProblem(result.errors));
+      return;
+    }
+    await store.save(result.config);
+    res.json(store.config);
+  });
+
+  router.get('/status', (_req, res) => {
+    res.json(deps.status());
+  });
+
+  router.post('/targets/:id/probe', async (req, res) => {
+    const resolved = supervisor.resolve(req.params.id);
+    if ('status' in resolved) {
+      sendProblem(res, problem(404, PROBLEM_TYPES.notFound, 'Not found', `Unknown VNC target "${req.params.id.slice(0, 64)}".`));
+      return;
+    }
+    res.json(await probeTarget(resolved.target.host, resolved.target.port, deps.probeTimeout));
+  });
+
+  // Probes values typed on the page before they are saved (same checks as the configuration).
+  router.post('/probe', async (req, res) => {
+    const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
+    const errors = [];
+    if (typeof body.host !== 'string' || !isValidHost(body.host.trim())) {
+      errors.push({ field: 'host', message: 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)' });
+    }
+    let port = 0;
+    try {
+      port = parsePort(String(body.port ?? ''), 'port');
+    } catch (err) {
+      errors.push({ field: 'port', message: (err as AppError).message });
+    }
+    if (errors.length) {
+      sendProblem(res, validationProblem(errors, 'Cannot test this target'));
+      return;
+    }
+    res.json(await probeTarget((body.host as string).trim(), port, deps.probeTimeout));
+  });
+
+  router.post('/save', async (req, res) => {
+    const body = callbackBody(req, res);
+    if (body) sendCallback(res, await activeConfiguration.save(body));
+  });
+
+  router.post('/load', async (req, res) => {
+    const body = callbackBody(req, res);
+    if (body) sendCallback(res, await activeConfiguration.load(body));
+  });
+
+  router.use((_req, res) => {
+    sendProblem(res, problem(404, PROBLEM_TYPES.notFound, 'Not found', 'No such API endpoint.'));
+  });
+  return router;
+}

@@ -1,0 +1,69 @@
+/**
+ * @module
+ * Cross-site protections: the same-origin check used for WebSocket upgrades and state-changing
+ * requests, the CSRF token of the HTML forms, and the security headers of every response.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+
+/** The host the browser used, as the reverse proxy forwards it. */
+function requestHost(req: IncomingMessage): string | undefined {
+  const forwarded = req.headers['x-forwarded-host'];
+  const host = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() || req.headers.host;
+  return host?.toLowerCase();
+}
+
+/**
+ * True when the request carries no `Origin` (not a browser page, e.g. curl or the ctrlX
+ * Solutions app calling back) or an `Origin` whose host matches the host the browser addressed,
+ * or one of `allowed` (full origins such as `https://hmi.example`).
+ */
+export function isSameOrigin(req: IncomingMessage, allowed: readonly string[] = []): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (allowed.includes(origin)) return true;
+  if (origin === 'null') return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return url.host.toLowerCase() === requestHost(req);
+}
+
+/** CSRF tokens for the HTML forms: an HMAC over a per-process secret (a restart expires forms). */
+export class CsrfTokens {
+  private readonly secret: Buffer;
+  readonly token: string;
+
+  constructor(secret: Buffer = randomBytes(32)) {
+    this.secret = secret;
+    this.token = createHmac('sha256', this.secret).update('ctrlx-novnc form v1').digest('base64url');
+  }
+
+  verify(candidate: unknown): boolean {
+    if (typeof candidate !== 'string') return false;
+    const a = Buffer.from(candidate);
+    const b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+}
+
+/**
+ * Security headers on every response. The CSP allows same-origin framing (the ctrlX UI embeds
+ * the pages) and nothing from other origins; `no-referrer` keeps a `?token=` out of Referer.
+ */
+export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader(
+    'Content-Security-Policy',
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+      "frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'",
+  );
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  next();
+}
