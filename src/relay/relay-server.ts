@@ -24,6 +24,8 @@ export interface RelayOptions {
   closeTimeout?: number;
   /** Milliseconds of idle time before TCP keep-alive probes to the target. Default 30000. */
   keepAliveDelay?: number;
+  /** Close sessions whose target does not greet with `RFB xxx.yyy\n` ("not a VNC server"). Default false. */
+  requireRfb?: boolean;
   logger?: Logger;
 }
 
@@ -36,6 +38,7 @@ const DEFAULTS: ResolvedOptions = {
   highWaterMark: 256 * 1024,
   closeTimeout: 30_000,
   keepAliveDelay: 30_000,
+  requireRfb: false,
 };
 
 /** Counters over the relay's lifetime. */
@@ -64,7 +67,7 @@ function peerOf(req: IncomingMessage): string {
 }
 
 function checkOptions(o: ResolvedOptions): void {
-  const positive: (keyof ResolvedOptions)[] = ['maxPayload', 'connectTimeout', 'highWaterMark', 'closeTimeout'];
+  const positive = ['maxPayload', 'connectTimeout', 'highWaterMark', 'closeTimeout'] as const;
   for (const key of positive) {
     if (!(Number.isFinite(o[key]) && o[key] > 0)) throw new RangeError(`relay option ${key} must be a positive number`);
   }

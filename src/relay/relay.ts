@@ -27,6 +27,12 @@ export interface SessionOptions {
   closeTimeout: number;
   /** Milliseconds of idle time before TCP keep-alive probes start on the target socket. */
   keepAliveDelay: number;
+  /**
+   * Require the target to open with an RFB ProtocolVersion greeting (`RFB xxx.yyy\n`) within
+   * `connectTimeout`; otherwise close with 1011 "not a VNC server". Browser bytes are held until
+   * the greeting is seen, so nothing reaches a non-VNC service.
+   */
+  requireRfb: boolean;
 }
 
 /** A snapshot of a session for status pages and logs. */
@@ -60,6 +66,11 @@ export const CLOSE_ABNORMAL = 1006;
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_INTERNAL_ERROR = 1011;
 export const CLOSE_TARGET_CHANGED = 4000;
+
+/** A complete RFB ProtocolVersion greeting. */
+const RFB_GREETING = /^RFB \d{3}\.\d{3}\n$/;
+/** A prefix of one (fewer than 12 bytes received). */
+const RFB_PREFIX = /^(R(F(B( (\d(\d(\d(\.(\d(\d(\d)?)?)?)?)?)?)?)?)?)?)?$/;
 
 /** Close reasons must fit a control frame: 123 bytes of UTF-8. */
 function clampReason(reason: string): string {
@@ -95,6 +106,8 @@ export class RelaySession {
   private connected = false;
   /** Browser messages that arrived before the target connection was up. */
   private pending: Buffer[] | null = [];
+  /** The target's first bytes while its RFB greeting is being checked; null once checked. */
+  private greeting: Buffer | null;
   private downPaused = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -121,6 +134,7 @@ export class RelaySession {
     this.options = options;
     this.onEnd = onEnd;
     this.label = formatHostPort(target.host, target.port);
+    this.greeting = options.requireRfb ? Buffer.alloc(0) : null;
 
     // Nothing goes to the target before it is connected: hold the browser until then.
     ws.pause();
@@ -257,6 +271,16 @@ export class RelaySession {
   private readonly onTargetConnect = (): void => {
     clearTimeout(this.connectTimer);
     this.connected = true;
+    if (this.greeting !== null) {
+      // Browser bytes wait until the target has proven to be a VNC server.
+      this.connectTimer = setTimeout(this.onGreetingTimeout, this.options.connectTimeout);
+      return;
+    }
+    this.releasePending();
+  };
+
+  /** Sends what the browser sent so far to the target and lets the browser flow. */
+  private releasePending(): void {
     const pending = this.pending!;
     this.pending = null;
     let full = false;
@@ -266,16 +290,50 @@ export class RelaySession {
       return;
     }
     if (!full) this.ws.resume();
-  };
+  }
 
   private readonly onTargetData = (chunk: Buffer): void => {
     this.bytesDown += chunk.length;
+    if (this.greeting !== null) {
+      const checked = this.checkGreeting(chunk);
+      if (!checked) return;
+      chunk = checked;
+    }
     if (this.ws.readyState !== this.ws.OPEN) return; // browser gone: drain and drop
     this.ws.send(chunk);
     if (this.ws.bufferedAmount >= this.options.highWaterMark) {
       this.downPaused = true;
       this.tcp.pause();
     }
+  };
+
+  /**
+   * Collects the first 12 bytes and checks them against `RFB xxx.yyy\n`. Returns everything
+   * received so far once the greeting is good, or null (still waiting, or rejected).
+   */
+  private checkGreeting(chunk: Buffer): Buffer | null {
+    const got = Buffer.concat([this.greeting!, chunk]);
+    const head = got.subarray(0, 12).toString('latin1');
+    const ok = got.length >= 12 ? RFB_GREETING.test(head) : RFB_PREFIX.test(head);
+    if (!ok) {
+      this.greeting = null;
+      this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} sent no RFB greeting`);
+      this.tcp.destroy();
+      return null;
+    }
+    if (got.length < 12) {
+      this.greeting = got;
+      return null;
+    }
+    this.greeting = null;
+    clearTimeout(this.connectTimer);
+    this.releasePending();
+    return got;
+  }
+
+  private readonly onGreetingTimeout = (): void => {
+    this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: no RFB greeting from ${this.label}`);
+    this.tcp.destroy();
   };
 
   private readonly onTargetEnd = (): void => {

@@ -123,24 +123,29 @@ export class Supervisor {
   }
 
   /**
-   * Accepts or refuses a relay upgrade for `?target=<id>`. Refusals are real HTTP responses sent
-   * before the upgrade: 404 unknown target, 503 no target or relay restarting.
+   * What an upgrade for `?target=<id>` would get now: the target, or the refusal (404 unknown
+   * target, 503 no target or relay restarting). Also answers the viewer's preflight GET.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null): void {
+  admit(targetId: string | null): { target: Target } | { status: 404 | 503; reason: string; retryAfter?: number } {
     const resolved = this.resolve(targetId);
-    if ('status' in resolved) {
-      rejectUpgrade(socket, resolved.status, resolved.reason);
+    if ('status' in resolved) return resolved;
+    if (!this.relay || this.state !== 'running') {
+      const retryAfter = Math.max(1, Math.ceil((this.restartAt - Date.now()) / 1000));
+      return { status: 503, reason: `The relay is restarting; try again in ${retryAfter} s.`, retryAfter };
+    }
+    return resolved;
+  }
+
+  /** Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null): void {
+    const admitted = this.admit(targetId);
+    if ('status' in admitted) {
+      rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});
       return;
     }
-    const relay = this.relay;
-    if (!relay || this.state !== 'running') {
-      const retry = Math.max(1, Math.ceil((this.restartAt - Date.now()) / 1000));
-      rejectUpgrade(socket, 503, `The relay is restarting; try again in ${retry} s.`, { 'Retry-After': String(retry) });
-      return;
-    }
-    const { id, name, host, port } = resolved.target;
+    const { id, name, host, port } = admitted.target;
     try {
-      relay.handleUpgrade(req, socket, head, { id, name, host, port });
+      this.relay!.handleUpgrade(req, socket, head, { id, name, host, port });
       this.failures = 0;
     } catch (err) {
       rejectUpgrade(socket, 500, 'The relay failed; it is being restarted.');
@@ -223,7 +228,8 @@ export class Supervisor {
 
   private spawn(): void {
     try {
-      this.relay = this.createRelay({ ...this.options.relay, logger: this.log });
+      // Configured targets must be VNC servers: the relay is never a general TCP tunnel.
+      this.relay = this.createRelay({ requireRfb: true, ...this.options.relay, logger: this.log });
       this.setState('running');
     } catch (err) {
       this.relay = null;

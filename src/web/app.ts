@@ -15,7 +15,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { apiRouter } from './routes/api.js';
 import { configPageRouter } from './routes/config-page.js';
-import { viewerRouter } from './routes/viewer.js';
+import { novncRouter, preflightHandler, viewerRouter } from './routes/viewer.js';
 import { CsrfTokens, securityHeaders } from './security.js';
 
 /** Everything the routes need, already built and checked. */
@@ -92,6 +92,8 @@ export function createWebApp(deps: WebDeps): express.Express {
   app.use(`${PREFIX}/api/v1`, apiRouter(deps));
   app.use(`${PREFIX}/config`, configPageRouter(deps));
   app.use(`${PREFIX}/viewer`, viewerRouter(deps));
+  app.use(`${PREFIX}/novnc`, novncRouter());
+  app.get(`${PREFIX}/websockify`, preflightHandler(deps));
 
   app.use((req, res) => {
     res.status(404).render('error', { title: 'Not found', detail: `Nothing here: ${req.path}` });

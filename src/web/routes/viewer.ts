@@ -1,14 +1,54 @@
 /**
  * @module
- * The viewer page `/ctrlx-novnc/viewer/` (placeholder until the noVNC viewer lands).
+ * The viewer: the page `/ctrlx-novnc/viewer/`, the noVNC library files served from the installed
+ * `@novnc/novnc` package at `/ctrlx-novnc/novnc/`, and the preflight `GET websockify?target=`
+ * that tells the viewer in words why an upgrade would be refused.
  */
-import { Router } from 'express';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { Router } from 'express';
+import { PROBLEM_TYPES, problem, sendProblem } from '../../ctrlx/problem.js';
 import type { WebDeps } from '../app.js';
+
+/** The installed noVNC package folder (holds core/ and vendor/). */
+export function novncDir(): string {
+  // The package exports only core/rfb.js: resolve it and go up two levels.
+  return path.resolve(path.dirname(fileURLToPath(import.meta.resolve('@novnc/novnc'))), '..');
+}
+
+/** Static noVNC files; only core/ and vendor/ (no docs, no package metadata). */
+export function novncRouter(): Router {
+  const router = Router();
+  const dir = novncDir();
+  const options = { index: false, redirect: false, fallthrough: false, setHeaders: (res: express.Response) => res.setHeader('Cache-Control', 'no-cache') };
+  router.use('/core', express.static(path.join(dir, 'core'), options));
+  router.use('/vendor', express.static(path.join(dir, 'vendor'), options));
+  return router;
+}
 
 export function viewerRouter(deps: WebDeps): Router {
   const router = Router();
   router.get('/', (_req, res) => {
-    res.render('viewer', { status: deps.status() });
+    const relay = deps.supervisor.status();
+    res.render('viewer', {
+      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo })),
+    });
   });
   return router;
+}
+
+/** `GET websockify?target=`: 426 when an upgrade would be accepted, else the refusal as Problem JSON. */
+export function preflightHandler(deps: WebDeps): express.RequestHandler {
+  return (req, res) => {
+    const id = typeof req.query.target === 'string' ? req.query.target : null;
+    const admitted = deps.supervisor.admit(id);
+    if ('status' in admitted) {
+      if (admitted.retryAfter) res.setHeader('Retry-After', String(admitted.retryAfter));
+      const type = admitted.status === 404 ? PROBLEM_TYPES.notFound : PROBLEM_TYPES.unavailable;
+      sendProblem(res, problem(admitted.status, type, admitted.status === 404 ? 'Unknown target' : 'Not available', admitted.reason));
+      return;
+    }
+    res.status(426).setHeader('Upgrade', 'websocket');
+    res.json({ target: { id: admitted.target.id, name: admitted.target.name }, detail: 'Open this URL as a WebSocket.' });
+  };
 }
