@@ -4,27 +4,30 @@
  * Command-line entry: parses flags, validates everything before listening (bad input prints
  * `Error: …` and exits 2), starts the chosen command and stops it cleanly on SIGTERM/SIGINT.
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Relay } from './relay/relay-server.js';
 import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js';
 import { createLogger, type Logger } from './log.js';
-import { startApp } from './app.js';
-import { runtimePaths } from './ctrlx/paths.js';
-import fs from 'node:fs';
-import path from 'node:path';
 import { AppError, ERR_INVALID_ARGUMENT } from './errors.js';
 
 const USAGE = `Usage: ctrlx-novnc <command> [options]
 
 Commands:
-  serve    Run the app: settings page, viewer and relay (the default command)
-  relay    Relay WebSocket connections on any path to one VNC server (websockify-style)
-  help     Show this help
+  serve        Run the app: settings page, viewer and relay (the default command)
+  relay        Relay WebSocket connections on any path to one VNC server (websockify-style)
+  demo-server  Run the built-in demo VNC server (RFB 3.8, no password)
+  help         Show this help
 
 serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ctrlx-novnc/web.sock):
   --listen HOST:PORT        where to serve pages, API and relay (default 127.0.0.1:6080)
   --data DIR                stands in for the snap's folders: DIR/solutions, DIR/app (default ./data)
+  --demo                    start the demo VNC server on loopback and show it while no target is configured
+
+demo-server options:
+  --listen HOST:PORT        where to accept VNC clients (default 127.0.0.1:5900)
 
 relay options:
   --listen HOST:PORT        where to accept WebSocket connections (required; [::1]:PORT for IPv6)
@@ -159,10 +162,14 @@ async function runServe(args: string[]): Promise<void> {
     options: {
       listen: { type: 'string' },
       data: { type: 'string' },
+      demo: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
+  // Loaded here, not at the top: `relay` runs without Express and friends (less memory).
+  const { startApp } = await import('./app.js');
+  const { runtimePaths } = await import('./ctrlx/paths.js');
   const paths = runtimePaths(process.env, values.data);
   if (paths.onDevice && values.listen) throw usageError('--listen is not used on the device (the app listens on its unix socket)');
   const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
@@ -171,12 +178,45 @@ async function runServe(args: string[]): Promise<void> {
     // Off the device the data folder stands in for the solutions mount: make it.
     fs.mkdirSync(path.join(paths.solutionsDir, 'activeConfiguration'), { recursive: true });
   }
-  const app = await startApp({ listen: listenAddr, solutionsDir: paths.solutionsDir, appDataDir: paths.appDataDir, logger: log });
+  let demo: { port: number; close(): Promise<void> } | undefined;
+  if (values.demo) {
+    const { startDemoServer } = await import('./demo/demo-server.js');
+    demo = await startDemoServer({ host: '127.0.0.1', port: 0, logger: log });
+    log.info('demo VNC server started', { listen: `127.0.0.1:${demo.port}` });
+  }
+  const app = await startApp({
+    listen: listenAddr,
+    solutionsDir: paths.solutionsDir,
+    appDataDir: paths.appDataDir,
+    logger: log,
+    ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
+  });
   if (!paths.onDevice) {
     const shown = 'socket' in listenAddr ? listenAddr.socket : app.address;
     log.info(`open http://${shown}/ctrlx-novnc/`);
   }
-  onShutdown(log, app.stop);
+  onShutdown(log, async () => {
+    await app.stop();
+    await demo?.close();
+  });
+}
+
+/** `ctrlx-novnc demo-server`: the built-in demo VNC server alone. */
+async function runDemoServer(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { listen: { type: 'string' } }, strict: true, allowPositionals: false });
+  const addr = parseHostPort(values.listen ?? '127.0.0.1:5900', '--listen', undefined, true);
+  const log = createLogger();
+  const { startDemoServer } = await import('./demo/demo-server.js');
+  let demo;
+  try {
+    demo = await startDemoServer({ host: addr.host, port: addr.port, logger: log });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message;
+    throw new Error(`cannot listen on ${formatHostPort(addr.host, addr.port)}: ${why}`, { cause: err });
+  }
+  log.info('listening', { listen: formatHostPort(addr.host, demo.port) });
+  onShutdown(log, () => demo.close());
 }
 
 /** Entry point: dispatches the command; returns the exit code for failures. */
@@ -189,6 +229,8 @@ export async function main(argv: string[]): Promise<void> {
       return runServe([]);
     case 'serve':
       return runServe(rest);
+    case 'demo-server':
+      return runDemoServer(rest);
     case 'help':
     case '--help':
     case '-h':
