@@ -1,6 +1,7 @@
 // Settings page enhancement: with JavaScript the form uses the JSON API (no page reload), adds and
 // removes rows in place, tests connections, and keeps the status panel live. Without JavaScript
 // the same form posts to the server and works as well.
+import './token.js';
 
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');

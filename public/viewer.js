@@ -1,5 +1,6 @@
 // The viewer: noVNC's RFB on a WebSocket to this app's relay, with a slim toolbar, human
 // messages for every failure, and automatic reconnection with backoff.
+import './token.js';
 import RFB from '../novnc/core/rfb.js';
 
 const $ = (id) => document.getElementById(id);
@@ -42,14 +43,40 @@ function savePrefs() {
 }
 
 const params = new URLSearchParams(location.search);
-if (params.get('target') && [...targetSelect.options].some((o) => o.value === params.get('target'))) {
-  targetSelect.value = params.get('target');
+/**
+ * The target the user chose (`?target=` or the select); '' means "the first configured target",
+ * resolved by the relay at each connection, so the viewer follows the settings (and leaves the
+ * demo once a target is saved).
+ */
+let picked = '';
+const wanted = params.get('target');
+if (wanted && (targetSelect.options.length === 0 || [...targetSelect.options].some((o) => o.value === wanted))) {
+  picked = wanted;
+  targetSelect.value = wanted;
 }
 scalingSelect.value = prefs.scaling || 'fit';
 viewOnlyBox.checked = params.get('view_only') === '1' || prefs.viewOnly === true;
 
 function currentTarget() {
-  return targetSelect.value || params.get('target') || '';
+  return picked;
+}
+
+/** Re-reads the targets (the settings may have changed them since the page was loaded). */
+async function refreshTargets() {
+  try {
+    const token = window.ctrlxToken && window.ctrlxToken();
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const res = await fetch(new URL('../api/v1/status', location.href), { headers });
+    if (!res.ok) return;
+    const targets = (await res.json()).relay.targets;
+    targetSelect.replaceChildren(...targets.map((t) => new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id)));
+    // An explicit choice that vanished is kept: the relay then says the target is unknown.
+    targetSelect.value = picked || (targets[0] ? targets[0].id : '');
+    targetSelect.closest('label').classList.toggle('hidden', targets.length < 2);
+  } catch {
+    // The app may be restarting; the next attempt tries again.
+  }
 }
 
 function targetName() {
@@ -62,8 +89,6 @@ function relayUrl() {
   const url = new URL('../websockify', location.href);
   const id = currentTarget();
   if (id) url.searchParams.set('target', id);
-  const token = window.ctrlxToken && window.ctrlxToken();
-  if (token) url.searchParams.set('access_token', token);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return url;
 }
@@ -111,10 +136,13 @@ function connect() {
   if (rfb) teardown();
   lastClose = null;
   lastSecurity = null;
+  desktopName = '';
   setStatus(`Connecting to ${targetName()}…`, 'warn');
   let socket;
   try {
-    socket = new WebSocket(relayUrl());
+    // The login travels in a subprotocol, not in the URL (URLs end up in logs).
+    const token = window.ctrlxToken && window.ctrlxToken();
+    socket = new WebSocket(relayUrl(), token ? ['binary', `ctrlx-novnc.bearer.${token}`] : []);
   } catch (err) {
     showOverlay(`Cannot open the connection: ${err.message}`, { retry: true });
     return;
@@ -235,6 +263,7 @@ async function onDisconnect() {
   if (userStopped) return;
   if (passwordDialog.open) passwordDialog.close();
   const why = await explain();
+  if (why.retry) await refreshTargets();
   if (userStopped || rfb) return; // the user acted meanwhile
   if (!why.retry) {
     setStatus(why.text, 'bad');
@@ -289,6 +318,7 @@ overlayRetry.addEventListener('click', () => {
 });
 disconnectButton.addEventListener('click', () => stop());
 targetSelect.addEventListener('change', () => {
+  picked = targetSelect.value;
   const url = new URL(location.href);
   url.searchParams.set('target', targetSelect.value);
   history.replaceState(null, '', url);

@@ -8,6 +8,8 @@ import type http from 'node:http';
 import { ConfigStore } from './config/store.js';
 import type { Target } from './config/schema.js';
 import { ActiveConfiguration } from './ctrlx/active-configuration.js';
+import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
+import { createGuard } from './web/access.js';
 import { packageVersion } from './ctrlx/paths.js';
 import { silentLogger, type Logger } from './log.js';
 import type { RelayOptions } from './relay/relay-server.js';
@@ -31,6 +33,11 @@ export interface AppOptions {
   probeTimeout?: number;
   /** Extra origins allowed to open the relay WebSocket. */
   allowedOrigins?: readonly string[];
+  /**
+   * ctrlX token checks (identity manager URL, cache), or `false` (default) for none. The CLI
+   * decides: on the device always on; off it, off only when bound to loopback.
+   */
+  auth?: AuthOptions | false;
   logger?: Logger;
 }
 
@@ -78,7 +85,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     config: { ...store.status(), loading: activeConfiguration.loading },
     relay: supervisor.status(),
   });
+  const guard = createGuard(options.auth ? new Authenticator({ ...options.auth, logger: log.child('auth') }) : null);
   const app = createWebApp({
+    guard,
     store,
     supervisor,
     activeConfiguration,
@@ -87,7 +96,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     probeTimeout: options.probeTimeout ?? 3000,
     logger: log.child('web'),
   });
-  const server = createServer({ app, supervisor, ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}) });
+  const server = createServer({
+    app,
+    supervisor,
+    ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
+    ...(guard.enabled ? { authorize: guard.upgrade } : {}),
+  });
   let address: string;
   try {
     address = await listen(server, options.listen);

@@ -25,6 +25,9 @@ serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ct
   --listen HOST:PORT        where to serve pages, API and relay (default 127.0.0.1:6080)
   --data DIR                stands in for the snap's folders: DIR/solutions, DIR/app (default ./data)
   --demo                    start the demo VNC server on loopback and show it while no target is configured
+  --auth ctrlx|off          check ctrlX logins (always on the device); off is allowed only explicitly or on loopback
+  --idm-url URL             the identity manager's token validity endpoint (env CTRLX_IDM_URL;
+                            default https://localhost/identity-manager/api/v2/auth/token/validity)
 
 demo-server options:
   --listen HOST:PORT        where to accept VNC clients (default 127.0.0.1:5900)
@@ -155,6 +158,43 @@ async function runRelay(args: string[]): Promise<void> {
   });
 }
 
+/** True for 127.0.0.0/8, ::1 and localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Decides the authentication: on the device always ctrlX logins; off it, off by default on
+ * loopback, and a non-loopback address needs an explicit `--auth` (never exposed by accident).
+ */
+function chooseAuth(
+  mode: string | undefined,
+  idmUrl: string | undefined,
+  onDevice: boolean,
+  listen: HostPort | { socket: string },
+): { validityUrl?: string } | false {
+  if (mode !== undefined && mode !== 'ctrlx' && mode !== 'off') throw usageError(`--auth: "${mode}" must be ctrlx or off`);
+  if (onDevice && mode === 'off') throw usageError('--auth off is not allowed on the device');
+  if (idmUrl !== undefined) {
+    try {
+      const u = new URL(idmUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      throw usageError(`--idm-url: "${idmUrl}" is not an http(s) URL`);
+    }
+  }
+  const wanted = mode ?? (onDevice ? 'ctrlx' : undefined);
+  if (wanted === 'ctrlx') return idmUrl ? { validityUrl: idmUrl } : {};
+  if (wanted === 'off') return false;
+  if ('host' in listen && !isLoopback(listen.host)) {
+    throw usageError(
+      `refusing to serve ${formatHostPort(listen.host, listen.port)} without authentication: ` +
+        'use --auth ctrlx (with --idm-url) or, to accept the risk, --auth off',
+    );
+  }
+  return false;
+}
+
 /** `ctrlx-novnc serve`: the whole app. */
 async function runServe(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -163,6 +203,8 @@ async function runServe(args: string[]): Promise<void> {
       listen: { type: 'string' },
       data: { type: 'string' },
       demo: { type: 'boolean', default: false },
+      auth: { type: 'string' },
+      'idm-url': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -174,6 +216,8 @@ async function runServe(args: string[]): Promise<void> {
   if (paths.onDevice && values.listen) throw usageError('--listen is not used on the device (the app listens on its unix socket)');
   const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
   const log = createLogger();
+  const auth = chooseAuth(values.auth, values['idm-url'] ?? process.env.CTRLX_IDM_URL, paths.onDevice, listenAddr);
+  if (!auth) log.warn('authentication is OFF: anyone who can reach this address can see and operate the VNC screens', { listen: values.listen ?? '127.0.0.1:6080' });
   if (!paths.onDevice) {
     // Off the device the data folder stands in for the solutions mount: make it.
     fs.mkdirSync(path.join(paths.solutionsDir, 'activeConfiguration'), { recursive: true });
@@ -189,6 +233,7 @@ async function runServe(args: string[]): Promise<void> {
     solutionsDir: paths.solutionsDir,
     appDataDir: paths.appDataDir,
     logger: log,
+    auth,
     ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
   });
   if (!paths.onDevice) {

@@ -49,14 +49,22 @@ export interface RelayStats {
   bytesDown: number;
 }
 
+/** Subprotocols that carry a ctrlX token (see ctrlx/auth.ts). */
+const BEARER_PREFIX = 'ctrlx-novnc.bearer.';
+
 /**
  * Chooses the subprotocol to echo: `binary` when offered, else the first one offered. Browsers
  * (Chrome) abort when they offered protocols and none comes back, so one is always echoed.
  */
 function chooseProtocol(offered: Set<string>): string | false {
   if (offered.has('binary')) return 'binary';
-  const first = offered.values().next();
-  return first.done ? false : first.value;
+  // A protocol that carries a login token is not echoed when there is any other.
+  let fallback: string | false = false;
+  for (const p of offered) {
+    if (!p.startsWith(BEARER_PREFIX)) return p;
+    fallback ||= p;
+  }
+  return fallback;
 }
 
 /** Address of the browser side, as seen by this process. */

@@ -17,6 +17,7 @@ import { apiRouter } from './routes/api.js';
 import { configPageRouter } from './routes/config-page.js';
 import { novncRouter, preflightHandler, viewerRouter } from './routes/viewer.js';
 import { CsrfTokens, securityHeaders } from './security.js';
+import { createGuard, type Guard } from './access.js';
 
 /** Everything the routes need, already built and checked. */
 export interface WebDeps {
@@ -24,11 +25,16 @@ export interface WebDeps {
   supervisor: Supervisor;
   activeConfiguration: ActiveConfiguration;
   csrf: CsrfTokens;
+  /** Token and scope checks; default: none (authentication off). */
+  guard?: Guard;
   /** The status object of `GET api/v1/status` and the page's panel. */
   status: () => AppStatus;
   probeTimeout: number;
   logger: Logger;
 }
+
+/** What the routers get: the dependencies with the guard filled in. */
+export type RouteDeps = WebDeps & { guard: Guard };
 
 export interface AppStatus {
   version: string;
@@ -68,7 +74,8 @@ function query(req: Request): string {
   return i === -1 ? '' : req.originalUrl.slice(i);
 }
 
-export function createWebApp(deps: WebDeps): express.Express {
+export function createWebApp(options: WebDeps): express.Express {
+  const deps: RouteDeps = { ...options, guard: options.guard ?? createGuard(null) };
   const app = express();
   const root = packageRoot();
   app.disable('x-powered-by');
@@ -93,7 +100,7 @@ export function createWebApp(deps: WebDeps): express.Express {
   app.use(`${PREFIX}/config`, configPageRouter(deps));
   app.use(`${PREFIX}/viewer`, viewerRouter(deps));
   app.use(`${PREFIX}/novnc`, novncRouter());
-  app.get(`${PREFIX}/websockify`, preflightHandler(deps));
+  app.get(`${PREFIX}/websockify`, deps.guard.api('view'), preflightHandler(deps));
 
   app.use((req, res) => {
     res.status(404).render('error', { title: 'Not found', detail: `Nothing here: ${req.path}` });

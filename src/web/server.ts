@@ -23,6 +23,8 @@ export interface ServerOptions {
   supervisor: Supervisor;
   /** Extra origins allowed to open the relay WebSocket (besides the page's own). */
   allowedOrigins?: readonly string[];
+  /** Checks the login of a relay upgrade; rejects with an error carrying `status` (401/403/503). */
+  authorize?: (req: http.IncomingMessage) => Promise<void>;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
@@ -47,7 +49,21 @@ export function createServer(options: ServerOptions): http.Server {
       rejectUpgrade(socket, 403, 'Cross-origin WebSocket connections are not allowed.');
       return;
     }
-    options.supervisor.handleUpgrade(req, socket, head, url.searchParams.get('target'));
+    const target = url.searchParams.get('target');
+    if (!options.authorize) {
+      options.supervisor.handleUpgrade(req, socket, head, target);
+      return;
+    }
+    options.authorize(req).then(
+      () => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
+        else socket.destroy();
+      },
+      (err: { status?: number; message?: string }) => {
+        const status = err.status ?? 500;
+        rejectUpgrade(socket, status, err.message ?? 'Not allowed.', status === 401 ? { 'WWW-Authenticate': 'Bearer realm="ctrlx-novnc"' } : {});
+      },
+    );
   });
   return server;
 }

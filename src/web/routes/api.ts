@@ -11,7 +11,7 @@ import { PROBLEM_TYPES, problem, sendProblem, validationProblem } from '../../ct
 import { parsePort, isValidHost } from '../../relay/address.js';
 import { probeTarget } from '../../relay/probe.js';
 import { isSameOrigin } from '../security.js';
-import type { WebDeps } from '../app.js';
+import type { RouteDeps } from '../app.js';
 
 /** JSON bodies above this many bytes get 413. */
 export const API_BODY_LIMIT = 16 * 1024;
@@ -47,17 +47,19 @@ function callbackBody(req: Request, res: Response): CallbackBody | null {
   return null;
 }
 
-export function apiRouter(deps: WebDeps): Router {
+export function apiRouter(deps: RouteDeps): Router {
   const { store, supervisor, activeConfiguration } = deps;
   const router = Router();
+  const view = deps.guard.api('view');
+  const manage = deps.guard.api('manage');
   router.use(requireJson);
   router.use(express.json({ limit: API_BODY_LIMIT, strict: false, type: 'application/json' }));
 
-  router.get('/config', (_req, res) => {
+  router.get('/config', manage, (_req, res) => {
     res.json(store.config);
   });
 
-  router.put('/config', async (req, res) => {
+  router.put('/config', manage, async (req, res) => {
     if (req.body === undefined) {
       sendProblem(res, problem(400, PROBLEM_TYPES.badRequest, 'Bad request', 'The request has no JSON body.'));
       return;
@@ -71,21 +73,22 @@ export function apiRouter(deps: WebDeps): Router {
     res.json(store.config);
   });
 
-  router.get('/status', (_req, res) => {
+  router.get('/status', view, (_req, res) => {
     res.json(deps.status());
   });
 
-  router.post('/targets/:id/probe', async (req, res) => {
-    const resolved = supervisor.resolve(req.params.id);
+  router.post('/targets/:id/probe', manage, async (req, res) => {
+    const id = String(req.params.id);
+    const resolved = supervisor.resolve(id);
     if ('status' in resolved) {
-      sendProblem(res, problem(404, PROBLEM_TYPES.notFound, 'Not found', `Unknown VNC target "${req.params.id.slice(0, 64)}".`));
+      sendProblem(res, problem(404, PROBLEM_TYPES.notFound, 'Not found', `Unknown VNC target "${id.slice(0, 64)}".`));
       return;
     }
     res.json(await probeTarget(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
   // Probes values typed on the page before they are saved (same checks as the configuration).
-  router.post('/probe', async (req, res) => {
+  router.post('/probe', manage, async (req, res) => {
     const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
     const errors = [];
     if (typeof body.host !== 'string' || !isValidHost(body.host.trim())) {
@@ -104,12 +107,12 @@ export function apiRouter(deps: WebDeps): Router {
     res.json(await probeTarget((body.host as string).trim(), port, deps.probeTimeout));
   });
 
-  router.post('/save', async (req, res) => {
+  router.post('/save', manage, async (req, res) => {
     const body = callbackBody(req, res);
     if (body) sendCallback(res, await activeConfiguration.save(body));
   });
 
-  router.post('/load', async (req, res) => {
+  router.post('/load', manage, async (req, res) => {
     const body = callbackBody(req, res);
     if (body) sendCallback(res, await activeConfiguration.load(body));
   });

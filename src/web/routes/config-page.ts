@@ -10,7 +10,7 @@ import { probeTarget, type ProbeResult } from '../../relay/probe.js';
 import { isValidHost, parsePort } from '../../relay/address.js';
 import { AppError } from '../../errors.js';
 import { isSameOrigin } from '../security.js';
-import type { WebDeps } from '../app.js';
+import type { RouteDeps } from '../app.js';
 
 export const DEFAULT_VNC_PORT = 5900;
 /** Form posts above this many bytes get 413. */
@@ -87,7 +87,7 @@ function configFromRows(rows: FormRow[]): { config?: Config; errors: FieldError[
   return { errors: result.errors };
 }
 
-export function configPageRouter(deps: WebDeps): Router {
+export function configPageRouter(deps: RouteDeps): Router {
   const { store, csrf } = deps;
   const router = Router();
 
@@ -102,12 +102,12 @@ export function configPageRouter(deps: WebDeps): Router {
     });
   };
 
-  router.get('/', (req: Request, res: Response) => {
+  router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
     const key = typeof req.query.m === 'string' ? req.query.m : '';
     render(res, rowsFromConfig(store.config), MESSAGES[key] ?? null);
   });
 
-  router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), async (req, res) => {
+  router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
       render(

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router } from 'express';
 import { PROBLEM_TYPES, problem, sendProblem } from '../../ctrlx/problem.js';
-import type { WebDeps } from '../app.js';
+import type { RouteDeps } from '../app.js';
 
 /** The installed noVNC package folder (holds core/ and vendor/). */
 export function novncDir(): string {
@@ -26,9 +26,9 @@ export function novncRouter(): Router {
   return router;
 }
 
-export function viewerRouter(deps: WebDeps): Router {
+export function viewerRouter(deps: RouteDeps): Router {
   const router = Router();
-  router.get('/', (_req, res) => {
+  router.get('/', deps.guard.page('view'), (_req, res) => {
     const relay = deps.supervisor.status();
     res.render('viewer', {
       targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo })),
@@ -38,7 +38,7 @@ export function viewerRouter(deps: WebDeps): Router {
 }
 
 /** `GET websockify?target=`: 426 when an upgrade would be accepted, else the refusal as Problem JSON. */
-export function preflightHandler(deps: WebDeps): express.RequestHandler {
+export function preflightHandler(deps: RouteDeps): express.RequestHandler {
   return (req, res) => {
     const id = typeof req.query.target === 'string' ? req.query.target : null;
     const admitted = deps.supervisor.admit(id);

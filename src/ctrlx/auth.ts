@@ -1,0 +1,215 @@
+/**
+ * @module
+ * ctrlX authentication and authorisation on the device.
+ *
+ * A request carries a ctrlX bearer token (an ES384 JWT issued by the identity manager): in the
+ * `Authorization` header (API), in `?token=`/`?access_token=` on the first load of a page (the
+ * menu link), in a `_token` form field (pages without JavaScript), or in a WebSocket subprotocol
+ * `ctrlx-novnc.bearer.<jwt>` (browsers cannot set headers on a WebSocket, and URLs end up in logs).
+ *
+ * Expiry and scopes are checked locally; the signature is checked by asking the identity manager
+ * (`GET /identity-manager/api/v2/auth/token/validity`), whose positive answers are cached briefly.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { silentLogger, type Logger } from '../log.js';
+import { APP_NAME } from './paths.js';
+
+export const SCOPE_VIEW = `${APP_NAME}.web.all.r`;
+export const SCOPE_MANAGE = `${APP_NAME}.web.all.rw`;
+export const SCOPE_ADMIN = 'rexroth-device.all.rwx';
+
+/** What a route needs: `view` (viewer, status) or `manage` (settings, configuration, callbacks). */
+export type Access = 'view' | 'manage';
+
+const GRANTS: Record<Access, readonly string[]> = {
+  view: [SCOPE_VIEW, SCOPE_MANAGE, SCOPE_ADMIN],
+  manage: [SCOPE_MANAGE, SCOPE_ADMIN],
+};
+
+/** The WebSocket subprotocol prefix that carries a token. */
+export const BEARER_PROTOCOL_PREFIX = `${APP_NAME}.bearer.`;
+
+export const DEFAULT_VALIDITY_URL = 'https://localhost/identity-manager/api/v2/auth/token/validity';
+
+export interface Principal {
+  name: string;
+  scopes: readonly string[];
+  expiresAt: number;
+}
+
+/** An authentication or authorisation failure with the HTTP status to answer. */
+export class AuthError extends Error {
+  readonly status: 401 | 403 | 503;
+  constructor(status: 401 | 403 | 503, message: string) {
+    super(message);
+    this.name = 'AuthError';
+    this.status = status;
+  }
+}
+
+export interface AuthOptions {
+  /** The identity manager's token validity endpoint. Default {@link DEFAULT_VALIDITY_URL}. */
+  validityUrl?: string;
+  /** Seconds a positive validity answer is trusted. Default 60. */
+  cacheSeconds?: number;
+  /** Milliseconds to wait for the identity manager. Default 3000. */
+  timeout?: number;
+  /** Seconds of clock skew tolerated on `exp`. Default 30. */
+  leeway?: number;
+  logger?: Logger;
+}
+
+interface Claims {
+  exp?: unknown;
+  name?: unknown;
+  scope?: unknown;
+}
+
+/** Decodes a JWT's payload without verifying it; null when it is not a JWT. */
+export function decodeJwt(token: string): Claims | null {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as unknown;
+    return claims && typeof claims === 'object' && !Array.isArray(claims) ? (claims as Claims) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The token of a request: header first, then the query (`token`, `access_token`). */
+export function tokenFromRequest(req: IncomingMessage, options: { query?: boolean; body?: unknown } = {}): string | undefined {
+  const header = req.headers.authorization;
+  if (header) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (m) return m[1];
+  }
+  const body = options.body as { _token?: unknown } | undefined;
+  if (body && typeof body._token === 'string' && body._token) return body._token;
+  if (options.query) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    return url.searchParams.get('token') ?? url.searchParams.get('access_token') ?? undefined;
+  }
+  return undefined;
+}
+
+/** The token carried in a WebSocket subprotocol, if any. */
+export function tokenFromProtocols(req: IncomingMessage): string | undefined {
+  const header = req.headers['sec-websocket-protocol'];
+  if (!header) return undefined;
+  for (const p of header.split(',')) {
+    const proto = p.trim();
+    if (proto.startsWith(BEARER_PROTOCOL_PREFIX)) return proto.slice(BEARER_PROTOCOL_PREFIX.length);
+  }
+  return undefined;
+}
+
+export class Authenticator {
+  private readonly url: URL;
+  private readonly cacheMs: number;
+  private readonly timeout: number;
+  private readonly leeway: number;
+  private readonly log: Logger;
+  /** sha256(token) → time until which the identity manager's "valid" is trusted. */
+  private readonly cache = new Map<string, number>();
+
+  constructor(options: AuthOptions = {}) {
+    this.url = new URL(options.validityUrl ?? DEFAULT_VALIDITY_URL);
+    if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') {
+      throw new TypeError(`identity manager URL must be http(s): ${this.url.href}`);
+    }
+    this.cacheMs = (options.cacheSeconds ?? 60) * 1000;
+    this.timeout = options.timeout ?? 3000;
+    this.leeway = options.leeway ?? 30;
+    this.log = options.logger ?? silentLogger;
+  }
+
+  /**
+   * Checks `token` for `access`.
+   * @throws {AuthError} 401 missing/malformed/expired/invalid, 403 scope missing, 503 identity manager unreachable
+   */
+  async authenticate(token: string | undefined, access: Access): Promise<Principal> {
+    if (!token) throw new AuthError(401, 'A ctrlX login is required: open this app from the ctrlX menu.');
+    const claims = decodeJwt(token);
+    if (!claims) throw new AuthError(401, 'The access token is malformed.');
+    const exp = typeof claims.exp === 'number' ? claims.exp : NaN;
+    if (!Number.isFinite(exp)) throw new AuthError(401, 'The access token has no expiry.');
+    if (exp + this.leeway < Date.now() / 1000) throw new AuthError(401, 'The access token has expired: log in to ctrlX again.');
+    const scopes = Array.isArray(claims.scope) ? claims.scope.filter((s): s is string => typeof s === 'string') : [];
+    const name = typeof claims.name === 'string' ? claims.name : 'unknown';
+    if (!GRANTS[access].some((s) => scopes.includes(s))) {
+      throw new AuthError(
+        403,
+        access === 'manage'
+          ? `User "${name}" may not change the remote screen settings (needs scope ${SCOPE_MANAGE}).`
+          : `User "${name}" may not view the remote screen (needs scope ${SCOPE_VIEW}).`,
+      );
+    }
+    await this.checkSignature(token, name);
+    return { name, scopes, expiresAt: exp * 1000 };
+  }
+
+  /** Asks the identity manager whether the token is genuine; caches a yes for `cacheSeconds`. */
+  private async checkSignature(token: string, name: string): Promise<void> {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const now = Date.now();
+    const until = this.cache.get(key);
+    if (until !== undefined && until > now) return;
+    this.cache.delete(key);
+    let valid: boolean;
+    try {
+      valid = await this.askValidity(token);
+    } catch (err) {
+      this.log.warn('identity manager unreachable', { url: this.url.origin + this.url.pathname, error: (err as Error).message });
+      throw new AuthError(503, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.');
+    }
+    if (!valid) {
+      this.log.warn('token rejected by the identity manager', { user: name });
+      throw new AuthError(401, 'The access token is not valid: log in to ctrlX again.');
+    }
+    if (this.cache.size >= 1000) {
+      for (const [k, t] of this.cache) if (t <= now) this.cache.delete(k);
+      if (this.cache.size >= 1000) this.cache.clear();
+    }
+    this.cache.set(key, now + this.cacheMs);
+  }
+
+  private askValidity(token: string): Promise<boolean> {
+    const client = this.url.protocol === 'https:' ? https : http;
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(this.url.hostname);
+    return new Promise((resolve, reject) => {
+      const req = client.request(
+        this.url,
+        {
+          method: 'GET',
+          headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+          timeout: this.timeout,
+          // The device's own certificate is self-signed; only trust that for the local identity manager.
+          ...(this.url.protocol === 'https:' ? { rejectUnauthorized: !local } : {}),
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            if (body.length < 4096) body += c;
+          });
+          res.on('end', () => {
+            if (res.statusCode === 401 || res.statusCode === 403) return resolve(false);
+            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+            try {
+              resolve((JSON.parse(body) as { valid?: unknown }).valid === true);
+            } catch {
+              reject(new Error('unreadable answer'));
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}
