@@ -72,6 +72,20 @@ const RFB_GREETING = /^RFB \d{3}\.\d{3}\n$/;
 /** A prefix of one (fewer than 12 bytes received). */
 const RFB_PREFIX = /^(R(F(B( (\d(\d(\d(\.(\d(\d(\d)?)?)?)?)?)?)?)?)?)?)?$/;
 
+/**
+ * Target reads: up to 256 KiB per read() instead of Node's 64 KiB, into one buffer shared by all
+ * sessions (the relay is single-threaded and each read is copied out before the next), so there
+ * is no fresh 64 KiB allocation per read. Large chunks are copied into recycled slabs, small ones
+ * into Node's shared 8 KiB pool.
+ */
+const READ_SIZE = 256 * 1024;
+const readBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
+/** Chunks up to this size are copied with Buffer.from (Node's pool); larger ones into a slab. */
+const SMALL_CHUNK = 4096;
+/** Slabs whose bytes have been handed to a browser socket, ready for reuse; at most 16 (4 MiB). */
+const freeSlabs: Buffer[] = [];
+const MAX_FREE_SLABS = 16;
+
 /** Close reasons must fit a control frame: 123 bytes of UTF-8. */
 function clampReason(reason: string): string {
   if (Buffer.byteLength(reason) <= 123) return reason;
@@ -150,9 +164,10 @@ export class RelaySession {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: options.keepAliveDelay,
+      onread: { buffer: readBuffer, callback: (n, buf) => this.onTargetRead(n, buf) },
     });
     this.tcp.on('connect', this.onTargetConnect);
-    this.tcp.on('data', this.onTargetData);
+    // No 'data' events: reads arrive through onread (onTargetRead).
     this.tcp.on('end', this.onTargetEnd);
     this.tcp.on('drain', this.onTargetDrain);
     this.tcp.on('error', this.onTargetError);
@@ -192,6 +207,13 @@ export class RelaySession {
   /** Heartbeat tick: terminate when the last ping went unanswered, else ping again. */
   heartbeat(): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.isPaused) {
+      // The relay holds the browser back (target slow or still connecting), so its pongs wait
+      // unread in the socket: that silence is ours. Give it a full interval once reading again.
+      this.alive = true;
+      this.ws.ping();
+      return;
+    }
     if (!this.alive) {
       this.closeCode ??= CLOSE_ABNORMAL;
       this.closeReason ||= 'no pong from browser';
@@ -292,7 +314,22 @@ export class RelaySession {
     if (!full) this.ws.resume();
   }
 
-  private readonly onTargetData = (chunk: Buffer): void => {
+  /** Copies one read out of the shared {@link readBuffer} and relays it. Never pauses (true). */
+  private onTargetRead(n: number, buf: Uint8Array): boolean {
+    if (n <= SMALL_CHUNK) {
+      this.onTargetData(Buffer.from(buf.subarray(0, n)));
+      return true;
+    }
+    const slab = freeSlabs.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+    slab.set(buf.subarray(0, n));
+    this.onTargetData(slab.subarray(0, n), () => {
+      if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
+    });
+    return true;
+  }
+
+  /** `sent` runs once the chunk has been written to the browser socket (not if it is dropped). */
+  private onTargetData(chunk: Buffer, sent?: () => void): void {
     this.bytesDown += chunk.length;
     if (this.greeting !== null) {
       const checked = this.checkGreeting(chunk);
@@ -300,12 +337,12 @@ export class RelaySession {
       chunk = checked;
     }
     if (this.ws.readyState !== this.ws.OPEN) return; // browser gone: drain and drop
-    this.ws.send(chunk);
+    this.ws.send(chunk, sent);
     if (this.ws.bufferedAmount >= this.options.highWaterMark) {
       this.downPaused = true;
       this.tcp.pause();
     }
-  };
+  }
 
   /**
    * Collects the first 12 bytes and checks them against `RFB xxx.yyy\n`. Returns everything
