@@ -223,27 +223,33 @@ async function runServe(args: string[]): Promise<void> {
     fs.mkdirSync(path.join(paths.solutionsDir, 'activeConfiguration'), { recursive: true });
   }
   let demo: { port: number; close(): Promise<void> } | undefined;
-  if (values.demo) {
-    const { startDemoServer } = await import('./demo/demo-server.js');
-    demo = await startDemoServer({ host: '127.0.0.1', port: 0, logger: log });
-    log.info('demo VNC server started', { listen: `127.0.0.1:${demo.port}` });
-  }
-  const app = await startApp({
-    listen: listenAddr,
-    solutionsDir: paths.solutionsDir,
-    appDataDir: paths.appDataDir,
-    logger: log,
-    auth,
-    ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
+  let app: { address: string; stop(): Promise<void> } | undefined;
+  const started = (async () => {
+    if (values.demo) {
+      const { startDemoServer } = await import('./demo/demo-server.js');
+      demo = await startDemoServer({ host: '127.0.0.1', port: 0, logger: log });
+      log.info('demo VNC server started', { listen: `127.0.0.1:${demo.port}` });
+    }
+    app = await startApp({
+      listen: listenAddr,
+      solutionsDir: paths.solutionsDir,
+      appDataDir: paths.appDataDir,
+      logger: log,
+      auth,
+      ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
+    });
+  })();
+  // Installed before start-up finishes: a signal during start-up still stops cleanly (socket removed).
+  onShutdown(log, async () => {
+    await started.catch(() => {});
+    await app?.stop();
+    await demo?.close();
   });
-  if (!paths.onDevice) {
+  await started;
+  if (!paths.onDevice && app) {
     const shown = 'socket' in listenAddr ? listenAddr.socket : app.address;
     log.info(`open http://${shown}/ctrlx-novnc/`);
   }
-  onShutdown(log, async () => {
-    await app.stop();
-    await demo?.close();
-  });
 }
 
 /** `ctrlx-novnc demo-server`: the built-in demo VNC server alone. */

@@ -170,10 +170,12 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   /** Loads the file once and starts watching it. */
   async start(): Promise<void> {
     await removeStaleTemps(this.file);
-    await this.reload();
+    // Watch first, then read: the watcher's first stat is only its baseline, so a change made
+    // between a first read and that stat would never be noticed.
     this.watching = true;
     fs.watchFile(this.file, { interval: this.pollInterval, persistent: false }, this.onStat);
     fs.watchFile(this.activeDir, { interval: this.pollInterval, persistent: false }, this.onStat);
+    await this.reload();
   }
 
   stop(): void {
@@ -277,7 +279,9 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
         { status: 503 },
       );
     }
-    if (text === this.lastText && this.state === 'ok') return;
+    // Skip only when the file really holds this content: while a load is in progress the
+    // watcher is held back, so the file may differ from what was last read or written.
+    if (text === this.lastText && this.state === 'ok' && (await this.fileText()) === text) return;
     try {
       await fsp.mkdir(this.dir, { recursive: true });
       await writeFileAtomic(this.file, text);
@@ -316,6 +320,15 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     this.state = state;
     this.error = error;
     if (changed) this.emit('status', this.status());
+  }
+
+  /** The file's current content, or null when it cannot be read. */
+  private async fileText(): Promise<string | null> {
+    try {
+      return await fsp.readFile(this.file, 'utf8');
+    } catch {
+      return null;
+    }
   }
 
   private async isMounted(): Promise<boolean> {

@@ -114,6 +114,9 @@ export class ActiveConfiguration {
         }
         if (next) this.store.use(next);
         this.end();
+        // The watcher was held back during the load: bring the file's status (state, error,
+        // exists) up to date with what is on disk now; an unchanged file is not re-applied.
+        await this.store.reload().catch((err: unknown) => this.log.warn('activate: re-reading the file failed', { error: String(err) }));
         return { status: 204 };
       }
       case 'abort': {

@@ -80,6 +80,8 @@ export class Supervisor {
   private restartTimer: NodeJS.Timeout | undefined;
   private restartAt = 0;
   private readonly totalsOfRetired = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
+  /** Set by {@link stop}; failures after it are not restarted. */
+  private stopped = false;
 
   constructor(options: SupervisorOptions = {}) {
     this.options = { initialBackoff: 500, maxBackoff: 30_000, ...options };
@@ -155,7 +157,9 @@ export class Supervisor {
 
   /** Reports a relay failure from outside (or from handleUpgrade): restart with backoff. */
   fail(err: unknown): void {
-    if (this.state === 'stopped') return;
+    // Not `state === 'stopped'`: that is also the state before the first start, and a relay
+    // whose very first creation fails must be retried like any other.
+    if (this.stopped) return;
     const message = err instanceof Error ? err.message : String(err);
     this.lastError = { message, at: new Date().toISOString() };
     this.log.error('relay failed', { error: message, failures: this.failures + 1 });
@@ -207,6 +211,7 @@ export class Supervisor {
 
   /** Closes every session with 1001 and stops; resolves when all have ended. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.restartTimer);
     this.setState('stopped');
     const relays = this.allRelays();
