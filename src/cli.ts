@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { Relay } from './relay/relay-server.js';
 import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js';
 import { createLogger, type Logger } from './log.js';
+import { listen, listenError } from './listen.js';
 import { AppError, ERR_INVALID_ARGUMENT } from './errors.js';
 
 const USAGE = `Usage: ctrlx-novnc <command> [options]
@@ -57,29 +58,6 @@ function numberFlag(value: string | undefined, name: string, fallback: number, a
     throw usageError(`--${name}: "${value}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
   }
   return n;
-}
-
-/** Listens on `addr`, turning EADDRINUSE and friends into a clear error. */
-function listen(server: http.Server, addr: HostPort): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      const where = formatHostPort(addr.host, addr.port);
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'the address is already in use'
-          : err.code === 'EACCES'
-            ? 'permission denied'
-            : err.code === 'EADDRNOTAVAIL'
-              ? 'the address is not available on this machine'
-              : err.message;
-      reject(new Error(`cannot listen on ${where}: ${why}`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(addr.port, addr.host, () => {
-      server.removeListener('error', onError);
-      resolve();
-    });
-  });
 }
 
 /** Runs `stop` on the first SIGTERM/SIGINT; a second signal exits at once. */
@@ -147,9 +125,7 @@ async function runRelay(args: string[]): Promise<void> {
   server.requestTimeout = 30_000;
   server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head, target));
 
-  await listen(server, listenAddr);
-  const bound = server.address();
-  const shown = typeof bound === 'object' && bound ? formatHostPort(bound.address, bound.port) : values.listen;
+  const shown = await listen(server, listenAddr);
   log.info('listening', { listen: shown, target: formatHostPort(target.host, target.port) });
 
   onShutdown(log, async () => {
@@ -262,9 +238,8 @@ async function runDemoServer(args: string[]): Promise<void> {
   try {
     demo = await startDemoServer({ host: addr.host, port: addr.port, logger: log });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EADDRINUSE' ? 'the address is already in use' : e.message;
-    throw new Error(`cannot listen on ${formatHostPort(addr.host, addr.port)}: ${why}`, { cause: err });
+    const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
+    throw cause?.code ? listenError(cause, formatHostPort(addr.host, addr.port)) : err;
   }
   log.info('listening', { listen: formatHostPort(addr.host, demo.port) });
   onShutdown(log, () => demo.close());
