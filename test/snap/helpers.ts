@@ -5,10 +5,8 @@
  * RFB viewer, an RSS sampler, and running the daemon of an unpacked snap the way snapd would.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
@@ -48,50 +46,9 @@ export function hasCommand(cmd: string, arg = '--version'): boolean {
   return !r.error;
 }
 
-// ---- fake identity manager -----------------------------------------------------------------
+// ---- fake identity manager: the shared one ------------------------------------------------
 
-export interface FakeIdm {
-  url: string;
-  valid: Set<string>;
-  close(): Promise<void>;
-}
-
-/** `GET /identity-manager/api/v2/auth/token/validity` answering `{"valid": true}` for known tokens. */
-export async function startFakeIdm(): Promise<FakeIdm> {
-  const valid = new Set<string>();
-  const server = http.createServer((req, res) => {
-    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    if (req.method !== 'GET' || req.url !== '/identity-manager/api/v2/auth/token/validity') {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ valid: valid.has(token) }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/identity-manager/api/v2/auth/token/validity`,
-    valid,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** A ctrlX-shaped JWT (ES384 header, exp/iat/name/scope[]); only the fake decides validity. */
-export function makeToken(name: string, scope: string[], ttlSeconds = 3600): string {
-  const now = Math.floor(Date.now() / 1000);
-  const enc = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return [
-    enc({ alg: 'ES384', typ: 'JWT' }),
-    enc({ exp: now + ttlSeconds, iat: now, id: '1', name, nonce: randomBytes(4).toString('hex'), plchandle: 0, remoteauth: '', scope }),
-    randomBytes(48).toString('base64url'),
-  ].join('.');
-}
-
-// ---- HTTP and WebSocket over a unix socket or TCP ------------------------------------------
+export { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 
 export type Endpoint = { socketPath: string } | { port: number };
 
