@@ -33,15 +33,18 @@ export interface RelayProcess {
   stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
-function childEnv(): NodeJS.ProcessEnv {
+/** The environment for a CLI child: no test-runner or snap variables, info logging. */
+export function childEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
   delete env.INVOCATION_ID;
   delete env.NODE_TEST_CONTEXT; // the child is not a test file
   delete env.NODE_OPTIONS;
+  for (const key of ['SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'CTRLX_IDM_URL']) delete env[key];
   return env;
 }
 
-function splitLines(stream: NodeJS.ReadableStream, into: string[], onLine: (line: string) => void): void {
+/** Collects `stream` line by line into `into`, calling `onLine` for each. */
+export function splitLines(stream: NodeJS.ReadableStream, into: string[], onLine: (line: string) => void): void {
   let rest = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {

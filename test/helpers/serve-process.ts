@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { childEnv, splitLines } from './relay-process.js';
 
 /** The compiled CLI: build/test/helpers → build/src/cli.js. */
 export const SERVE_CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -30,24 +31,7 @@ export interface ServeProcess {
 
 /** The environment for a child: no test-runner variables, quiet unless asked. */
 export function serveEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
-  for (const key of ['INVOCATION_ID', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS', 'SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'CTRLX_IDM_URL']) delete env[key];
-  return { ...env, ...extra };
-}
-
-function lines(stream: NodeJS.ReadableStream, into: string[], onLine: (line: string) => void): void {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    rest += chunk;
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) !== -1) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      into.push(line);
-      onLine(line);
-    }
-  });
+  return { ...childEnv(), ...extra };
 }
 
 /**
@@ -83,8 +67,8 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv = serveEnv(), 
         },
       });
     };
-    lines(child.stdout!, stdout, onLine);
-    lines(child.stderr!, stderr, () => {});
+    splitLines(child.stdout!, stdout, onLine);
+    splitLines(child.stderr!, stderr, () => {});
     void exited.then((e) => {
       clearTimeout(timer);
       reject(new Error(`serve exited (${e.code ?? e.signal}) before listening\n${stdout.join('\n')}\n${stderr.join('\n')}`));
