@@ -213,6 +213,23 @@ $('password-cancel').addEventListener('click', () => {
 
 /** Turns how the connection ended into a sentence and a retry decision. */
 async function explain() {
+  // Failures of the handshake the relay does itself with a stored password (RFB reason and close
+  // reason carry the same text).
+  const relayReason = (lastSecurity && lastSecurity.reason) || (lastClose && lastClose.reason) || '';
+  if (/^authentication failed: /.test(relayReason)) {
+    const said = /\(server: (.*)\)$/.exec(relayReason);
+    return {
+      text: `${targetName()} did not accept the VNC password stored in the settings${said ? ` (${said[1]})` : ''}. Enter the right password in the settings.`,
+      retry: false,
+      settings: true,
+    };
+  }
+  if (/^security type not supported: /.test(relayReason)) {
+    return { text: `${targetName()} cannot be opened: ${relayReason.replace(/^security type not supported: /, '')}.`, retry: false, settings: true };
+  }
+  if (/^VNC server .* refused the connection|^VNC handshake with /.test(relayReason)) {
+    return { text: `${relayReason}.`, retry: true };
+  }
   if (lastSecurity) {
     const reason = lastSecurity.reason ? `: ${lastSecurity.reason}` : '';
     return { text: `Authentication with ${targetName()} failed${reason}. Check the VNC password.`, retry: false };
@@ -251,7 +268,7 @@ async function explain() {
       return { text: 'No VNC target is configured yet. Add one in the settings.', retry: true, settings: true, quiet: true };
     }
     if (res.status === 401 || res.status === 403) return { text: `Not allowed: ${body.detail || res.statusText}. Reload the page from the ctrlX menu.`, retry: false };
-    return { text: body.detail || `The relay refused the connection (HTTP ${res.status}).`, retry: true, settings: res.status === 404 };
+    return { text: body.detail || `The relay refused the connection (HTTP ${res.status}).`, retry: true, settings: res.status === 404 || /password/.test(body.detail || '') };
   } catch {
     return { text: 'The app cannot be reached; reconnecting…', retry: true };
   }

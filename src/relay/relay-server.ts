@@ -8,7 +8,16 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { formatHostPort } from './address.js';
 import { rejectUpgrade } from './upgrade.js';
-import { CLOSE_GOING_AWAY, RelaySession, type RelayTarget, type SessionEnd, type SessionInfo } from './relay.js';
+import {
+  CLOSE_GOING_AWAY,
+  RelaySession,
+  type RelayTarget,
+  type SessionEnd,
+  type SessionInfo,
+  type SessionOptions,
+  type SessionSecrets,
+} from './relay.js';
+import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export interface RelayOptions {
@@ -26,10 +35,12 @@ export interface RelayOptions {
   keepAliveDelay?: number;
   /** Close sessions whose target does not greet with `RFB xxx.yyy\n` ("not a VNC server"). Default false. */
   requireRfb?: boolean;
+  /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
+  onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
   logger?: Logger;
 }
 
-type ResolvedOptions = Required<Omit<RelayOptions, 'logger'>>;
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
@@ -86,6 +97,7 @@ function checkOptions(o: ResolvedOptions): void {
 
 export class Relay {
   readonly options: ResolvedOptions;
+  private readonly sessionOptions: SessionOptions;
   private readonly log: Logger;
   private readonly wss: WebSocketServer;
   private readonly live = new Set<RelaySession>();
@@ -96,10 +108,20 @@ export class Relay {
   private totals = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
 
   constructor(options: RelayOptions = {}) {
-    const { logger, ...rest } = options;
+    const { logger, onHandshake, ...rest } = options;
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
     this.log = logger ?? silentLogger;
+    this.sessionOptions = {
+      ...this.options,
+      onHandshake: (target, outcome) => {
+        if (!outcome.ok) {
+          const { kind, detail } = outcome.failure;
+          this.log.warn('vnc handshake failed', { target: formatHostPort(target.host, target.port), targetId: target.id, kind, detail });
+        }
+        onHandshake?.(target, outcome);
+      },
+    };
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -117,15 +139,16 @@ export class Relay {
 
   /**
    * Completes a WebSocket upgrade and relays it to `target`. A malformed handshake is answered
-   * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503.
+   * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503. With a
+   * password in `secrets` the relay authenticates to the VNC server itself.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget, secrets: SessionSecrets = {}): void {
     if (this.closed) {
       rejectUpgrade(socket, 503, 'relay is shutting down');
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new RelaySession(this.nextId++, ws, socket, peerOf(req), target, this.options, this.onEnd);
+      const session = new RelaySession(this.nextId++, ws, socket, peerOf(req), target, this.sessionOptions, this.onEnd, secrets);
       this.live.add(session);
       this.totals.sessionsTotal++;
       this.log.info('session start', {
@@ -133,6 +156,7 @@ export class Relay {
         target: formatHostPort(target.host, target.port),
         targetId: target.id,
         peer: session.peer,
+        vncAuth: secrets.password !== undefined ? 'relay' : undefined,
       });
     });
   }

@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { formatHostPort } from './address.js';
+import { BrowserHandshake, ServerHandshake, type HandshakeOutcome, type HandshakeStep } from '../rfb/security-proxy.js';
 
 /** Where a session connects to. `id`/`name` come from the configuration when there is one. */
 export interface RelayTarget {
@@ -33,6 +34,30 @@ export interface SessionOptions {
    * the greeting is seen, so nothing reaches a non-VNC service.
    */
   requireRfb: boolean;
+  /**
+   * Reports how the relay's own RFB security handshake with the server ended (sessions with a
+   * stored password only), e.g. to back off after rejected passwords.
+   */
+  onHandshake?: ((target: RelayTarget, outcome: HandshakeOutcome) => void) | undefined;
+}
+
+/** Secrets for one session; kept apart from {@link RelayTarget}, which is shown in status and logs. */
+export interface SessionSecrets {
+  /**
+   * The target's stored VNC password. With one, the relay does the RFB security handshake with
+   * the server itself and offers the browser security type None: the password never reaches it.
+   */
+  password?: string | undefined;
+}
+
+/** The spliced handshake of a session with a stored password (see rfb/security-proxy.ts). */
+interface Splice {
+  server: ServerHandshake;
+  browser: BrowserHandshake;
+  browserGreeted: boolean;
+  serverDone: HandshakeOutcome | null;
+  /** Server bytes that followed its SecurityResult, sent once the browser is through too. */
+  serverRest: Buffer | null;
 }
 
 /** A snapshot of a session for status pages and logs. */
@@ -54,6 +79,8 @@ export interface SessionEnd {
   code: number;
   /** Short reason, e.g. `ECONNREFUSED 10.0.0.5:5900` or `target closed`. */
   reason: string;
+  /** For a failed handshake done by the relay: what exactly happened, for the log only. */
+  detail?: string | undefined;
   durationMs: number;
 }
 
@@ -85,6 +112,8 @@ const SMALL_CHUNK = 4096;
 /** Slabs whose bytes have been handed to a browser socket, ready for reuse; at most 16 (4 MiB). */
 const freeSlabs: Buffer[] = [];
 const MAX_FREE_SLABS = 16;
+/** Server bytes held between its SecurityResult and the browser's ClientInit (it should send none). */
+const MAX_EARLY_SERVER_BYTES = 64 * 1024;
 
 /** Close reasons must fit a control frame: 123 bytes of UTF-8. */
 function clampReason(reason: string): string {
@@ -122,6 +151,8 @@ export class RelaySession {
   private pending: Buffer[] | null = [];
   /** The target's first bytes while its RFB greeting is being checked; null once checked. */
   private greeting: Buffer | null;
+  /** Set while the relay runs the security handshake on the browser's behalf; null after. */
+  private splice: Splice | null = null;
   private downPaused = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -130,6 +161,8 @@ export class RelaySession {
   private closeCode: number | undefined;
   private closeReason = '';
   private ended = false;
+  /** Log detail of a failed spliced handshake (never shown to the browser). */
+  private handshakeDetail: string | undefined;
 
   constructor(
     id: number,
@@ -139,6 +172,7 @@ export class RelaySession {
     target: RelayTarget,
     options: SessionOptions,
     onEnd: (session: RelaySession, end: SessionEnd) => void,
+    secrets: SessionSecrets = {},
   ) {
     this.id = id;
     this.ws = ws;
@@ -148,7 +182,19 @@ export class RelaySession {
     this.options = options;
     this.onEnd = onEnd;
     this.label = formatHostPort(target.host, target.port);
-    this.greeting = options.requireRfb ? Buffer.alloc(0) : null;
+    if (secrets.password !== undefined) {
+      // The handshake machine checks the greeting itself.
+      this.splice = {
+        server: new ServerHandshake(secrets.password, this.label),
+        browser: new BrowserHandshake(),
+        browserGreeted: false,
+        serverDone: null,
+        serverRest: null,
+      };
+      this.greeting = null;
+    } else {
+      this.greeting = options.requireRfb ? Buffer.alloc(0) : null;
+    }
 
     // Nothing goes to the target before it is connected: hold the browser until then.
     ws.pause();
@@ -234,6 +280,10 @@ export class RelaySession {
     // binaryType is 'nodebuffer': fragments arrive joined, so `data` is one Buffer.
     const chunk = data as Buffer;
     this.bytesUp += chunk.length;
+    if (this.splice) {
+      this.onBrowserStep(this.splice.browser.push(chunk));
+      return;
+    }
     if (this.pending) {
       this.pending.push(chunk);
       return;
@@ -271,6 +321,11 @@ export class RelaySession {
       this.finish();
       return;
     }
+    if (this.splice) {
+      // Mid-handshake: the server has nothing of the browser's to receive.
+      this.tcp.destroy();
+      return;
+    }
     // Whatever the browser sent still reaches the target, then FIN (end() flushes first).
     if (this.pending === null) this.tcp.end();
     this.tcp.resume();
@@ -293,7 +348,7 @@ export class RelaySession {
   private readonly onTargetConnect = (): void => {
     clearTimeout(this.connectTimer);
     this.connected = true;
-    if (this.greeting !== null) {
+    if (this.greeting !== null || this.splice) {
       // Browser bytes wait until the target has proven to be a VNC server.
       this.connectTimer = setTimeout(this.onGreetingTimeout, this.options.connectTimeout);
       return;
@@ -331,6 +386,12 @@ export class RelaySession {
   /** `sent` runs once the chunk has been written to the browser socket (not if it is dropped). */
   private onTargetData(chunk: Buffer, sent?: () => void): void {
     this.bytesDown += chunk.length;
+    if (this.splice) {
+      // The handshake keeps views of its bytes: copy out of a slab before recycling it.
+      this.onServerBytes(this.splice, sent ? Buffer.from(chunk) : chunk);
+      sent?.();
+      return;
+    }
     if (this.greeting !== null) {
       const checked = this.checkGreeting(chunk);
       if (!checked) return;
@@ -369,16 +430,126 @@ export class RelaySession {
   }
 
   private readonly onGreetingTimeout = (): void => {
-    this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: no RFB greeting from ${this.label}`);
+    const failed = this.splice?.serverDone;
+    if (failed && !failed.ok) this.closeBrowser(CLOSE_INTERNAL_ERROR, failed.failure.message);
+    else if (this.splice?.server.greeted) this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} timed out`);
+    else this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: no RFB greeting from ${this.label}`);
     this.tcp.destroy();
   };
 
+  // ---- spliced security handshake (stored password) -----------------------------------------
+
+  /** Server bytes during the relay's own handshake with it. */
+  private onServerBytes(splice: Splice, chunk: Buffer): void {
+    if (splice.serverDone) {
+      // The server may only speak again after ClientInit, which the browser has not sent yet.
+      if (!splice.serverDone.ok) return;
+      splice.serverRest = Buffer.concat([splice.serverRest ?? Buffer.alloc(0), chunk]);
+      if (splice.serverRest.length > MAX_EARLY_SERVER_BYTES) {
+        this.handshakeDetail = `protocol: ${splice.serverRest.length} bytes from the server before ClientInit`;
+        this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} failed: the server sent data out of turn`);
+        this.tcp.destroy();
+      }
+      return;
+    }
+    const step = splice.server.push(chunk);
+    for (const b of step.send) this.tcp.write(b);
+    if (splice.server.greeted && !splice.browserGreeted) {
+      // A VNC server after all: greet the browser and start reading it.
+      splice.browserGreeted = true;
+      if (this.ws.readyState === this.ws.OPEN) this.ws.send(splice.browser.greeting());
+      this.ws.resume();
+    }
+    if (step.done) this.onServerDone(splice, step.done);
+  }
+
+  private onServerDone(splice: Splice, outcome: HandshakeOutcome): void {
+    splice.serverDone = outcome;
+    this.options.onHandshake?.(this.target, outcome);
+    if (!outcome.ok) {
+      this.closeReason ||= outcome.failure.message;
+      this.handshakeDetail = `${outcome.failure.kind}: ${outcome.failure.detail}`;
+      this.tcp.end();
+      if (!splice.browserGreeted) {
+        // Not even a VNC greeting: the browser never saw an RFB byte.
+        this.closeBrowser(CLOSE_INTERNAL_ERROR, outcome.failure.message);
+        return;
+      }
+    } else {
+      splice.serverRest = outcome.rest;
+    }
+    this.onBrowserStep(splice.browser.serverDone(outcome));
+  }
+
+  /** Applies what the browser-side machine produced: bytes for the browser and, at its end, the switch to relaying. */
+  private onBrowserStep(step: HandshakeStep): void {
+    const splice = this.splice;
+    if (!splice) return;
+    const open = this.ws.readyState === this.ws.OPEN;
+    for (const b of step.send) if (open) this.ws.send(b);
+    if (!step.done) return;
+    if (!step.done.ok) {
+      this.handshakeDetail ??= `${step.done.failure.kind}: ${step.done.failure.detail}`;
+      // The failure message went out as RFB's own "no security types + reason"; the close frame
+      // repeats it for viewers that read close reasons.
+      this.closeBrowser(CLOSE_INTERNAL_ERROR, step.done.failure.message);
+      if (!this.tcp.destroyed) this.tcp.end();
+      return;
+    }
+    if (!splice.serverDone?.ok) return; // cannot happen: the browser side ends after the server's
+    // Both sides are through: from here on bytes pass unchanged.
+    this.splice = null;
+    clearTimeout(this.connectTimer);
+    this.pending = null;
+    const up = step.done.rest;
+    if (up.length) this.tcp.write(up);
+    const down = splice.serverRest;
+    if (down?.length && open) this.ws.send(down);
+  }
+
   private readonly onTargetEnd = (): void => {
+    if (this.splice) {
+      this.onSpliceTargetGone();
+      return;
+    }
     // Every byte the target sent has been handed to the WebSocket; the close frame follows it.
     this.closeBrowser(CLOSE_NORMAL, 'target closed');
   };
 
+  /**
+   * The server closed during the spliced handshake. After a failure the browser's version may
+   * still be on its way: it gets the RFB failure message then (or the close reason at the
+   * handshake timeout). Otherwise the server hung up mid-handshake.
+   */
+  private onSpliceTargetGone(): void {
+    const splice = this.splice!;
+    if (splice.serverDone && !splice.serverDone.ok) return;
+    if (!splice.server.greeted) {
+      this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} closed without an RFB greeting`);
+      return;
+    }
+    const detail = 'server closed during the handshake';
+    this.handshakeDetail ??= `protocol: ${detail}`;
+    if (splice.serverDone === null) {
+      // A 3.3/3.7 server closes after a wrong password without a reason: that is the usual cause.
+      this.onServerDone(splice, {
+        ok: false,
+        failure: {
+          kind: splice.server.awaitingResult ? 'auth' : 'protocol',
+          message: splice.server.awaitingResult
+            ? `authentication failed: ${this.label} did not accept the VNC password stored in the settings (it closed the connection)`
+            : `VNC handshake with ${this.label} failed: the server closed the connection`,
+          detail,
+        },
+      });
+      return;
+    }
+    this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} failed: the server closed the connection`);
+  }
+
   private readonly onTargetError = (err: NodeJS.ErrnoException): void => {
+    const failed = this.splice?.serverDone;
+    if (failed && !failed.ok) return; // the failure is what the browser hears about
     this.closeBrowser(CLOSE_INTERNAL_ERROR, `${err.code ?? err.message} ${this.label}`);
   };
 
@@ -389,9 +560,14 @@ export class RelaySession {
 
   private readonly onTargetClose = (): void => {
     this.tcpClosed = true;
-    clearTimeout(this.connectTimer);
-    // Closed without 'end' or 'error' (destroyed): still tell the browser.
-    this.closeBrowser(CLOSE_NORMAL, 'target closed');
+    if (this.splice && this.splice.serverDone?.ok !== false) this.onSpliceTargetGone();
+    // After a failed spliced handshake the browser may still be waiting to be told (its
+    // version first); the handshake timer bounds that.
+    if (this.splice?.serverDone?.ok !== false) {
+      clearTimeout(this.connectTimer);
+      // Closed without 'end' or 'error' (destroyed): still tell the browser.
+      this.closeBrowser(CLOSE_NORMAL, 'target closed');
+    }
     if (this.wsClosed) this.finish();
   };
 
@@ -414,6 +590,7 @@ export class RelaySession {
     this.onEnd(this, {
       code: this.closeCode ?? CLOSE_NO_STATUS,
       reason: this.closeReason,
+      detail: this.handshakeDetail,
       durationMs: Date.now() - this.startedAt,
     });
   }

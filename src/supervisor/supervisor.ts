@@ -7,12 +7,15 @@
  * - on every configuration change closes the sessions whose target changed or vanished with
  *   4000 "target changed" and leaves the others running; new sessions use the new values;
  * - when the relay fails, replaces it with exponential backoff (capped at 30 s);
+ * - hands the relay a target's stored VNC password, and after repeated rejected passwords holds
+ *   new sessions to that target back (VNC servers lock clients out after a few failures);
  * - reports its state for the status page and the API.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Relay, type RelayOptions } from '../relay/relay-server.js';
 import { CLOSE_INTERNAL_ERROR, CLOSE_TARGET_CHANGED, type RelayTarget } from '../relay/relay.js';
+import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
 import type { Config, Target } from '../config/schema.js';
@@ -38,12 +41,42 @@ export interface SupervisorStatus {
   /** Seconds until the next restart attempt while restarting. */
   retryIn: number | null;
   /** The targets new sessions can use; `demo` marks the built-in fallback. */
-  targets: { id: string; name: string; target: string; demo: boolean }[];
+  targets: TargetStatus[];
   sessions: SessionStatus[];
   totals: { sessionsOpen: number; sessionsTotal: number; bytesUp: number; bytesDown: number };
 }
 
+/** A target as the status shows it. */
+export interface TargetStatus {
+  id: string;
+  name: string;
+  target: string;
+  demo: boolean;
+  /** The relay authenticates to this target with a stored password. */
+  passwordSet: boolean;
+  /** Rejected stored passwords in a row, and whether new sessions are held back because of them. */
+  auth: AuthStatus | null;
+}
+
+export interface AuthStatus {
+  /** Consecutive handshakes in which the server rejected the stored password. */
+  failures: number;
+  /** Seconds until new sessions are let through again; null when they are not held back. */
+  retryIn: number | null;
+  /** The last failure, as the browser was told. */
+  lastError: string;
+  at: string;
+}
+
 export interface SupervisorOptions {
+  /** The stored VNC password of a target, if any (see config/secrets.ts). */
+  passwordFor?: (targetId: string) => string | undefined;
+  /** Rejected passwords in a row after which new sessions to that target are held back. Default 3. */
+  authFailuresBeforeBackoff?: number;
+  /** First hold-back in ms, doubled per further failure. Default 30000. */
+  authBackoff?: number;
+  /** Hold-back cap in ms. Default 600000 (10 min). */
+  maxAuthBackoff?: number;
   relay?: RelayOptions;
   /** Used as the only target while the configuration has none (the built-in demo server). */
   fallbackTarget?: Target;
@@ -82,6 +115,11 @@ export class Supervisor {
   private readonly totalsOfRetired = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
   /** Set by {@link stop}; failures after it are not restarted. */
   private stopped = false;
+  /** Per target id: rejected stored passwords in a row (see {@link onHandshake}). */
+  private readonly authFailures = new Map<
+    string,
+    { target: string; failures: number; until: number; lastError: string; at: string }
+  >();
 
   constructor(options: SupervisorOptions = {}) {
     this.options = { initialBackoff: 500, maxBackoff: 30_000, ...options };
@@ -102,6 +140,11 @@ export class Supervisor {
   apply(config: Config): void {
     this.setTargets(config);
     const byId = new Map(this.targets.map((t) => [t.id, t]));
+    // Rejected passwords count against an address: a moved or removed target starts afresh.
+    for (const [id, a] of this.authFailures) {
+      const t = byId.get(id);
+      if (!t || formatHostPort(t.host, t.port) !== a.target) this.authFailures.delete(id);
+    }
     let closed = 0;
     for (const relay of this.allRelays()) {
       closed += relay.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), CLOSE_TARGET_CHANGED, 'target changed');
@@ -131,6 +174,17 @@ export class Supervisor {
   admit(targetId: string | null): { target: Target } | { status: 404 | 503; reason: string; retryAfter?: number } {
     const resolved = this.resolve(targetId);
     if ('status' in resolved) return resolved;
+    const held = this.authFailures.get(resolved.target.id);
+    if (held && held.until > Date.now()) {
+      const retryAfter = Math.max(1, Math.ceil((held.until - Date.now()) / 1000));
+      return {
+        status: 503,
+        reason:
+          `The VNC server rejected the stored password ${held.failures} times in a row; to avoid a lockout the next ` +
+          `attempt is allowed in ${retryAfter} s. Check the VNC password in the settings.`,
+        retryAfter,
+      };
+    }
     if (!this.relay || this.state !== 'running') {
       const retryAfter = Math.max(1, Math.ceil((this.restartAt - Date.now()) / 1000));
       return { status: 503, reason: `The relay is restarting; try again in ${retryAfter} s.`, retryAfter };
@@ -147,12 +201,17 @@ export class Supervisor {
     }
     const { id, name, host, port } = admitted.target;
     try {
-      this.relay!.handleUpgrade(req, socket, head, { id, name, host, port });
+      this.relay!.handleUpgrade(req, socket, head, { id, name, host, port }, { password: this.passwordOf(id) });
       this.failures = 0;
     } catch (err) {
       rejectUpgrade(socket, 500, 'The relay failed; it is being restarted.');
       this.fail(err);
     }
+  }
+
+  /** Forgets rejected passwords of a target (its password was changed or removed). */
+  resetAuthFailures(targetId: string): void {
+    this.authFailures.delete(targetId);
   }
 
   /** Reports a relay failure from outside (or from handleUpgrade): restart with backoff. */
@@ -203,6 +262,8 @@ export class Supervisor {
         name: t.name,
         target: formatHostPort(t.host, t.port),
         demo: this.usingFallback,
+        passwordSet: this.passwordOf(t.id) !== undefined,
+        auth: this.authStatus(t.id),
       })),
       sessions,
       totals,
@@ -231,10 +292,54 @@ export class Supervisor {
     return this.relay ? [this.relay, ...this.retired] : [...this.retired];
   }
 
+  private passwordOf(targetId: string): string | undefined {
+    if (this.usingFallback) return undefined;
+    return this.options.passwordFor?.(targetId);
+  }
+
+  private authStatus(targetId: string): AuthStatus | null {
+    const a = this.authFailures.get(targetId);
+    if (!a) return null;
+    const left = a.until - Date.now();
+    return { failures: a.failures, retryIn: left > 0 ? Math.ceil(left / 1000) : null, lastError: a.lastError, at: a.at };
+  }
+
+  /** Counts rejected stored passwords per target; a success clears the count. */
+  private readonly onHandshake = (target: RelayTarget, outcome: HandshakeOutcome): void => {
+    const id = target.id;
+    if (id === undefined) return;
+    if (outcome.ok) {
+      this.authFailures.delete(id);
+      return;
+    }
+    if (outcome.failure.kind !== 'auth') return;
+    const a = this.authFailures.get(id) ?? { target: formatHostPort(target.host, target.port), failures: 0, until: 0, lastError: '', at: '' };
+    a.failures++;
+    a.lastError = outcome.failure.message;
+    a.at = new Date().toISOString();
+    const free = this.options.authFailuresBeforeBackoff ?? 3;
+    if (a.failures >= free) {
+      const base = this.options.authBackoff ?? 30_000;
+      const delay = Math.min(base * 2 ** (a.failures - free), this.options.maxAuthBackoff ?? 600_000);
+      a.until = Date.now() + delay;
+      this.log.warn('holding back sessions after rejected VNC passwords', {
+        targetId: id,
+        failures: a.failures,
+        retryIn: `${Math.ceil(delay / 1000)}s`,
+      });
+    }
+    this.authFailures.set(id, a);
+  };
+
   private spawn(): void {
     try {
       // Configured targets must be VNC servers: the relay is never a general TCP tunnel.
-      this.relay = this.createRelay({ requireRfb: true, ...this.options.relay, logger: this.log });
+      this.relay = this.createRelay({
+        requireRfb: true,
+        ...this.options.relay,
+        onHandshake: this.onHandshake,
+        logger: this.log,
+      });
       this.setState('running');
     } catch (err) {
       this.relay = null;

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { TestContext } from 'node:test';
 import { Relay, type RelayOptions, type RelayTarget } from '../../src/relay/index.js';
+import type { SessionSecrets } from '../../src/relay/relay.js';
 import { createLogger } from '../../src/log.js';
 import { wsUrl } from './ws-client.js';
 
@@ -22,7 +23,11 @@ export interface RelayHarness {
   close(): Promise<void>;
 }
 
-export async function startRelay(target: RelayTarget, options: RelayOptions = {}): Promise<RelayHarness> {
+export async function startRelay(
+  target: RelayTarget,
+  options: RelayOptions = {},
+  secrets: SessionSecrets = {},
+): Promise<RelayHarness> {
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', timestamps: false, sink: (_level, line) => logs.push(line) }).child(
     'relay',
@@ -36,7 +41,7 @@ export async function startRelay(target: RelayTarget, options: RelayOptions = {}
     });
     res.end('This is a WebSocket-to-TCP relay: connect with a WebSocket client.\n');
   });
-  server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head, target));
+  server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head, target, secrets));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

@@ -6,6 +6,9 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { openClient, whenClosed, type CloseEvent } from './ws-client.js';
 import {
   compareVersions,
   ENCODING_COPY_RECT,
@@ -54,7 +57,7 @@ export class ByteReader {
   /** Sizes of the chunks as they arrived, for tests about chunking. */
   readonly chunkSizes: number[] = [];
 
-  constructor(socket: net.Socket) {
+  constructor(socket: Duplex) {
     socket.on('data', (chunk: Buffer) => {
       this.chunkSizes.push(chunk.length);
       this.chunks.push(chunk);
@@ -158,8 +161,12 @@ async function readString(reader: ByteReader): Promise<string> {
 }
 
 export class RfbClient {
-  readonly socket: net.Socket;
+  readonly socket: Duplex;
   readonly reader: ByteReader;
+  /** The WebSocket under {@link socket} when connected through a relay. */
+  ws: WebSocket | undefined;
+  /** Resolves with the WebSocket's close code and reason (WebSocket clients only). */
+  wsClosed: Promise<CloseEvent> | undefined;
   /** The server's ProtocolVersion message, e.g. `RFB 003.008\n`. */
   serverVersion = '';
   version: RfbVersion = '3.8';
@@ -181,7 +188,7 @@ export class RfbClient {
   private updateWaiter: { resolve: (u: Update) => void; reject: (e: Error) => void } | undefined;
   private loopError: Error | undefined;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: Duplex) {
     this.socket = socket;
     this.reader = new ByteReader(socket);
     // Not events.once: that would reject on an 'error' (a reset) before 'close'.
@@ -198,6 +205,34 @@ export class RfbClient {
     } catch (err) {
       socket.destroy();
       throw err;
+    }
+    void client.messageLoop();
+    if (options.pixelFormat) client.setPixelFormat(options.pixelFormat);
+    client.setEncodings(options.encodings ?? [ENCODING_RAW]);
+    return client;
+  }
+
+  /**
+   * Connects through a WebSocket relay (`url`), as noVNC does, and completes the handshake up to
+   * ServerInit. On failure the error carries the WebSocket close as `close` once it arrived.
+   */
+  static async connectWebSocket(
+    url: string,
+    options: Omit<RfbClientOptions, 'port' | 'host'> = {},
+    protocols: string[] = ['binary'],
+  ): Promise<RfbClient> {
+    const ws = await openClient(url, protocols);
+    const wsClosed = whenClosed(ws);
+    const stream = createWebSocketStream(ws);
+    const client = new RfbClient(stream);
+    client.ws = ws;
+    client.wsClosed = wsClosed;
+    try {
+      await client.handshake({ port: 0, ...options });
+    } catch (err) {
+      const close = await wsClosed;
+      ws.terminate();
+      throw Object.assign(err as Error, { close });
     }
     void client.messageLoop();
     if (options.pixelFormat) client.setPixelFormat(options.pixelFormat);

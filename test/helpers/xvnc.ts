@@ -1,13 +1,16 @@
 /**
  * @module
  * A real VNC server for end-to-end tests: TigerVNC `Xvnc` on a free display and a free loopback
- * port, no authentication, with a known background colour (`xsetroot -solid`), plus X clients on
+ * port, no authentication or VNC Authentication with a password file made by TigerVNC's own
+ * `vncpasswd`, with a known background colour (`xsetroot -solid`), plus X clients on
  * that display (`xterm`, `xdotool`). Every process runs in its own process group and is killed with
  * its group on `stop()` and, as a last resort, when the test process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const XVNC = '/usr/bin/Xvnc';
@@ -149,6 +152,16 @@ export interface XvncOptions {
   desktop?: string;
   /** Use this RFB port (e.g. to bring a server back where one was). Default: a free one. */
   port?: number;
+  /** Require VNC Authentication with this password (`-SecurityTypes VncAuth -PasswordFile`). */
+  password?: string;
+}
+
+/** Writes a TigerVNC password file with `vncpasswd -f` (the password on stdin), mode 0600. */
+function passwordFile(password: string): { file: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrlx-novnc-xvnc-'));
+  const file = path.join(dir, 'passwd');
+  fs.writeFileSync(file, execFileSync('vncpasswd', ['-f'], { input: `${password}\n` }), { mode: 0o600 });
+  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 export interface Xvnc {
@@ -176,6 +189,24 @@ export interface Xvnc {
 export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
   const geometry = options.geometry ?? '800x600';
   const [width, height] = geometry.split('x').map(Number) as [number, number];
+  const secret = options.password === undefined ? undefined : passwordFile(options.password);
+  const security = secret ? ['-SecurityTypes', 'VncAuth', '-PasswordFile', secret.file] : ['-SecurityTypes', 'None'];
+  try {
+    return await launch(options, geometry, width, height, security, () => secret?.remove());
+  } catch (err) {
+    secret?.remove();
+    throw err;
+  }
+}
+
+async function launch(
+  options: XvncOptions,
+  geometry: string,
+  width: number,
+  height: number,
+  security: string[],
+  cleanup: () => void,
+): Promise<Xvnc> {
   let lastError = '';
   for (let attempt = 0; attempt < 8; attempt++) {
     let display = 20 + Math.floor(Math.random() * 400);
@@ -193,7 +224,7 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
     const server = spawnGroup(XVNC, [
       `:${display}`,
       '-rfbport', String(port),
-      '-SecurityTypes', 'None',
+      ...security,
       '-geometry', geometry,
       '-depth', '24',
       '-localhost', 'yes',
@@ -219,7 +250,7 @@ export async function startXvnc(options: XvncOptions = {}): Promise<Xvnc> {
       await server.stop('SIGKILL');
       throw new Error(`port ${port} answered ${JSON.stringify(banner)}, not Xvnc`);
     }
-    const xvnc = makeXvnc(server, display, port, width, height, desktop);
+    const xvnc = makeXvnc(server, display, port, width, height, desktop, cleanup);
     if (options.background) await xvnc.setBackground(options.background);
     return xvnc;
   }
@@ -238,7 +269,15 @@ function removeStaleFiles(display: number, pid: number): void {
   fs.rmSync(`/tmp/.X11-unix/X${display}`, { force: true });
 }
 
-function makeXvnc(server: Child, display: number, port: number, width: number, height: number, desktop: string): Xvnc {
+function makeXvnc(
+  server: Child,
+  display: number,
+  port: number,
+  width: number,
+  height: number,
+  desktop: string,
+  cleanup: () => void,
+): Xvnc {
   const env: NodeJS.ProcessEnv = { ...process.env, DISPLAY: `:${display}` };
   delete env.XAUTHORITY;
   const clients = new Set<Child>();
@@ -285,6 +324,7 @@ function makeXvnc(server: Child, display: number, port: number, width: number, h
       await Promise.all([...clients].map((c) => c.stop()));
       await server.stop();
       removeStaleFiles(display, server.pid);
+      cleanup();
     },
   };
 }
