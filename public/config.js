@@ -1,6 +1,7 @@
 // Settings page enhancement: with JavaScript the form uses the JSON API (no page reload), adds and
 // removes rows in place, tests connections, and keeps the status panel live. Without JavaScript
-// the same form posts to the server and works as well.
+// the same form posts to the server and works as well. A VNC password is sent only when typed
+// (null when "Remove password" is ticked) and never comes back: the API says only `passwordSet`.
 import './token.js';
 
 const api = new URL('../api/v1/', location.href);
@@ -55,15 +56,37 @@ function setError(row, name, text) {
   if (input) input.setAttribute('aria-invalid', 'true');
 }
 
-/** Builds the configuration from the rows, as the server does for the plain form. */
+const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
+
+/** Shows whether a password is stored for a row, and empties its password field. */
+function setPasswordState(row, set) {
+  const state = row.querySelector('[data-field="passwordState"]');
+  state.textContent = set ? 'Password set' : 'No password stored';
+  state.classList.toggle('password-set', set);
+  const input = field(row, 'password');
+  input.value = '';
+  input.placeholder = set ? 'unchanged' : 'optional';
+  const box = field(row, 'removePassword');
+  box.checked = false;
+  box.value = field(row, 'id').value;
+  row.querySelector('[data-field="removePassword"]').classList.toggle('hidden', !set);
+}
+
+/**
+ * Builds the configuration from the rows, as the server does for the plain form; `password` only
+ * when typed, null when "Remove password" is ticked. Returns null (errors shown) when a row has both.
+ */
 function collect() {
   const targets = [];
   const rowOf = [];
+  let conflict = false;
   rows().forEach((row, i) => {
     const host = field(row, 'host').value.trim();
     const name = field(row, 'name').value.trim() || host;
     const portText = field(row, 'port').value.trim();
-    if (!host && !field(row, 'name').value.trim() && !portText) return;
+    const password = field(row, 'password').value;
+    const remove = field(row, 'removePassword').checked;
+    if (!host && !field(row, 'name').value.trim() && !portText && !password) return;
     const port = portText === '' ? 5900 : /^\d+$/.test(portText) ? Number(portText) : portText;
     let id = field(row, 'id').value;
     if (!id) {
@@ -72,27 +95,43 @@ function collect() {
       id = base;
       for (let n = 2; used.has(id); n++) id = `${base}-${n}`;
     }
-    targets.push({ id, name, host, port });
+    const target = { id, name, host, port };
+    if (password && remove) {
+      setError(row, 'password', PASSWORD_AND_REMOVE);
+      conflict = true;
+    } else if (password) target.password = password;
+    else if (remove) target.password = null;
+    targets.push(target);
     rowOf.push(i);
   });
-  return { targets, rowOf };
+  return conflict ? null : { targets, rowOf };
 }
 
 async function save() {
   const all = rows();
   all.forEach(clearErrors);
-  const { targets, rowOf } = collect();
+  const collected = collect();
+  if (!collected) {
+    show('error', `Not saved: ${PASSWORD_AND_REMOVE}`);
+    return;
+  }
+  const { targets, rowOf } = collected;
   const res = await call('PUT', 'config', { targets });
   if (res.ok) {
-    // Keep the ids the server stored so later saves address the same targets.
-    res.data.targets.forEach((t, i) => (field(all[rowOf[i]], 'id').value = t.id));
+    // Keep the ids the server stored so later saves address the same targets; empty the
+    // password fields (a password is never shown again) and say which targets have one.
+    res.data.targets.forEach((t, i) => {
+      const row = all[rowOf[i]];
+      field(row, 'id').value = t.id;
+      setPasswordState(row, t.passwordSet);
+    });
     show('ok', 'Saved. New viewer sessions use these targets now.');
     refreshStatus();
     return;
   }
   const p = res.data || {};
   for (const e of p.errors || []) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port)$/.exec(e.field);
+    const m = /^targets\[(\d+)\]\.(id|name|host|port|password)$/.exec(e.field);
     if (m) setError(all[rowOf[Number(m[1])]], m[2], e.message);
   }
   show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
@@ -119,14 +158,22 @@ function renumber() {
     row.dataset.index = String(i);
     row.querySelector('legend').textContent = `Target ${i + 1}`;
     for (const b of row.querySelectorAll('button[value]')) b.value = String(i);
+    row.querySelector('.hint').id = `password-hint-${i}`;
+    field(row, 'password').setAttribute('aria-describedby', `password-hint-${i}`);
   });
+}
+
+/** Empties a row's fields (a fresh target: no id, port 5900, no password). */
+function resetRow(row) {
+  for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
+  setPasswordState(row, false);
+  clearErrors(row);
 }
 
 function addRow() {
   const first = rows()[0];
   const row = first.cloneNode(true);
-  for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
-  clearErrors(row);
+  resetRow(row);
   const out = row.querySelector('[data-field="probe"]');
   out.className = 'probe';
   out.textContent = '';
@@ -137,8 +184,7 @@ function addRow() {
 
 function removeRow(row) {
   if (rows().length === 1) {
-    for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
-    clearErrors(row);
+    resetRow(row);
   } else {
     row.remove();
   }
@@ -170,6 +216,16 @@ function time(iso) {
   return iso.replace('T', ' ').slice(0, 19);
 }
 
+/** Targets whose stored VNC password the server rejected; same words as views/partials/status.ejs. */
+function authText(targets) {
+  const bad = targets.filter((t) => t.auth);
+  if (!bad.length) return 'no rejected passwords';
+  return bad
+    .map((t) => `${t.name}: password rejected ${t.auth.failures} time${t.auth.failures === 1 ? '' : 's'} in a row` +
+      (t.auth.retryIn ? `, next try allowed in ${t.auth.retryIn} s` : ''))
+    .join('; ');
+}
+
 function renderStatus(s) {
   const r = s.relay;
   const c = s.config;
@@ -180,6 +236,7 @@ function renderStatus(s) {
   q('since').textContent = time(r.since);
   q('sessions').textContent = String(r.totals.sessionsOpen);
   q('restarts').textContent = String(r.restarts);
+  q('auth').textContent = authText(r.targets);
   q('lastError').textContent = r.lastError ? `${r.lastError.message} (${time(r.lastError.at)})` : 'none';
   const cfg = q('config');
   cfg.replaceChildren();

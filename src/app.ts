@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { ConfigStore } from './config/store.js';
+import { SecretStore } from './config/secrets.js';
 import type { Target } from './config/schema.js';
 import { ActiveConfiguration } from './ctrlx/active-configuration.js';
 import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
@@ -22,7 +23,7 @@ export interface AppOptions {
   listen: ListenAddress;
   /** The solutions root (`$SNAP_COMMON/solutions` on the device). */
   solutionsDir: string;
-  /** Private app data (never archived by ctrlX). */
+  /** Private app data (never archived by ctrlX): the targets' VNC passwords. */
   appDataDir: string;
   /** The target used while none is configured (the built-in demo server). */
   fallbackTarget?: Target;
@@ -46,6 +47,7 @@ export interface RunningApp {
   address: string;
   server: http.Server;
   store: ConfigStore;
+  secrets: SecretStore;
   supervisor: Supervisor;
   status(): AppStatus;
   /** Stops accepting, closes sessions with 1001, removes the socket. */
@@ -62,16 +64,31 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger: log.child('config'),
     ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
   });
+  // The passwords live apart from the configuration: never in the active configuration, which
+  // ctrlX archives and exports.
+  const secrets = new SecretStore({ dir: options.appDataDir, logger: log.child('secrets') });
   const supervisor = new Supervisor({
     logger: log.child('relay'),
+    passwordFor: (id) => secrets.get(id),
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.fallbackTarget ? { fallbackTarget: options.fallbackTarget } : {}),
   });
   const activeConfiguration = new ActiveConfiguration({ store, logger: log.child('solutions') });
 
+  await secrets.start();
   await store.start();
+  // A hand edit or a load while the app was down may have moved a target: drop its password.
+  // Not while the file is unusable: the configuration in memory is then the empty one.
+  if (store.status().state === 'ok') await secrets.reconcile(store.config);
   supervisor.start(store.config);
-  store.on('change', (config) => supervisor.apply(config));
+  // Passwords first: a target moved by a load or a hand edit must not get its old password.
+  store.on('change', (config) => {
+    secrets.reconcile(config).catch(() => {}); // a failed write is logged; the memory is already right
+    supervisor.apply(config);
+  });
+  secrets.on('changed', (ids) => {
+    for (const id of ids) supervisor.resetAuthFailures(id);
+  });
   store.on('status', (s) => {
     if (s.state === 'unmounted') log.warn('waiting for the active configuration folder', { dir: store.activeDir });
   });
@@ -89,6 +106,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const app = createWebApp({
     guard,
     store,
+    secrets,
     supervisor,
     activeConfiguration,
     csrf: new CsrfTokens(),
@@ -122,5 +140,5 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });
     })());
 
-  return { address, server, store, supervisor, status, stop };
+  return { address, server, store, secrets, supervisor, status, stop };
 }

@@ -15,7 +15,11 @@ function tempName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}${TMP_SUFFIX}`);
 }
 
-/** Replaces `file` with `data` atomically and durably. */
+/**
+ * Replaces `file` with `data` atomically and durably.
+ * @param mode permissions of the new file (the temporary file is created with them, so the content
+ *   is never readable more widely, even for a moment); the umask can only narrow them. Default 0644.
+ */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
   const tmp = tempName(file);
   let handle: fs.FileHandle | undefined;

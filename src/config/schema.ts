@@ -2,7 +2,8 @@
  * @module
  * The configuration kept in the ctrlX active configuration (`config.json`): its type, its
  * validation, and the empty default. One validator for every caller: the page, the API, the file
- * on disk and the load callback.
+ * on disk and the load callback. The page and the API may also send a target's VNC password
+ * ({@link validateConfigInput}); it is split off here and kept by config/secrets.ts, never in the file.
  */
 import { z } from 'zod';
 import { isValidHost } from '../relay/address.js';
@@ -34,26 +35,61 @@ export const TargetSchema = z.strictObject({
     .max(65535, { error: 'port must be between 1 and 65535' }),
 });
 
-export const ConfigSchema = z
-  .strictObject({
-    version: z.literal(CONFIG_VERSION, { error: `version must be ${CONFIG_VERSION}` }),
-    targets: z
-      .array(TargetSchema, { error: 'targets must be a list' })
-      .max(MAX_TARGETS, { error: `at most ${MAX_TARGETS} targets` }),
-  })
-  .superRefine((config, ctx) => {
-    const seen = new Map<string, number>();
-    config.targets.forEach((t, i) => {
-      const first = seen.get(t.id.toLowerCase());
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['targets', i, 'id'],
-          message: `id "${t.id}" is already used by targets[${first}]`,
-        });
-      } else seen.set(t.id.toLowerCase(), i);
-    });
+/** Two targets may not share an id (compared without case: ids appear in URLs and file names). */
+function uniqueIds(config: { targets: readonly { id: string }[] }, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  config.targets.forEach((t, i) => {
+    const first = seen.get(t.id.toLowerCase());
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets', i, 'id'],
+        message: `id "${t.id}" is already used by targets[${first}]`,
+      });
+    } else seen.set(t.id.toLowerCase(), i);
   });
+}
+
+/** A configuration whose targets follow `target`: the file's, or the API's with passwords. */
+function configSchemaOf<T extends z.ZodType<{ id: string }>>(target: T) {
+  return z
+    .strictObject({
+      version: z.literal(CONFIG_VERSION, { error: `version must be ${CONFIG_VERSION}` }),
+      targets: z.array(target, { error: 'targets must be a list' }).max(MAX_TARGETS, { error: `at most ${MAX_TARGETS} targets` }),
+    })
+    .superRefine(uniqueIds);
+}
+
+/** The configuration as config.json holds it: never a password. */
+export const ConfigSchema = configSchemaOf(TargetSchema);
+
+/** Longest VNC password accepted (VNC authentication itself uses only the first 8 characters). */
+export const MAX_PASSWORD_LENGTH = 64;
+
+/** True when every character is Latin-1 (U+0000 to U+00FF), one byte each in VNC authentication. */
+export function isLatin1(text: string): boolean {
+  return /^[\u0000-\u00ff]*$/.test(text);
+}
+
+/** A target's VNC password: 1-64 Latin-1 characters. Messages never quote the value. */
+export const PasswordSchema = z
+  .string({ error: 'password must be a string (or null to remove it)' })
+  .min(1, { error: 'password must not be empty (leave the field out to keep the stored one, or send null to remove it)' })
+  .max(MAX_PASSWORD_LENGTH, { error: `password must be at most ${MAX_PASSWORD_LENGTH} characters` })
+  .refine(isLatin1, { error: 'password may only use Latin-1 characters (letters, digits and symbols of Western European keyboards)' });
+
+/**
+ * A target as the settings page and `PUT api/v1/config` send it: the stored fields plus
+ * `password` (string: set, null: remove, absent: keep). `passwordSet`, which `GET` shows, is
+ * accepted and ignored, so a configuration read from the API can be sent back as it is.
+ */
+export const TargetInputSchema = z.strictObject({
+  ...TargetSchema.shape,
+  password: PasswordSchema.nullable().optional(),
+  passwordSet: z.boolean({ error: 'passwordSet must be true or false (it is only informative)' }).optional(),
+});
+
+export const ConfigInputSchema = configSchemaOf(TargetInputSchema);
 
 export type Target = z.infer<typeof TargetSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
@@ -81,20 +117,10 @@ export function fieldName(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/**
- * Validates any value as a configuration.
- * @param raw parsed JSON (from the file, the API or the form)
- * @param options.versionOptional accept a missing `version` (API PUT and form posts)
- */
-export function validateConfig(raw: unknown, options: { versionOptional?: boolean } = {}): Validation {
-  let input = raw;
-  if (options.versionOptional && raw && typeof raw === 'object' && !Array.isArray(raw) && !('version' in raw)) {
-    input = { version: CONFIG_VERSION, ...raw };
-  }
-  const result = ConfigSchema.safeParse(input);
-  if (result.success) return { ok: true, config: result.data };
+/** Turns zod issues into field errors (`targets[0].host`), one per unknown key. */
+function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
   const errors: FieldError[] = [];
-  for (const issue of result.error.issues) {
+  for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         errors.push({ field: fieldName([...issue.path, key]), message: `unknown field "${key}"` });
@@ -104,7 +130,46 @@ export function validateConfig(raw: unknown, options: { versionOptional?: boolea
       errors.push({ field: field || '(root)', message: issue.message });
     }
   }
-  return { ok: false, errors };
+  return errors;
+}
+
+/** `raw` with `version` filled in when it is an object without one. */
+function withVersion(raw: unknown, versionOptional: boolean | undefined): unknown {
+  if (versionOptional && raw && typeof raw === 'object' && !Array.isArray(raw) && !('version' in raw)) {
+    return { version: CONFIG_VERSION, ...raw };
+  }
+  return raw;
+}
+
+/**
+ * Validates any value as a configuration (the file's form: no passwords).
+ * @param raw parsed JSON (from the file, the API or the form)
+ * @param options.versionOptional accept a missing `version` (API PUT and form posts)
+ */
+export function validateConfig(raw: unknown, options: { versionOptional?: boolean } = {}): Validation {
+  const result = ConfigSchema.safeParse(withVersion(raw, options.versionOptional));
+  if (result.success) return { ok: true, config: result.data };
+  return { ok: false, errors: fieldErrors(result.error.issues) };
+}
+
+export type InputValidation =
+  | { ok: true; config: Config; passwords: Map<string, string | null> }
+  | { ok: false; errors: FieldError[] };
+
+/**
+ * Validates a configuration from the settings page or `PUT api/v1/config`, where each target may
+ * carry `password` (string: set, null: remove, absent: keep the stored one).
+ * @returns the configuration without passwords, and the password changes by target id
+ */
+export function validateConfigInput(raw: unknown, options: { versionOptional?: boolean } = {}): InputValidation {
+  const result = ConfigInputSchema.safeParse(withVersion(raw, options.versionOptional));
+  if (!result.success) return { ok: false, errors: fieldErrors(result.error.issues) };
+  const passwords = new Map<string, string | null>();
+  const targets = result.data.targets.map(({ id, name, host, port, password }) => {
+    if (password !== undefined) passwords.set(id, password);
+    return { id, name, host, port };
+  });
+  return { ok: true, config: { version: result.data.version, targets }, passwords };
 }
 
 /** A fresh target id not used in `config`, derived from `name` where possible. */

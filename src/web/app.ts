@@ -7,6 +7,7 @@
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ConfigStore } from '../config/store.js';
+import { SecretStore } from '../config/secrets.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { ActiveConfiguration } from '../ctrlx/active-configuration.js';
 import { PREFIX, packageRoot } from '../ctrlx/paths.js';
@@ -22,6 +23,8 @@ import { createGuard, type Guard } from './access.js';
 /** Everything the routes need, already built and checked. */
 export interface WebDeps {
   store: ConfigStore;
+  /** The targets' VNC passwords; default: kept in memory only. */
+  secrets?: SecretStore;
   supervisor: Supervisor;
   activeConfiguration: ActiveConfiguration;
   csrf: CsrfTokens;
@@ -33,14 +36,20 @@ export interface WebDeps {
   logger: Logger;
 }
 
-/** What the routers get: the dependencies with the guard filled in. */
-export type RouteDeps = WebDeps & { guard: Guard };
+/** What the routers get: the dependencies with the defaults filled in. */
+export type RouteDeps = WebDeps & { guard: Guard; secrets: SecretStore };
 
 export interface AppStatus {
   version: string;
   startedAt: string;
   config: ReturnType<ConfigStore['status']> & { loading: boolean };
   relay: ReturnType<Supervisor['status']>;
+}
+
+/** ` (at position N)` from a JSON.parse message, or ''. */
+function jsonErrorPosition(message: string | undefined): string {
+  const m = /position (\d+)/.exec(message ?? '');
+  return m ? ` (at position ${m[1]})` : '';
 }
 
 /** Maps errors thrown by body parsers and handlers to a status and a message. */
@@ -54,7 +63,8 @@ function describe(err: unknown): { status: number; title: string; detail: string
     case 'entity.too.large':
       return { status: 413, title: 'Payload too large', detail: 'The request body is too large.', type: PROBLEM_TYPES.tooLarge };
     case 'entity.parse.failed':
-      return { status: 400, title: 'Bad request', detail: `The body is not valid JSON: ${e.message ?? ''}`.trim(), type: PROBLEM_TYPES.badRequest };
+      // Not the parser's message: it quotes the body, which may hold a VNC password.
+      return { status: 400, title: 'Bad request', detail: `The body is not valid JSON${jsonErrorPosition(e.message)}.`, type: PROBLEM_TYPES.badRequest };
     case 'parameters.too.many':
       return { status: 413, title: 'Payload too large', detail: 'Too many form fields.', type: PROBLEM_TYPES.tooLarge };
     case 'charset.unsupported':
@@ -75,7 +85,11 @@ function query(req: Request): string {
 }
 
 export function createWebApp(options: WebDeps): express.Express {
-  const deps: RouteDeps = { ...options, guard: options.guard ?? createGuard(null) };
+  const deps: RouteDeps = {
+    ...options,
+    guard: options.guard ?? createGuard(null),
+    secrets: options.secrets ?? new SecretStore({ dir: null }),
+  };
   const app = express();
   const root = packageRoot();
   app.disable('x-powered-by');

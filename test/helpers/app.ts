@@ -202,8 +202,15 @@ export function client(endpoint: Endpoint, headers: Record<string, string> = {})
         body: new URLSearchParams(fields).toString(),
       }),
     status: async (): Promise<AppStatus> => (await send('GET', `${API}/status`)).json<AppStatus>(),
-    config: async (): Promise<Config> => (await send('GET', `${API}/config`)).json<Config>(),
+    /** `GET api/v1/config` as the file holds it: each target's `passwordSet` flag left out. */
+    config: async (): Promise<Config> => withoutPasswordFlags((await send('GET', `${API}/config`)).json<Config>()),
   };
+}
+
+/** A configuration from the API without the `passwordSet` flag it shows per target. */
+export function withoutPasswordFlags(body: Config): Config {
+  if (!body || !Array.isArray(body.targets)) return body;
+  return { ...body, targets: body.targets.map(({ passwordSet: _flag, ...t }: Config['targets'][number] & { passwordSet?: boolean }) => t) };
 }
 
 /** Asserts an RFC 9457 Problem JSON answer and returns its body. */

@@ -5,7 +5,8 @@
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
-import { validateConfig } from '../../config/schema.js';
+import { validateConfigInput, type Config, type Target } from '../../config/schema.js';
+import type { SecretStore } from '../../config/secrets.js';
 import { CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
 import { PROBLEM_TYPES, problem, sendProblem, validationProblem } from '../../ctrlx/problem.js';
 import { parsePort, isValidHost } from '../../relay/address.js';
@@ -47,8 +48,19 @@ function callbackBody(req: Request, res: Response): CallbackBody | null {
   return null;
 }
 
+/** A target as the API shows it: whether a VNC password is stored, never the password. */
+export type TargetView = Target & { passwordSet: boolean };
+
+/** The configuration as `GET`/`PUT api/v1/config` answer it. */
+export function configView(config: Config, secrets: SecretStore): { version: number; targets: TargetView[] } {
+  return {
+    version: config.version,
+    targets: config.targets.map(({ id, name, host, port }) => ({ id, name, host, port, passwordSet: secrets.has(id) })),
+  };
+}
+
 export function apiRouter(deps: RouteDeps): Router {
-  const { store, supervisor, activeConfiguration } = deps;
+  const { store, secrets, supervisor, activeConfiguration } = deps;
   const router = Router();
   const view = deps.guard.api('view');
   const manage = deps.guard.api('manage');
@@ -56,7 +68,7 @@ export function apiRouter(deps: RouteDeps): Router {
   router.use(express.json({ limit: API_BODY_LIMIT, strict: false, type: 'application/json' }));
 
   router.get('/config', manage, (_req, res) => {
-    res.json(store.config);
+    res.json(configView(store.config, secrets));
   });
 
   router.put('/config', manage, async (req, res) => {
@@ -64,13 +76,15 @@ export function apiRouter(deps: RouteDeps): Router {
       sendProblem(res, problem(400, PROBLEM_TYPES.badRequest, 'Bad request', 'The request has no JSON body.'));
       return;
     }
-    const result = validateConfig(req.body, { versionOptional: true });
+    // `password` per target: a string sets it, null removes it, absent keeps the stored one.
+    const result = validateConfigInput(req.body, { versionOptional: true });
     if (!result.ok) {
       sendProblem(res, validationProblem(result.errors));
       return;
     }
-    await store.save(result.config);
-    res.json(store.config);
+    const { config, passwords } = result;
+    await secrets.update(config, passwords, () => store.save(config));
+    res.json(configView(store.config, secrets));
   });
 
   router.get('/status', view, (_req, res) => {

@@ -1,11 +1,13 @@
 /**
  * @module
- * The settings page `/ctrlx-novnc/config/`: a form of targets (name, host, port) that works
- * without JavaScript (POST, then 303 back with a message; errors next to their field) and is
- * enhanced by public/config.js to use the JSON API.
+ * The settings page `/ctrlx-novnc/config/`: a form of targets (name, host, port, VNC password)
+ * that works without JavaScript (POST, then 303 back with a message; errors next to their field)
+ * and is enhanced by public/config.js to use the JSON API. A password is never sent back to the
+ * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { newTargetId, validateConfig, type Config, type FieldError } from '../../config/schema.js';
+import { newTargetId, validateConfigInput, type Config, type FieldError } from '../../config/schema.js';
+import type { SecretStore } from '../../config/secrets.js';
 import { probeTarget, type ProbeResult } from '../../relay/probe.js';
 import { isValidHost, parsePort } from '../../relay/address.js';
 import { AppError } from '../../errors.js';
@@ -16,15 +18,30 @@ export const DEFAULT_VNC_PORT = 5900;
 /** Form posts above this many bytes get 413. */
 export const FORM_BODY_LIMIT = 32 * 1024;
 
-/** One row of the form, as typed (strings), with its errors and probe result. */
+type RowField = 'id' | 'name' | 'host' | 'port' | 'password';
+
+/**
+ * One row of the form, as typed (strings), with its errors and probe result. Never the password
+ * itself: only whether one is stored, whether one was typed, and the "remove password" tick.
+ */
 export interface FormRow {
   id: string;
   name: string;
   host: string;
   port: string;
-  errors: Partial<Record<'id' | 'name' | 'host' | 'port', string>>;
+  /** A password is stored for this row's target id. */
+  passwordSet: boolean;
+  /** A password was typed in this post (it is not shown again: the field stays empty). */
+  passwordTyped: boolean;
+  /** "Remove password" is ticked. */
+  removePassword: boolean;
+  errors: Partial<Record<RowField, string>>;
   probe?: ProbeResult;
 }
+
+/** Shown next to a password field when the page comes back without saving what was typed. */
+const RETYPE_PASSWORD = 'Not saved yet: type the password again before saving (it is never shown on the page).';
+const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
 
 export interface PageMessage {
   kind: 'ok' | 'error' | 'info';
@@ -35,8 +52,21 @@ const MESSAGES: Record<string, PageMessage> = {
   saved: { kind: 'ok', text: 'Saved. New viewer sessions use these targets now.' },
 };
 
-function rowsFromConfig(config: Config): FormRow[] {
-  return config.targets.map((t) => ({ id: t.id, name: t.name, host: t.host, port: String(t.port), errors: {} }));
+function emptyRow(): FormRow {
+  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
+}
+
+function rowsFromConfig(config: Config, secrets: SecretStore): FormRow[] {
+  return config.targets.map((t) => ({
+    id: t.id,
+    name: t.name,
+    host: t.host,
+    port: String(t.port),
+    passwordSet: secrets.has(t.id),
+    passwordTyped: false,
+    removePassword: false,
+    errors: {},
+  }));
 }
 
 /** Reads a form field that may be repeated (one value per row). */
@@ -45,54 +75,93 @@ function list(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map((v) => (typeof v === 'string' ? v : ''));
 }
 
-function rowsFromForm(body: Record<string, unknown>): FormRow[] {
+/**
+ * The rows of a post, and the passwords typed (by row, '' when none). "Remove password"
+ * checkboxes carry their row's target id: unticked boxes are not posted, so an index would not
+ * line up.
+ */
+function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { rows: FormRow[]; typed: string[] } {
   const ids = list(body.id);
   const names = list(body.name);
   const hosts = list(body.host);
   const ports = list(body.port);
-  const n = Math.max(ids.length, names.length, hosts.length, ports.length);
+  const passwords = list(body.password);
+  const remove = new Set(list(body.removePassword).filter(Boolean));
+  const n = Math.max(ids.length, names.length, hosts.length, ports.length, passwords.length);
   const rows: FormRow[] = [];
+  const typed: string[] = [];
   for (let i = 0; i < n; i++) {
-    rows.push({ id: ids[i] ?? '', name: names[i] ?? '', host: hosts[i] ?? '', port: ports[i] ?? '', errors: {} });
+    const id = ids[i] ?? '';
+    const password = passwords[i] ?? '';
+    typed.push(password);
+    rows.push({
+      id,
+      name: names[i] ?? '',
+      host: hosts[i] ?? '',
+      port: ports[i] ?? '',
+      passwordSet: id !== '' && secrets.has(id),
+      passwordTyped: password !== '',
+      removePassword: id !== '' && remove.has(id),
+      errors: {},
+    });
   }
-  return rows;
+  return { rows, typed };
+}
+
+/** Asks for typed passwords again on a page shown without saving them. */
+function askToRetype(rows: FormRow[]): void {
+  for (const row of rows) if (row.passwordTyped) row.errors.password ??= RETYPE_PASSWORD;
 }
 
 /**
- * Turns the rows into a configuration: blank rows are dropped, a blank name becomes the host,
- * a blank port 5900, new rows get an id. Errors are attached to the rows they concern.
+ * Turns the rows into a configuration and password changes: blank rows are dropped, a blank name
+ * becomes the host, a blank port 5900, new rows get an id; a typed password sets it, a ticked
+ * "Remove password" removes it, an empty field keeps it. Errors are attached to the rows they
+ * concern.
  */
-function configFromRows(rows: FormRow[]): { config?: Config; errors: FieldError[] } {
+function configFromRows(
+  rows: FormRow[],
+  typed: string[],
+): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[] } {
   const used: Config = { version: 1, targets: [] };
   const rowOf: number[] = [];
-  const targets: unknown[] = [];
+  const targets: Record<string, unknown>[] = [];
+  const errors: FieldError[] = [];
   rows.forEach((row, i) => {
     const host = row.host.trim();
     const name = row.name.trim() || host;
-    if (!host && !row.name.trim() && !row.port.trim()) return;
+    const password = typed[i] ?? '';
+    if (!host && !row.name.trim() && !row.port.trim() && !password) return;
     const portText = row.port.trim();
     const port = portText === '' ? DEFAULT_VNC_PORT : /^\d+$/.test(portText) ? Number(portText) : portText;
     const id = row.id.trim() || newTargetId(used, name);
     used.targets.push({ id, name, host, port: 0 });
+    const target: Record<string, unknown> = { id, name, host, port };
+    if (password && row.removePassword) {
+      row.errors.password = PASSWORD_AND_REMOVE;
+      errors.push({ field: `targets[${targets.length}].password`, message: PASSWORD_AND_REMOVE });
+    } else if (password) target.password = password;
+    else if (row.removePassword) target.password = null;
     rowOf.push(i);
-    targets.push({ id, name, host, port });
+    targets.push(target);
   });
-  const result = validateConfig({ targets }, { versionOptional: true });
-  if (result.ok) return { config: result.config, errors: [] };
-  for (const e of result.errors) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port)$/.exec(e.field);
+  const result = validateConfigInput({ targets }, { versionOptional: true });
+  if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
+  if (!result.ok) errors.push(...result.errors);
+  for (const e of errors) {
+    const m = /^targets\[(\d+)\]\.(id|name|host|port|password)$/.exec(e.field);
     const row = m ? rows[rowOf[Number(m[1])]!] : undefined;
-    if (row && m) row.errors[m[2] as keyof FormRow['errors']] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
+    if (row && m) row.errors[m[2] as RowField] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
   }
-  return { errors: result.errors };
+  return { errors };
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
-  const { store, csrf } = deps;
+  const { store, secrets, csrf } = deps;
   const router = Router();
 
   const render = (res: Response, rows: FormRow[], message: PageMessage | null, status = 200): void => {
-    const shown = rows.length ? rows : [{ id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), errors: {} }];
+    const shown = rows.length ? rows : [emptyRow()];
     res.status(status).render('config', {
       rows: shown,
       message,
@@ -104,7 +173,7 @@ export function configPageRouter(deps: RouteDeps): Router {
 
   router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
     const key = typeof req.query.m === 'string' ? req.query.m : '';
-    render(res, rowsFromConfig(store.config), MESSAGES[key] ?? null);
+    render(res, rowsFromConfig(store.config, secrets), MESSAGES[key] ?? null);
   });
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
@@ -112,21 +181,23 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
       render(
         res,
-        rowsFromConfig(store.config),
+        rowsFromConfig(store.config, secrets),
         { kind: 'error', text: 'This form has expired or did not come from this page (the app may have restarted). Nothing was saved: check the values and save again.' },
         403,
       );
       return;
     }
-    const rows = rowsFromForm(body);
+    const { rows, typed } = rowsFromForm(body, secrets);
 
     if (body.action === 'add') {
-      rows.push({ id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), errors: {} });
+      rows.push(emptyRow());
+      askToRetype(rows);
       render(res, rows, { kind: 'info', text: 'Target added below; Save to apply.' });
       return;
     }
     if (typeof body.remove === 'string' && /^\d+$/.test(body.remove)) {
       rows.splice(Number(body.remove), 1);
+      askToRetype(rows);
       render(res, rows, { kind: 'info', text: 'Target removed from the form; Save to apply.' });
       return;
     }
@@ -141,19 +212,23 @@ export function configPageRouter(deps: RouteDeps): Router {
         row.errors.port = (err as AppError).message;
       }
       if (!row.errors.host && !row.errors.port) row.probe = await probeTarget(host, port, deps.probeTimeout);
+      askToRetype(rows);
       render(res, rows, null);
       return;
     }
 
-    const { config, errors } = configFromRows(rows);
-    if (!config) {
-      const first = errors[0]!;
+    const built = configFromRows(rows, typed);
+    if (!built.config) {
+      const first = built.errors[0]!;
+      askToRetype(rows);
       render(res, rows, { kind: 'error', text: `Not saved: ${first.field}: ${first.message}` }, 400);
       return;
     }
+    const { config, passwords } = built;
     try {
-      await store.save(config);
+      await secrets.update(config, passwords, () => store.save(config));
     } catch (err) {
+      askToRetype(rows);
       render(res, rows, { kind: 'error', text: err instanceof Error ? err.message : String(err) }, err instanceof AppError ? err.status : 500);
       return;
     }
