@@ -237,6 +237,10 @@ async function explain() {
   const close = lastClose || { code: 1006, reason: '' };
   const reason = close.reason || '';
   if (close.code === 4000) return { text: `The target was changed in the settings; reconnecting…`, retry: true, soon: true };
+  if (close.code === 4001) {
+    const span = reason.replace(/^idle: no input for /, '');
+    return { text: `Disconnected from ${targetName()} after ${span} without input. Connect again when you need it.`, retry: false };
+  }
   if (close.code === 1001) return { text: 'The app is restarting; reconnecting…', retry: true };
   if (/^not a VNC server/.test(reason)) {
     return { text: `${targetName()} is reachable, but it is not a VNC server (${reason.replace(/^not a VNC server:? ?/, '')}). Check the port in the settings.`, retry: true, settings: true };

@@ -28,6 +28,8 @@ export interface AppOptions {
   /** The target used while none is configured (the built-in demo server). */
   fallbackTarget?: Target;
   relay?: RelayOptions;
+  /** Open viewer sessions allowed in total and per target (defaults 32 and 16). */
+  limits?: { maxSessions?: number | undefined; maxSessionsPerTarget?: number | undefined };
   /** Milliseconds between polls of config.json. Default 1000. */
   pollInterval?: number;
   /** Milliseconds the "Test connection" probe waits. Default 3000. */
@@ -71,6 +73,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger: log.child('relay'),
     passwordFor: (id) => secrets.get(id),
     ...(options.relay ? { relay: options.relay } : {}),
+    ...(options.limits?.maxSessions ? { maxSessions: options.limits.maxSessions } : {}),
+    ...(options.limits?.maxSessionsPerTarget ? { maxSessionsPerTarget: options.limits.maxSessionsPerTarget } : {}),
     ...(options.fallbackTarget ? { fallbackTarget: options.fallbackTarget } : {}),
   });
   const activeConfiguration = new ActiveConfiguration({ store, logger: log.child('solutions') });

@@ -29,6 +29,8 @@ serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ct
   --auth ctrlx|off          check ctrlX logins (always on the device); off is allowed only explicitly or on loopback
   --idm-url URL             the identity manager's token validity endpoint (env CTRLX_IDM_URL;
                             default https://localhost/identity-manager/api/v2/auth/token/validity)
+  --max-sessions N          open viewers allowed in total (default 32)
+  --max-sessions-per-target N  open viewers allowed per VNC target (default 16)
 
 demo-server options:
   --listen HOST:PORT        where to accept VNC clients (default 127.0.0.1:5900)
@@ -56,6 +58,16 @@ function numberFlag(value: string | undefined, name: string, fallback: number, a
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
     throw usageError(`--${name}: "${value}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  }
+  return n;
+}
+
+/** Parses a whole positive number flag (a count), or undefined when not given. */
+function intFlag(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw usageError(`--${name}: "${value}" must be a whole number of at least 1`);
   }
   return n;
 }
@@ -181,10 +193,16 @@ async function runServe(args: string[]): Promise<void> {
       demo: { type: 'boolean', default: false },
       auth: { type: 'string' },
       'idm-url': { type: 'string' },
+      'max-sessions': { type: 'string' },
+      'max-sessions-per-target': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
   });
+  const limits = {
+    maxSessions: intFlag(values['max-sessions'], 'max-sessions'),
+    maxSessionsPerTarget: intFlag(values['max-sessions-per-target'], 'max-sessions-per-target'),
+  };
   // Loaded here, not at the top: `relay` runs without Express and friends (less memory).
   const { startApp } = await import('./app.js');
   const { runtimePaths } = await import('./ctrlx/paths.js');
@@ -212,6 +230,7 @@ async function runServe(args: string[]): Promise<void> {
       appDataDir: paths.appDataDir,
       logger: log,
       auth,
+      limits,
       ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
     });
   })();

@@ -9,13 +9,19 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { formatHostPort } from './address.js';
 import { BrowserHandshake, ServerHandshake, type HandshakeOutcome, type HandshakeStep } from '../rfb/security-proxy.js';
+import { InputWatcher } from '../rfb/input-watcher.js';
 
 /** Where a session connects to. `id`/`name` come from the configuration when there is one. */
 export interface RelayTarget {
   host: string;
   port: number;
-  id?: string;
-  name?: string;
+  id?: string | undefined;
+  name?: string | undefined;
+  /**
+   * Seconds without user input (keys, pointer, clipboard) after which a session is closed with
+   * 4001; absent or 0 for never.
+   */
+  idleTimeout?: number | undefined;
 }
 
 /** Tunables of a session, all filled in by the {@link Relay}. */
@@ -93,6 +99,7 @@ export const CLOSE_ABNORMAL = 1006;
 export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_INTERNAL_ERROR = 1011;
 export const CLOSE_TARGET_CHANGED = 4000;
+export const CLOSE_IDLE = 4001;
 
 /** A complete RFB ProtocolVersion greeting. */
 const RFB_GREETING = /^RFB \d{3}\.\d{3}\n$/;
@@ -161,6 +168,10 @@ export class RelaySession {
   private closeCode: number | undefined;
   private closeReason = '';
   private ended = false;
+  /** Finds user input in the browser's messages, when the target has an idle timeout. */
+  private input: InputWatcher | null = null;
+  private lastInput = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
   /** Log detail of a failed spliced handshake (never shown to the browser). */
   private handshakeDetail: string | undefined;
 
@@ -203,6 +214,11 @@ export class RelaySession {
     ws.on('error', this.onBrowserError);
     ws.on('pong', this.onPong);
     browserSocket.on('drain', this.onBrowserDrain);
+    const idle = target.idleTimeout ?? 0;
+    if (idle > 0) {
+      this.input = new InputWatcher(this.splice !== null);
+      this.idleTimer = setTimeout(this.onIdleCheck, idle * 1000);
+    }
 
     this.tcp = net.connect({
       host: target.host,
@@ -284,6 +300,7 @@ export class RelaySession {
       this.onBrowserStep(this.splice.browser.push(chunk));
       return;
     }
+    if (this.input?.browser(chunk)) this.lastInput = Date.now();
     if (this.pending) {
       this.pending.push(chunk);
       return;
@@ -392,6 +409,7 @@ export class RelaySession {
       sent?.();
       return;
     }
+    this.input?.server(chunk);
     if (this.greeting !== null) {
       const checked = this.checkGreeting(chunk);
       if (!checked) return;
@@ -435,6 +453,19 @@ export class RelaySession {
     else if (this.splice?.server.greeted) this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} timed out`);
     else this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: no RFB greeting from ${this.label}`);
     this.tcp.destroy();
+  };
+
+  /** Closes the session once `idleTimeout` seconds have passed without user input. */
+  private readonly onIdleCheck = (): void => {
+    const idleMs = (this.target.idleTimeout ?? 0) * 1000;
+    const left = this.lastInput + idleMs - Date.now();
+    if (left > 0) {
+      this.idleTimer = setTimeout(this.onIdleCheck, left);
+      return;
+    }
+    const minutes = idleMs / 60_000;
+    const span = Number.isInteger(minutes) ? `${minutes} min` : `${idleMs / 1000} s`;
+    this.closeBrowser(CLOSE_IDLE, `idle: no input for ${span}`);
   };
 
   // ---- spliced security handshake (stored password) -----------------------------------------
@@ -502,7 +533,10 @@ export class RelaySession {
     clearTimeout(this.connectTimer);
     this.pending = null;
     const up = step.done.rest;
-    if (up.length) this.tcp.write(up);
+    if (up.length) {
+      if (this.input?.browser(up)) this.lastInput = Date.now();
+      this.tcp.write(up);
+    }
     const down = splice.serverRest;
     if (down?.length && open) this.ws.send(down);
   }
@@ -586,6 +620,7 @@ export class RelaySession {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.connectTimer);
+    clearTimeout(this.idleTimer);
     clearTimeout(this.closeTimer);
     this.onEnd(this, {
       code: this.closeCode ?? CLOSE_NO_STATUS,

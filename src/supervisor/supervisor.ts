@@ -44,6 +44,7 @@ export interface SupervisorStatus {
   targets: TargetStatus[];
   sessions: SessionStatus[];
   totals: { sessionsOpen: number; sessionsTotal: number; bytesUp: number; bytesDown: number };
+  limits: { maxSessions: number; maxSessionsPerTarget: number };
 }
 
 /** A target as the status shows it. */
@@ -69,6 +70,10 @@ export interface AuthStatus {
 }
 
 export interface SupervisorOptions {
+  /** Open sessions allowed in total; more are refused with 503 before the upgrade. Default 32. */
+  maxSessions?: number;
+  /** Open sessions allowed per target. Default 16. */
+  maxSessionsPerTarget?: number;
   /** The stored VNC password of a target, if any (see config/secrets.ts). */
   passwordFor?: (targetId: string) => string | undefined;
   /** Rejected passwords in a row after which new sessions to that target are held back. Default 3. */
@@ -90,6 +95,8 @@ export interface SupervisorOptions {
 }
 
 export const ERR_RELAY_FAILED = 'ERR_RELAY_FAILED';
+export const DEFAULT_MAX_SESSIONS = 32;
+export const DEFAULT_MAX_SESSIONS_PER_TARGET = 16;
 
 /** True when a session to `old` must go because the configuration now says `now`. */
 function targetChanged(old: RelayTarget, now: Target | undefined): boolean {
@@ -174,6 +181,8 @@ export class Supervisor {
   admit(targetId: string | null): { target: Target } | { status: 404 | 503; reason: string; retryAfter?: number } {
     const resolved = this.resolve(targetId);
     if ('status' in resolved) return resolved;
+    const limit = this.sessionLimit(resolved.target);
+    if (limit) return { status: 503, reason: limit, retryAfter: 10 };
     const held = this.authFailures.get(resolved.target.id);
     if (held && held.until > Date.now()) {
       const retryAfter = Math.max(1, Math.ceil((held.until - Date.now()) / 1000));
@@ -267,6 +276,10 @@ export class Supervisor {
       })),
       sessions,
       totals,
+      limits: {
+        maxSessions: this.options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+        maxSessionsPerTarget: this.options.maxSessionsPerTarget ?? DEFAULT_MAX_SESSIONS_PER_TARGET,
+      },
     };
   }
 
@@ -290,6 +303,27 @@ export class Supervisor {
 
   private allRelays(): Relay[] {
     return this.relay ? [this.relay, ...this.retired] : [...this.retired];
+  }
+
+  /** Why one more session to `target` would exceed a limit, or undefined. */
+  private sessionLimit(target: Target): string | undefined {
+    const total = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    const perTarget = this.options.maxSessionsPerTarget ?? DEFAULT_MAX_SESSIONS_PER_TARGET;
+    let open = 0;
+    let toTarget = 0;
+    for (const relay of this.allRelays()) {
+      for (const s of relay.sessions) {
+        open++;
+        if (s.target.id === target.id) toTarget++;
+      }
+    }
+    if (open >= total) {
+      return `The app already serves ${open} viewers, its limit; close a viewer and try again.`;
+    }
+    if (toTarget >= perTarget) {
+      return `${target.name} already has ${toTarget} viewers, the limit per target; close one and try again.`;
+    }
+    return undefined;
   }
 
   private passwordOf(targetId: string): string | undefined {

@@ -56,6 +56,8 @@ describe('ctrlx-novnc relay (CLI)', () => {
       { args: ['relay', '--listen', '127.0.0.1:0', '--target', target, '--bogus'], names: '--bogus' },
       { args: ['relay', '--listen', '127.0.0.1:0', '--target', target, 'stray'], names: 'stray' },
       { args: ['frobnicate'], names: 'frobnicate' },
+      { args: ['serve', '--listen', '127.0.0.1:0', '--max-sessions', '0'], names: '--max-sessions' },
+      { args: ['serve', '--listen', '127.0.0.1:0', '--max-sessions-per-target', '2.5'], names: '--max-sessions-per-target' },
     ];
     for (const { args, names } of bad) {
       it(`exits 2 naming ${names} for: ${args.join(' ')}`, LIMIT, async () => {
