@@ -237,6 +237,11 @@ export class RelaySession {
     this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeout);
   }
 
+  /** False once the browser side has closed (the server side may still be finishing). */
+  get browserOpen(): boolean {
+    return !this.wsClosed;
+  }
+
   /** A snapshot for status output. */
   info(): SessionInfo {
     return {

@@ -313,6 +313,8 @@ export class Supervisor {
     let toTarget = 0;
     for (const relay of this.allRelays()) {
       for (const s of relay.sessions) {
+        // A viewer that has left no longer counts, even while a slow server is still closing.
+        if (!s.browserOpen) continue;
         open++;
         if (s.target.id === target.id) toTarget++;
       }

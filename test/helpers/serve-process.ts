@@ -18,6 +18,8 @@ export interface ServeExit {
 
 export interface ServeProcess {
   child: ChildProcess;
+  /** The app's process id (also when started through a wrapper that execs it, such as `unshare`). */
+  pid: number;
   /** What the `listening` line reported: `127.0.0.1:PORT` or the socket path. */
   address: string;
   /** The TCP port, when listening on TCP. */
@@ -34,12 +36,29 @@ export function serveEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...childEnv(), ...extra };
 }
 
+export interface SpawnServeOptions {
+  /**
+   * A command that ends by exec'ing its arguments, put in front of `node cli.js serve …`, e.g.
+   * `['unshare', '-rm', 'sh', '-ec', 'mount …; exec "$@"', 'sh']`; the app keeps the child's pid.
+   */
+  wrapper?: string[];
+  /** Flags for node itself, e.g. the snap's `--no-opt --optimize-for-size`. */
+  nodeArgs?: string[];
+}
+
 /**
  * Starts `cli.js serve <args>` and resolves once it logged `listening address=…`; rejects (with
  * its output) if it exits first or does not listen within `giveUpMs`.
  */
-export function spawnServe(args: string[], env: NodeJS.ProcessEnv = serveEnv(), giveUpMs = 20_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [SERVE_CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnServe(
+  args: string[],
+  env: NodeJS.ProcessEnv = serveEnv(),
+  giveUpMs = 20_000,
+  options: SpawnServeOptions = {},
+): Promise<ServeProcess> {
+  const { wrapper = [], nodeArgs = [] } = options;
+  const command = [...wrapper, process.execPath, ...nodeArgs, SERVE_CLI, 'serve', ...args];
+  const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const exited = new Promise<ServeExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -56,6 +75,7 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv = serveEnv(), 
       const port = /:(\d+)$/.exec(address);
       resolve({
         child,
+        pid: child.pid!,
         address,
         port: port && !address.startsWith('/') ? Number(port[1]) : undefined,
         stdout,

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type net from 'node:net';
 import { describe, it } from 'node:test';
+import { recordReliability } from '../helpers/reliability.js';
 import { spawnRelay } from '../helpers/relay-process.js';
 import { startFlood, startTarget } from '../helpers/targets.js';
 import { settle, waitFor } from '../helpers/wait.js';
@@ -74,6 +75,13 @@ describe('Relay backpressure (CLI child process)', () => {
     assert.equal(received, OFFERED);
     assert.equal(hash.digest('hex'), sent);
     assert.deepEqual({ code, reason }, { code: 1000, reason: 'target closed' });
+    recordReliability({
+      table: 'load',
+      name: 'browser stalls while the VNC server floods',
+      tried: `server offers ${OFFERED / MiB} MiB as fast as it can while the browser reads nothing, then reads again (relay CLI child)`,
+      outcome: `server paused after ${(accepted / MiB).toFixed(1)} MiB; relay RSS +${((after - before) / 1024).toFixed(1)} MiB (limit ${MAX_GROWTH_KIB / 1024}); all ${OFFERED / MiB} MiB delivered in order afterwards`,
+      bytesLost: 0,
+    });
   });
 
   it('pauses a flooding browser while the target does not read, with bounded memory, and loses nothing', LIMIT, async (t) => {
@@ -138,5 +146,12 @@ describe('Relay backpressure (CLI child process)', () => {
     assert.equal(conn.bytes, OFFERED);
     assert.equal(conn.digest(), hash.digest('hex'));
     assert.equal((await closed).code, 1000);
+    recordReliability({
+      table: 'load',
+      name: 'VNC server stalls while the browser floods',
+      tried: `browser offers ${OFFERED / MiB} MiB while the server reads nothing, then reads again (relay CLI child)`,
+      outcome: `browser paused after ${(stuck / MiB).toFixed(1)} MiB; relay RSS +${((after - before) / 1024).toFixed(1)} MiB (limit ${MAX_GROWTH_KIB / 1024}); all ${OFFERED / MiB} MiB delivered in order afterwards`,
+      bytesLost: 0,
+    });
   });
 });

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { relayFor, startRelay, type RelayHarness } from '../helpers/relay-harness.js';
+import { recordReliability } from '../helpers/reliability.js';
 import { echoSoak } from '../helpers/soak.js';
 import { FrameSource, FrameVerifier, prng, randomBytes } from '../helpers/stream.js';
 import { startDuplex, startEcho, startSink, startTarget, type TcpTarget } from '../helpers/targets.js';
@@ -296,6 +297,13 @@ describe('Relay data', () => {
       assert.equal(down.bytes, conn.source.bytes);
       assert.equal(conn.verifier.frames, count);
       assert.equal(conn.verifier.bytes, source.bytes);
+      recordReliability({
+        table: 'load',
+        name: 'both directions at full speed at once',
+        tried: `${count} checksummed frames of 12 B–64 KiB each way simultaneously, independent streams (seeds 2, 1000)`,
+        outcome: `${((source.bytes + conn.source.bytes) / 1024 / 1024).toFixed(1)} MiB, every frame intact and in order both ways`,
+        bytesLost: 0,
+      });
     });
   });
 });
