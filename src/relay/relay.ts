@@ -551,6 +551,10 @@ export class RelaySession {
       this.onSpliceTargetGone();
       return;
     }
+    if (this.greeting !== null) {
+      this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} closed without an RFB greeting`);
+      return;
+    }
     // Every byte the target sent has been handed to the WebSocket; the close frame follows it.
     this.closeBrowser(CLOSE_NORMAL, 'target closed');
   };
@@ -604,8 +608,10 @@ export class RelaySession {
     // version first); the handshake timer bounds that.
     if (this.splice?.serverDone?.ok !== false) {
       clearTimeout(this.connectTimer);
-      // Closed without 'end' or 'error' (destroyed): still tell the browser.
-      this.closeBrowser(CLOSE_NORMAL, 'target closed');
+      // Closed without 'end' or 'error' (destroyed, reset): still tell the browser.
+      if (this.greeting !== null && this.connected) {
+        this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} closed without an RFB greeting`);
+      } else this.closeBrowser(CLOSE_NORMAL, 'target closed');
     }
     if (this.wsClosed) this.finish();
   };
