@@ -29,6 +29,9 @@ export const CONFIG_FILE_NAME = 'config.json';
  */
 export type ConfigState = 'ok' | 'unmounted' | 'invalid';
 
+/** The reason shown when config.json disappears while the app runs. */
+const DELETED = 'the file was deleted; the last good configuration stays in use until it is saved again or the file comes back';
+
 /** What is wrong with the file on disk: where, and why. */
 export interface ConfigFileError {
   file: string;
@@ -133,6 +136,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private lastText: string | null = null;
   private state: ConfigState = 'unmounted';
   private exists = false;
+  /** A valid file was read or written since start: its deletion is then a fault, not a reset. */
+  private hadFile = false;
   private error: ConfigFileError | null = null;
   private appliedAt = new Date();
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -222,7 +227,17 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
           this.setStatus('unmounted', null);
           break;
         case 'missing':
-          // No file yet (first start, or a load without our folder): the initial state.
+          if (this.hadFile) {
+            // Deleted while running (a mistaken rm, a WebDAV client): keep the last good
+            // configuration, as for a damaged file. Loads that clear it call use() themselves.
+            if (this.state !== 'invalid' || this.error?.reason !== DELETED) {
+              this.log.warn('configuration file deleted, keeping the last good configuration', { file: this.file });
+            }
+            this.lastText = null;
+            this.setStatus('invalid', { file: this.file, reason: DELETED });
+            break;
+          }
+          // No file yet (first start): the initial state.
           this.lastText = null;
           this.setStatus('ok', null);
           this.apply(emptyConfig());
@@ -238,6 +253,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
           this.setStatus('invalid', read.error);
           break;
         case 'ok':
+          this.hadFile = true;
           this.lastText = read.text;
           this.setStatus('ok', null);
           this.apply(read.config);
@@ -265,6 +281,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
 
   /** Applies `config` in memory only (load phases: activate/abort). */
   use(config: Config): void {
+    // Set from outside (a ctrlX load): what is on disk now is the truth, also no file at all.
+    this.hadFile = false;
     this.apply(config);
   }
 
@@ -303,6 +321,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     }
     this.lastText = text;
     this.exists = true;
+    this.hadFile = true;
     this.setStatus('ok', null);
     this.log.info('configuration saved', { file: this.file, targets: config.targets.length });
   }
