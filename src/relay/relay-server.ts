@@ -228,6 +228,7 @@ export class Relay {
       down: session.bytesDown,
       code: end.code,
       reason: end.reason,
+      detail: end.detail,
     });
     if (this.live.size === 0) {
       for (const resolve of this.waiters) resolve();

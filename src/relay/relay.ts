@@ -237,6 +237,11 @@ export class RelaySession {
     this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeout);
   }
 
+  /** True while the relay is doing the security handshake with the server for this session. */
+  get authenticating(): boolean {
+    return this.splice !== null && this.splice.serverDone === null;
+  }
+
   /** False once the browser side has closed (the server side may still be finishing). */
   get browserOpen(): boolean {
     return !this.wsClosed;
@@ -455,6 +460,7 @@ export class RelaySession {
   private readonly onGreetingTimeout = (): void => {
     const failed = this.splice?.serverDone;
     if (failed && !failed.ok) this.closeBrowser(CLOSE_INTERNAL_ERROR, failed.failure.message);
+    else if (failed?.ok) this.closeBrowser(CLOSE_INTERNAL_ERROR, 'the viewer did not complete the VNC handshake in time');
     else if (this.splice?.server.greeted) this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} timed out`);
     else this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: no RFB greeting from ${this.label}`);
     this.tcp.destroy();
@@ -548,7 +554,7 @@ export class RelaySession {
 
   private readonly onTargetEnd = (): void => {
     if (this.splice) {
-      this.onSpliceTargetGone();
+      this.onSpliceTargetGone(true);
       return;
     }
     if (this.greeting !== null) {
@@ -560,11 +566,12 @@ export class RelaySession {
   };
 
   /**
-   * The server closed during the spliced handshake. After a failure the browser's version may
-   * still be on its way: it gets the RFB failure message then (or the close reason at the
-   * handshake timeout). Otherwise the server hung up mid-handshake.
+   * The server connection ended during the spliced handshake: `byServer` for its FIN, false when
+   * it was reset or dropped by the relay (timeout, browser gone). After a failure the browser's
+   * version may still be on its way: it gets the RFB failure message then (or the close reason
+   * at the handshake timeout). Otherwise the server hung up mid-handshake.
    */
-  private onSpliceTargetGone(): void {
+  private onSpliceTargetGone(byServer: boolean): void {
     const splice = this.splice!;
     if (splice.serverDone && !splice.serverDone.ok) return;
     if (!splice.server.greeted) {
@@ -575,11 +582,13 @@ export class RelaySession {
     this.handshakeDetail ??= `protocol: ${detail}`;
     if (splice.serverDone === null) {
       // A 3.3/3.7 server closes after a wrong password without a reason: that is the usual cause.
+      // Only its own FIN is its verdict; a reset or the relay's own teardown is not.
+      const rejected = byServer && splice.server.awaitingResult;
       this.onServerDone(splice, {
         ok: false,
         failure: {
-          kind: splice.server.awaitingResult ? 'auth' : 'protocol',
-          message: splice.server.awaitingResult
+          kind: rejected ? 'auth' : 'protocol',
+          message: rejected
             ? `authentication failed: ${this.label} did not accept the VNC password stored in the settings (it closed the connection)`
             : `VNC handshake with ${this.label} failed: the server closed the connection`,
           detail,
@@ -603,7 +612,7 @@ export class RelaySession {
 
   private readonly onTargetClose = (): void => {
     this.tcpClosed = true;
-    if (this.splice && this.splice.serverDone?.ok !== false) this.onSpliceTargetGone();
+    if (this.splice && this.splice.serverDone?.ok !== false) this.onSpliceTargetGone(false);
     // After a failed spliced handshake the browser may still be waiting to be told (its
     // version first); the handshake timer bounds that.
     if (this.splice?.serverDone?.ok !== false) {

@@ -26,14 +26,16 @@ const fixed =
  * Client messages noVNC sends (rfbproto): type → size, and whether it is user input. `undefined`
  * from a size function means "need more bytes to tell"; the argument holds what has arrived.
  */
-const MESSAGES: Record<number, { size: Size; input: boolean; need: number }> = {
+const MESSAGES: Record<number, { size: Size; input: boolean | ((head: Buffer) => boolean); need: number }> = {
   0: { size: fixed(20), input: false, need: 1 }, // SetPixelFormat
   2: { size: (h) => 4 + 4 * h.readUInt16BE(2), input: false, need: 4 }, // SetEncodings
   3: { size: fixed(10), input: false, need: 1 }, // FramebufferUpdateRequest
   4: { size: fixed(8), input: true, need: 1 }, // KeyEvent
-  5: { size: fixed(6), input: true, need: 1 }, // PointerEvent
-  // ClientCutText; a negative length is the extended clipboard (its absolute value).
-  6: { size: (h) => 8 + Math.abs(h.readInt32BE(4)), input: true, need: 8 },
+  // PointerEvent; with the marker bit 0x80 the extended form (ExtendedMouseButtons) has a 7th byte.
+  5: { size: (h) => (h[1]! & 0x80 ? 7 : 6), input: true, need: 2 },
+  // ClientCutText; a negative length is the extended clipboard (its absolute value), whose
+  // Request/Notify/Provide messages noVNC also sends by itself: only plain text counts as input.
+  6: { size: (h) => 8 + Math.abs(h.readInt32BE(4)), input: (h) => h.readInt32BE(4) >= 0, need: 8 },
   150: { size: fixed(10), input: false, need: 1 }, // EnableContinuousUpdates
   248: { size: (h) => 9 + h[8]!, input: false, need: 9 }, // ClientFence
   250: { size: fixed(4), input: true, need: 1 }, // xvp (reboot/shutdown requests)
@@ -139,7 +141,7 @@ export class InputWatcher {
       const size = spec.size(buf);
       if (size === undefined) break;
       if (size < 0) return this.giveUp();
-      if (spec.input) input = true;
+      if (typeof spec.input === 'function' ? spec.input(buf) : spec.input) input = true;
       if (buf.length < size) {
         // Large clipboard texts are skipped as they stream, not buffered.
         if (buf[0] === 6 && buf.length >= 8) {

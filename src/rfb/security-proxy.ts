@@ -261,8 +261,13 @@ export class ServerHandshake {
         if (!b) return 'wait';
         const result = b.readUInt32BE(0);
         if (result === SECURITY_RESULT_OK) return this.succeed();
+        // After None no password was sent: the server refuses for its own reasons.
+        const reasonFor = this.securityType === SECURITY_VNC_AUTH ? 'auth' : 'refused';
         // 3.8 explains a failure; 3.3 and 3.7 just close.
-        if (this.version === '3.8') return this.readReason('auth');
+        if (this.version === '3.8') return this.readReason(reasonFor);
+        if (reasonFor === 'refused') {
+          return fail('refused', `VNC server ${this.label} refused the connection`, `SecurityResult ${result} after None`);
+        }
         return this.authFailed(`SecurityResult ${result}`);
       }
       case 'reasonLength': {
@@ -366,6 +371,12 @@ export class ServerHandshake {
 type BrowserState = 'version' | 'waiting' | 'choice' | 'done';
 
 /**
+ * Browser bytes held before the offer: a viewer sends its 12-byte version, its choice and the
+ * 1-byte ClientInit (and nothing else before ServerInit); more is out of turn.
+ */
+export const MAX_EARLY_BROWSER_BYTES = 64;
+
+/**
  * The relay's side of the handshake with the browser: greets with RFB 3.8 (send
  * {@link BrowserHandshake.greeting} first), reads the browser's version, then waits for
  * {@link serverDone} to offer None or report the failure. Feed it every browser byte with
@@ -384,7 +395,12 @@ export class BrowserHandshake {
   }
 
   push(chunk: Buffer): HandshakeStep {
+    if (this.state === 'done') return { send: [] };
     this.queue.push(chunk);
+    if (this.queue.length > MAX_EARLY_BROWSER_BYTES) {
+      this.state = 'done';
+      return fail('protocol', 'the viewer sent data out of turn', `${this.queue.length} bytes before the handshake ended`);
+    }
     return this.run();
   }
 

@@ -184,6 +184,15 @@ export class Supervisor {
     const limit = this.sessionLimit(resolved.target);
     if (limit) return { status: 503, reason: limit, retryAfter: 10 };
     const held = this.authFailures.get(resolved.target.id);
+    if (held && this.authenticating(resolved.target.id)) {
+      // After a rejection, one attempt at a time: a burst of viewers must not use up the
+      // server's own lockout allowance.
+      return {
+        status: 503,
+        reason: 'The VNC server rejected the stored password before; another viewer is trying it now. Try again in a moment.',
+        retryAfter: 2,
+      };
+    }
     if (held && held.until > Date.now()) {
       const retryAfter = Math.max(1, Math.ceil((held.until - Date.now()) / 1000));
       return {
@@ -303,6 +312,14 @@ export class Supervisor {
 
   private allRelays(): Relay[] {
     return this.relay ? [this.relay, ...this.retired] : [...this.retired];
+  }
+
+  /** True while a session to `targetId` is in the relay's own security handshake. */
+  private authenticating(targetId: string): boolean {
+    for (const relay of this.allRelays()) {
+      for (const s of relay.sessions) if (s.target.id === targetId && s.authenticating) return true;
+    }
+    return false;
   }
 
   /** Why one more session to `target` would exceed a limit, or undefined. */

@@ -345,6 +345,36 @@ describe('garbage and truncated handshakes (no crash, a clear close)', () => {
     await waitFor('no open session', () => h.relay.sessions.size === 0);
   });
 
+  it('a browser that leaves while the relay waits for the SecurityResult is not counted as a rejected password', LIMIT, async (t) => {
+    const target = await scripted(t);
+    const h = await relayWithPassword(t, target.port, PASSWORD);
+    const ws = await openClient(h.url);
+    const greeting = receiveBytes(ws, 12);
+    const conn = await target.connections.next();
+    conn.socket.write(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 2]), vncAuthChallenge()]));
+    await greeting;
+    await conn.reader.read(12 + 1 + 16); // version, choice, response: now waiting for the result
+    ws.close(1000);
+    await conn.received;
+    await waitFor('no open session', () => h.relay.sessions.size === 0);
+    assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['protocol']);
+    assert.equal(linesOf(h.logs, 'vnc handshake failed').some((l) => /kind=auth/.test(l)), false);
+  });
+
+  it('a browser that floods the relay during the handshake is closed, not buffered', LIMIT, async (t) => {
+    const target = await scripted(t);
+    const h = await relayWithPassword(t, target.port, PASSWORD);
+    const ws = await openClient(h.url);
+    const received = collect(ws);
+    const greeting = receiveBytes(ws, 12);
+    const conn = await target.connections.next();
+    conn.socket.write('RFB 003.008\n');
+    await greeting;
+    ws.send(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.alloc(60_000)]));
+    const end = await received;
+    assert.deepEqual([end.code, end.reason], [1011, 'the viewer sent data out of turn']);
+  });
+
   it('a browser that sends its whole handshake and ClientInit in one message', LIMIT, async (t) => {
     const server = await demo(t, '3.7', PASSWORD);
     const h = await relayWithPassword(t, server.port, PASSWORD);

@@ -39,6 +39,23 @@ describe('InputWatcher after a relay-side handshake', () => {
     });
   }
 
+  it('the extended pointer event (7 bytes, marker bit 0x80) is input, and the stream stays in step', () => {
+    // noVNC 1.7 with ExtendedMouseButtons: back (0x80|mask bit 7 → high byte 1) and forward (2).
+    const back = Buffer.from([5, 0x80, 0x06, 0x80, 0, 8, 1]);
+    const forward = Buffer.from([5, 0x80, 0x06, 0x80, 0, 8, 2]);
+    const w = after();
+    assert.equal(w.browser(Buffer.concat([CLIENT_INIT, fbur])), false);
+    assert.equal(w.browser(Buffer.concat([forward, fbur])), true);
+    assert.equal(w.browser(Buffer.concat([back, fbur])), true);
+    assert.equal(w.browser(Buffer.concat([fbur, setEncodings])), false, 'still in step: no phantom input');
+    assert.equal(w.failedOpen, false);
+  });
+
+  it('the extended clipboard (negative length: Request/Notify/Provide, sent by noVNC itself) is not input', () => {
+    const request = Buffer.concat([Buffer.from([6, 0, 0, 0]), Buffer.from([0xff, 0xff, 0xff, 0xfc]), Buffer.from([0x02, 0, 0, 1])]);
+    assert.deepEqual(seen(after, Buffer.concat([fbur, request, fbur])), [false, false]);
+  });
+
   it('a big clipboard text is skipped as it streams, and the messages after it are still read', () => {
     const w = after();
     assert.equal(w.browser(CLIENT_INIT), false);

@@ -104,6 +104,15 @@ describe('ServerHandshake', () => {
     });
   });
 
+  it('a 3.8 server failing the SecurityResult after None: refused, not a rejected password', () => {
+    const hs = new ServerHandshake('secret', 'hmi:5900');
+    const r = feed((b) => hs.push(b), [
+      Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 1]), u32(1), lengthPrefixed('Not now')]),
+    ]);
+    assert.equal(!r.done?.ok && r.done?.failure.kind, 'refused');
+    assert.equal(!r.done?.ok && r.done?.failure.message, 'VNC server hmi:5900 refused the connection: Not now');
+  });
+
   it('only the first 8 characters of the password matter (VNC truncates the DES key)', () => {
     const a = new ServerHandshake('12345678', 'x');
     const b = new ServerHandshake('12345678-and-more', 'x');
@@ -159,6 +168,15 @@ describe('BrowserHandshake', () => {
     assert.deepEqual(b.serverDone(failed), { send: [] }, 'waits for the viewer’s version first');
     const s33 = b.push(Buffer.from('RFB 003.003\n'));
     assert.deepEqual(Buffer.concat(s33.send), Buffer.concat([u32(0), lengthPrefixed('authentication failed: x')]));
+  });
+
+  it('a viewer sending more than a handshake before the offer fails at 64 bytes (nothing is buffered without bound)', () => {
+    const hs = new BrowserHandshake();
+    assert.equal(hs.push(Buffer.from('RFB 003.008\n')).done, undefined);
+    assert.equal(hs.push(Buffer.alloc(64)).done, undefined, '64 bytes waiting for the offer are held');
+    const r = hs.push(Buffer.alloc(1));
+    assert.equal(!r.done?.ok && r.done?.failure.message, 'the viewer sent data out of turn');
+    assert.deepEqual(hs.push(Buffer.alloc(1_000_000)), { send: [] }, 'and it takes nothing after');
   });
 
   it('a viewer choosing anything but None, or sending no version, fails with kind protocol', () => {

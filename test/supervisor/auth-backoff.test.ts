@@ -129,3 +129,58 @@ describe('backoff after rejected stored passwords', () => {
     assert.equal(await attempt(s.url), 'ok');
   });
 });
+
+describe('after a rejected password, one attempt at a time', () => {
+  it('a burst of viewers reaches the server once; the others are told to wait', LIMIT, async (t) => {
+    // A server that takes its time over the SecurityResult, so attempts overlap.
+    const pending: net.Socket[] = [];
+    let connections = 0;
+    const server = (await import('node:net')).createServer((socket) => {
+      connections++;
+      socket.on('error', () => {});
+      socket.write(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 2]), Buffer.alloc(16, 7)]));
+      let got = 0;
+      socket.on('data', (c: Buffer) => {
+        got += c.length;
+        if (got >= 12 + 1 + 16) pending.push(socket);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as net.AddressInfo).port;
+    const supervisor = new Supervisor({ passwordFor: () => 'wrong', authFailuresBeforeBackoff: 3 });
+    supervisor.start({ version: 1, targets: [{ id: 'hmi', name: 'HMI', host: '127.0.0.1', port }] });
+    const web = http.createServer((_req, res) => res.writeHead(426).end());
+    web.on('upgrade', (req, socket, head) => supervisor.handleUpgrade(req, socket, head, 'hmi'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    t.after(async () => {
+      for (const s of pending) s.destroy();
+      web.close();
+      await supervisor.stop();
+      web.closeAllConnections();
+    });
+    const url = `ws://127.0.0.1:${(web.address() as net.AddressInfo).port}/`;
+    const reject = (s: net.Socket): void => {
+      s.end(Buffer.concat([Buffer.from([0, 0, 0, 1]), Buffer.from([0, 0, 0, 4]), Buffer.from('nope')]));
+    };
+
+    // First failure: nothing held back yet, attempts may run side by side.
+    const first = attempt(url);
+    await waitFor('the first attempt at the server', () => pending.length === 1);
+    reject(pending.shift()!);
+    assert.match(await first, /^rfb: authentication failed/);
+
+    // Now a burst of five: one reaches the server, four get 503 "another viewer is trying".
+    const one = attempt(url);
+    await waitFor('the second attempt at the server', () => pending.length === 1);
+    const burst = await Promise.all([1, 2, 3, 4].map(() => refused(url)));
+    for (const r of burst) {
+      assert.equal(r.status, 503);
+      assert.match(r.body, /another viewer is trying it now/);
+    }
+    assert.equal(connections, 2, 'the server saw one attempt per round');
+    reject(pending.shift()!);
+    assert.match(await one, /^rfb: authentication failed/);
+    assert.equal(supervisor.status().targets[0]!.auth?.failures, 2);
+  });
+});
