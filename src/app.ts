@@ -17,6 +17,7 @@ import type { RelayOptions } from './relay/relay-server.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createWebApp, type AppStatus } from './web/app.js';
 import { CsrfTokens } from './web/security.js';
+import { createRateLimiters, type RateLimitOptions } from './web/rate-limit.js';
 import { createServer, listen, type ListenAddress } from './web/server.js';
 
 export interface AppOptions {
@@ -41,6 +42,13 @@ export interface AppOptions {
    * decides: on the device always on; off it, off only when bound to loopback.
    */
   auth?: AuthOptions | false;
+  /**
+   * Requests allowed per client, each `{ limit, windowMs }` (see web/rate-limit.ts): `api`, every
+   * API request (default 600 a minute); `changes`, PUT/POST on the API and form posts (default 60 a
+   * minute); `failedLogins`, 401s before a client is refused with 429 (default 10 in 5 minutes,
+   * counted only with `auth`).
+   */
+  rateLimits?: RateLimitOptions;
   logger?: Logger;
 }
 
@@ -58,6 +66,14 @@ export interface RunningApp {
 
 export async function startApp(options: AppOptions): Promise<RunningApp> {
   const log = options.logger ?? silentLogger;
+  // Checked before anything starts: bad limits throw a TypeError naming the option.
+  const rateLimits = createRateLimiters({
+    limits: options.rateLimits ?? {},
+    // On the unix socket only the ctrlX reverse proxy connects: it names the client.
+    behindProxy: 'socket' in options.listen,
+    authentication: Boolean(options.auth),
+    logger: log.child('limits'),
+  });
   const startedAt = new Date().toISOString();
   const version = packageVersion();
 
@@ -106,9 +122,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     config: { ...store.status(), loading: activeConfiguration.loading },
     relay: supervisor.status(),
   });
-  const guard = createGuard(options.auth ? new Authenticator({ ...options.auth, logger: log.child('auth') }) : null);
+  const guard = createGuard(options.auth ? new Authenticator({ ...options.auth, logger: log.child('auth') }) : null, rateLimits.failedLogins);
   const app = createWebApp({
     guard,
+    rateLimits,
     store,
     secrets,
     supervisor,
@@ -129,6 +146,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     address = await listen(server, options.listen);
   } catch (err) {
     store.stop();
+    rateLimits.close();
     await supervisor.stop();
     throw err;
   }
@@ -139,6 +157,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     (stopping ??= (async () => {
       server.close();
       store.stop();
+      rateLimits.close();
       await supervisor.stop();
       server.closeAllConnections();
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });

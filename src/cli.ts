@@ -31,6 +31,8 @@ serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ct
                             default https://localhost/identity-manager/api/v2/auth/token/validity)
   --max-sessions N          open viewers allowed in total (default 32)
   --max-sessions-per-target N  open viewers allowed per VNC target (default 16)
+  --api-rate N              API requests per minute per client (default 600)
+  --change-rate N           saves and other changes (PUT/POST, form posts) per minute per client (default 60)
 
 demo-server options:
   --listen HOST:PORT        where to accept VNC clients (default 127.0.0.1:5900)
@@ -195,6 +197,8 @@ async function runServe(args: string[]): Promise<void> {
       'idm-url': { type: 'string' },
       'max-sessions': { type: 'string' },
       'max-sessions-per-target': { type: 'string' },
+      'api-rate': { type: 'string' },
+      'change-rate': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -202,6 +206,12 @@ async function runServe(args: string[]): Promise<void> {
   const limits = {
     maxSessions: intFlag(values['max-sessions'], 'max-sessions'),
     maxSessionsPerTarget: intFlag(values['max-sessions-per-target'], 'max-sessions-per-target'),
+  };
+  const apiRate = intFlag(values['api-rate'], 'api-rate');
+  const changeRate = intFlag(values['change-rate'], 'change-rate');
+  const rateLimits = {
+    ...(apiRate ? { api: { limit: apiRate, windowMs: 60_000 } } : {}),
+    ...(changeRate ? { changes: { limit: changeRate, windowMs: 60_000 } } : {}),
   };
   // Loaded here, not at the top: `relay` runs without Express and friends (less memory).
   const { startApp } = await import('./app.js');
@@ -231,6 +241,7 @@ async function runServe(args: string[]): Promise<void> {
       logger: log,
       auth,
       limits,
+      rateLimits,
       ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
     });
   })();
@@ -288,6 +299,8 @@ export async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const usage = err instanceof AppError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-  process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+  // One line: Node's parseArgs explains some mistakes over three ("--max-sessions -1").
+  const message = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  process.stderr.write(`Error: ${message}\n`);
   process.exit(usage ? EXIT_USAGE : 1);
 });

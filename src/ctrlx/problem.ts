@@ -32,6 +32,7 @@ export const PROBLEM_TYPES = {
   forbidden: 'urn:ctrlx-novnc:problem:forbidden',
   unauthorized: 'urn:ctrlx-novnc:problem:unauthorized',
   tooManyRequests: 'urn:ctrlx-novnc:problem:too-many-requests',
+  tooManyFailedLogins: 'urn:ctrlx-novnc:problem:too-many-failed-logins',
   internal: 'urn:ctrlx-novnc:problem:internal-error',
 } as const;
 

@@ -3,11 +3,16 @@
  * Route guards: with authentication on (the device), every page, API call and relay upgrade
  * needs a ctrlX token with the right scope; failures are 401/403/503 as Problem JSON on the API
  * and as a page elsewhere. With authentication off (off the device, loopback only) they pass.
+ *
+ * Each 401 counts as a failed login of the client; a client with too many of them gets 429
+ * (with `Retry-After`) for everything that needs a login until its window ends, before its
+ * token is even looked at (see rate-limit.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthError, tokenFromProtocols, tokenFromRequest, type Access, type Authenticator } from '../ctrlx/auth.js';
 import { PROBLEM_TYPES, problem, sendProblem } from '../ctrlx/problem.js';
+import { TooManyRequestsError, failedLoginsDetail, type FailedLoginLimiter } from './rate-limit.js';
 
 export interface Guard {
   /** Middleware for JSON API routes (token in the Authorization header). */
@@ -26,43 +31,86 @@ function authProblem(err: AuthError): ReturnType<typeof problem> {
   return problem(err.status, type, title, err.message);
 }
 
-export function createGuard(auth: Authenticator | null): Guard {
+const LOCKED_OUT_TITLE = 'Too many failed logins';
+
+/**
+ * Builds the guards.
+ * @param auth the token checks, or null for none (authentication off: everything passes)
+ * @param logins failed logins per client; without it failures are not counted
+ */
+export function createGuard(auth: Authenticator | null, logins: FailedLoginLimiter | null = null): Guard {
   const pass: RequestHandler = (_req, _res, next) => next();
   if (!auth) {
     return { api: () => pass, page: () => pass, upgrade: async () => {}, enabled: false };
   }
+  /** Seconds the client must wait before it may log in again (0: go ahead). */
+  const lockedOut = (req: IncomingMessage): Promise<number> => (logins ? logins.blockedFor(req) : Promise.resolve(0));
+  /** Checks the token; a 401 is counted before it is answered, so the next request sees it. */
+  const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<void> => {
+    try {
+      await auth.authenticate(token, access);
+    } catch (err) {
+      if (err instanceof AuthError && err.status === 401 && logins) await logins.failed(req);
+      throw err;
+    }
+  };
   return {
     enabled: true,
     api: (access) =>
       function apiGuard(req: Request, res: Response, next: NextFunction): void {
-        auth.authenticate(tokenFromRequest(req), access).then(
-          () => next(),
-          (err: unknown) => {
-            if (!(err instanceof AuthError)) return next(err);
-            if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="ctrlx-novnc"');
-            sendProblem(res, authProblem(err));
-          },
-        );
+        lockedOut(req)
+          .then(async (wait) => {
+            if (wait) {
+              res.setHeader('Retry-After', String(wait));
+              sendProblem(res, problem(429, PROBLEM_TYPES.tooManyFailedLogins, LOCKED_OUT_TITLE, failedLoginsDetail(wait)));
+              return false;
+            }
+            await check(req, tokenFromRequest(req), access);
+            return true;
+          })
+          .then(
+            (passed) => {
+              if (passed) next();
+            },
+            (err: unknown) => {
+              if (!(err instanceof AuthError)) return next(err);
+              if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="ctrlx-novnc"');
+              sendProblem(res, authProblem(err));
+            },
+          );
       },
     page: (access) =>
       function pageGuard(req: Request, res: Response, next: NextFunction): void {
         const token = tokenFromRequest(req, { query: true, body: req.body });
-        auth.authenticate(token, access).then(
-          () => {
-            res.locals.token = token;
-            next();
-          },
-          (err: unknown) => {
-            if (!(err instanceof AuthError)) return next(err);
-            res.status(err.status).render(err.status === 401 ? 'login' : 'error', {
-              title: err.status === 401 ? 'Login required' : err.status === 403 ? 'Not allowed' : 'Try again',
-              detail: err.message,
-            });
-          },
-        );
+        lockedOut(req)
+          .then(async (wait) => {
+            if (wait) {
+              res.setHeader('Retry-After', String(wait));
+              res.status(429).render('error', { title: LOCKED_OUT_TITLE, detail: failedLoginsDetail(wait) });
+              return false;
+            }
+            await check(req, token, access);
+            return true;
+          })
+          .then(
+            (passed) => {
+              if (!passed) return;
+              res.locals.token = token;
+              next();
+            },
+            (err: unknown) => {
+              if (!(err instanceof AuthError)) return next(err);
+              res.status(err.status).render(err.status === 401 ? 'login' : 'error', {
+                title: err.status === 401 ? 'Login required' : err.status === 403 ? 'Not allowed' : 'Try again',
+                detail: err.message,
+              });
+            },
+          );
       },
     upgrade: async (req) => {
-      await auth.authenticate(tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view');
+      const wait = await lockedOut(req);
+      if (wait) throw new TooManyRequestsError(failedLoginsDetail(wait), wait);
+      await check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view');
     },
   };
 }

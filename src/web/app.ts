@@ -19,6 +19,7 @@ import { configPageRouter } from './routes/config-page.js';
 import { novncRouter, preflightHandler, viewerRouter } from './routes/viewer.js';
 import { CsrfTokens, securityHeaders } from './security.js';
 import { createGuard, type Guard } from './access.js';
+import type { RateLimiters } from './rate-limit.js';
 
 /** Everything the routes need, already built and checked. */
 export interface WebDeps {
@@ -30,6 +31,8 @@ export interface WebDeps {
   csrf: CsrfTokens;
   /** Token and scope checks; default: none (authentication off). */
   guard?: Guard;
+  /** Requests per client on the API and for changes (see rate-limit.ts); default: no limits. */
+  rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
   /** The status object of `GET api/v1/status` and the page's panel. */
   status: () => AppStatus;
   probeTimeout: number;
@@ -110,6 +113,11 @@ export function createWebApp(options: WebDeps): express.Express {
     `${PREFIX}/static`,
     express.static(path.join(root, 'public'), { index: false, redirect: false, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }),
   );
+  if (deps.rateLimits) {
+    // Before any parsing or token check: a flood costs as little as possible.
+    app.use(`${PREFIX}/api/v1`, deps.rateLimits.api, deps.rateLimits.changes);
+    app.use(`${PREFIX}/config`, deps.rateLimits.changes);
+  }
   app.use(`${PREFIX}/api/v1`, apiRouter(deps));
   app.use(`${PREFIX}/config`, configPageRouter(deps));
   app.use(`${PREFIX}/viewer`, viewerRouter(deps));

@@ -20,7 +20,10 @@ export interface ServerOptions {
   supervisor: Supervisor;
   /** Extra origins allowed to open the relay WebSocket (besides the page's own). */
   allowedOrigins?: readonly string[];
-  /** Checks the login of a relay upgrade; rejects with an error carrying `status` (401/403/503). */
+  /**
+   * Checks the login of a relay upgrade; rejects with an error carrying `status` (401/403/503, or
+   * 429 with `retryAfter` seconds for a client with too many failed logins).
+   */
   authorize?: (req: http.IncomingMessage) => Promise<void>;
 }
 
@@ -56,9 +59,12 @@ export function createServer(options: ServerOptions): http.Server {
         if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
         else socket.destroy();
       },
-      (err: { status?: number; message?: string }) => {
+      (err: { status?: number; message?: string; retryAfter?: number }) => {
         const status = err.status ?? 500;
-        rejectUpgrade(socket, status, err.message ?? 'Not allowed.', status === 401 ? { 'WWW-Authenticate': 'Bearer realm="ctrlx-novnc"' } : {});
+        const headers: Record<string, string> = {};
+        if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="ctrlx-novnc"';
+        if (err.retryAfter) headers['Retry-After'] = String(err.retryAfter);
+        rejectUpgrade(socket, status, err.message ?? 'Not allowed.', headers);
       },
     );
   });

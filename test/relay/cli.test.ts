@@ -58,6 +58,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
       { args: ['frobnicate'], names: 'frobnicate' },
       { args: ['serve', '--listen', '127.0.0.1:0', '--max-sessions', '0'], names: '--max-sessions' },
       { args: ['serve', '--listen', '127.0.0.1:0', '--max-sessions-per-target', '2.5'], names: '--max-sessions-per-target' },
+      { args: ['serve', '--listen', '127.0.0.1:0', '--change-rate', '-1'], names: '--change-rate' },
     ];
     for (const { args, names } of bad) {
       it(`exits 2 naming ${names} for: ${args.join(' ')}`, LIMIT, async () => {

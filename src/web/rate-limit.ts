@@ -1,0 +1,279 @@
+/**
+ * @module
+ * Rate limits per client, with answers in words:
+ * - every API request (`api/v1/…`): 600 a minute (the settings page polls the status every 2 s,
+ *   so even many open tabs stay far below);
+ * - state-changing calls (PUT/POST on the API, the settings form's posts): 60 a minute;
+ * - failed logins (a 401 from the route guard on the API, a page or a relay upgrade): after 10 in
+ *   5 minutes every request of that client that needs a login gets 429 until the window ends.
+ *   Only with authentication on (always on the device); successful requests never count.
+ *
+ * Answers are 429 with `Retry-After`: Problem JSON on the API, the error page elsewhere, and an
+ * HTTP response before the upgrade on the relay path. Counts are kept in memory
+ * (express-rate-limit's MemoryStore, fixed windows) and start again with the process.
+ */
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { MemoryStore, ipKeyGenerator, rateLimit, type Options, type RateLimitInfo } from 'express-rate-limit';
+import { PROBLEM_TYPES, problem, sendProblem } from '../ctrlx/problem.js';
+import { PREFIX } from '../ctrlx/paths.js';
+import { silentLogger, type Logger } from '../log.js';
+
+/** At most `limit` counted requests per client within `windowMs` milliseconds (a fixed window). */
+export interface Limit {
+  limit: number;
+  windowMs: number;
+}
+
+export interface RateLimits {
+  /** Every request under `api/v1/`. Default 600 a minute. */
+  api: Limit;
+  /** PUT/POST (also PATCH/DELETE) on the API and posts of the settings form. Default 60 a minute. */
+  changes: Limit;
+  /** Failed logins (401 from the guard); then 429 for all that needs a login. Default 10 in 5 minutes. */
+  failedLogins: Limit;
+}
+
+export const DEFAULT_RATE_LIMITS: Readonly<RateLimits> = Object.freeze({
+  api: Object.freeze({ limit: 600, windowMs: 60_000 }),
+  changes: Object.freeze({ limit: 60, windowMs: 60_000 }),
+  failedLogins: Object.freeze({ limit: 10, windowMs: 5 * 60_000 }),
+});
+
+/** What a caller may set: any limit, any part of it; the rest keeps its default. */
+export type RateLimitOptions = { [K in keyof RateLimits]?: Partial<Limit> };
+
+/** The key of all clients behind the reverse proxy when it names none (`X-Forwarded-For` missing). */
+export const SHARED_PROXY_KEY = 'proxy';
+
+const CHANGE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Largest window a MemoryStore timer can take (Node's setInterval limit). */
+const MAX_WINDOW_MS = 2 ** 31 - 1;
+
+/**
+ * Fills in the defaults and checks every value once, at setup.
+ * @throws {TypeError} naming the option, e.g. `rateLimits.api.limit`
+ */
+export function resolveRateLimits(options: RateLimitOptions = {}): RateLimits {
+  const out = {} as RateLimits;
+  for (const name of Object.keys(DEFAULT_RATE_LIMITS) as (keyof RateLimits)[]) {
+    const given = options[name] ?? {};
+    const limit = given.limit ?? DEFAULT_RATE_LIMITS[name].limit;
+    const windowMs = given.windowMs ?? DEFAULT_RATE_LIMITS[name].windowMs;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new TypeError(`rateLimits.${name}.limit must be a whole number of at least 1, got ${String(limit)}`);
+    }
+    if (!Number.isSafeInteger(windowMs) || windowMs < 1 || windowMs > MAX_WINDOW_MS) {
+      throw new TypeError(`rateLimits.${name}.windowMs must be a whole number of milliseconds from 1 to ${MAX_WINDOW_MS}, got ${String(windowMs)}`);
+    }
+    out[name] = { limit, windowMs };
+  }
+  for (const name of Object.keys(options)) {
+    if (!(name in DEFAULT_RATE_LIMITS)) throw new TypeError(`rateLimits.${name} is not a known limit (api, changes, failedLogins)`);
+  }
+  return out;
+}
+
+/** The first header value of `name`, trimmed; undefined when absent or empty. */
+function firstHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.headers[name];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.split(',')[0]?.trim();
+  return value || undefined;
+}
+
+/**
+ * The client a request counts against.
+ *
+ * - On TCP (off the device): the peer address; IPv6 clients by their /56 network, as
+ *   express-rate-limit's `ipKeyGenerator` does, since one host usually owns a whole prefix.
+ *   `X-Forwarded-For` is never trusted here: anyone could send it.
+ * - Behind the ctrlX reverse proxy (`behindProxy`: the app listens on its unix socket, which only
+ *   the proxy can reach, and the peer address is empty): the first address of `X-Forwarded-For`,
+ *   else `X-Real-IP`, else one key shared by all clients ({@link SHARED_PROXY_KEY}). A value that
+ *   is not an IP address is ignored, so made-up values cannot spread one client over many keys.
+ */
+export function clientKey(req: IncomingMessage, behindProxy: boolean): string {
+  if (!behindProxy) {
+    const peer = req.socket.remoteAddress;
+    // A socket closed before the request was read has no address any more: count it with the others like it.
+    return peer ? ipKeyGenerator(peer) : 'unknown';
+  }
+  for (const header of ['x-forwarded-for', 'x-real-ip']) {
+    let value = firstHeader(req, header);
+    // `[v6]:port` and `v4:port` forms, which some proxies write.
+    const bracketed = value && /^\[([^\]]+)\](?::\d+)?$/.exec(value);
+    if (bracketed) value = bracketed[1];
+    else if (value && /^\d+\.\d+\.\d+\.\d+:\d+$/.test(value)) value = value.slice(0, value.lastIndexOf(':'));
+    if (value && net.isIP(value)) return ipKeyGenerator(value);
+  }
+  return SHARED_PROXY_KEY;
+}
+
+/** Whole seconds until `resetTime` (at least 1). */
+export function secondsUntil(resetTime: Date | undefined, fallbackMs: number): number {
+  const ms = resetTime ? resetTime.getTime() - Date.now() : fallbackMs;
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+/** "a minute", "5 minutes", "30 s": a window in words. */
+export function windowWords(ms: number): string {
+  if (ms % 60_000 === 0) return ms === 60_000 ? 'a minute' : `${ms / 60_000} minutes`;
+  return `${Math.max(1, Math.round(ms / 1000))} s`;
+}
+
+/** The sentence of a failed-login lockout. */
+export function failedLoginsDetail(seconds: number): string {
+  return `Too many failed logins from your address; try again in ${seconds} s.`;
+}
+
+/** A 429 raised where no response object exists (a relay upgrade): carries `Retry-After`. */
+export class TooManyRequestsError extends Error {
+  readonly status = 429;
+  /** Seconds until the client may try again. */
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter: number) {
+    super(message);
+    this.name = 'TooManyRequestsError';
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Answers 429: Problem JSON under `api/` (and for the relay preflight), the error page elsewhere. */
+export function sendTooMany(req: Request, res: Response, retryAfter: number, detail: string, type: string, title: string): void {
+  res.setHeader('Retry-After', String(retryAfter));
+  const path = req.originalUrl.split('?')[0] ?? '';
+  if (path.startsWith(`${PREFIX}/api/`) || path.startsWith(`${PREFIX}/websockify`)) {
+    sendProblem(res, problem(429, type, title, detail));
+  } else {
+    res.status(429).render('error', { title, detail });
+  }
+}
+
+/**
+ * Failed logins per client: the route guard asks {@link blockedFor} before checking a token and
+ * calls {@link failed} for each 401 it answers; the relay upgrade path does the same through the
+ * guard, so both count in one store.
+ *
+ * Not an express-rate-limit middleware on purpose: that counts every request first and takes
+ * successful ones back when they finish, so a burst of valid requests still in flight (a slow
+ * identity manager, several users behind one NAT address) would briefly look like failures and
+ * be refused. Here only failures are ever counted; the store and its windows are the library's.
+ */
+export class FailedLoginLimiter {
+  readonly limit: number;
+  readonly windowMs: number;
+  private readonly store = new MemoryStore();
+  private readonly keyOf: (req: IncomingMessage) => string;
+  private readonly log: Logger;
+
+  constructor(limit: Limit, keyOf: (req: IncomingMessage) => string, logger: Logger = silentLogger) {
+    this.limit = limit.limit;
+    this.windowMs = limit.windowMs;
+    this.keyOf = keyOf;
+    this.log = logger;
+    this.store.init({ windowMs: this.windowMs } as Options);
+  }
+
+  /** Seconds `req`'s client must still wait, or 0 when it may try to log in. */
+  async blockedFor(req: IncomingMessage): Promise<number> {
+    const info = await this.store.get(this.keyOf(req));
+    if (!info || info.totalHits < this.limit) return 0;
+    return secondsUntil(info.resetTime, this.windowMs);
+  }
+
+  /** Counts a failed login of `req`'s client; logs once when the client gets locked out. */
+  async failed(req: IncomingMessage): Promise<void> {
+    const key = this.keyOf(req);
+    const info = await this.store.increment(key);
+    if (info.totalHits === this.limit) {
+      this.log.warn('too many failed logins, refusing this client for now', {
+        client: key,
+        failures: info.totalHits,
+        seconds: secondsUntil(info.resetTime, this.windowMs),
+      });
+    }
+  }
+
+  /** Stops the store's cleanup timer and forgets every count. */
+  close(): void {
+    this.store.shutdown();
+  }
+}
+
+/** The limiters of one app, built from checked options. */
+export interface RateLimiters {
+  limits: RateLimits;
+  /** Counts every API request. */
+  api: RequestHandler;
+  /** Counts PUT/POST/PATCH/DELETE; other methods pass uncounted. */
+  changes: RequestHandler;
+  /** Failed logins (used by the guard); null when authentication is off. */
+  failedLogins: FailedLoginLimiter | null;
+  /** The client key of a request (see {@link clientKey}). */
+  keyOf(req: IncomingMessage): string;
+  /** Stops the stores' timers. */
+  close(): void;
+}
+
+export interface RateLimitersOptions {
+  limits?: RateLimitOptions;
+  /** The app listens on the reverse proxy's unix socket: key clients by `X-Forwarded-For`. */
+  behindProxy: boolean;
+  /** Count failed logins (authentication is on). */
+  authentication: boolean;
+  logger?: Logger;
+}
+
+/** Builds the limiters; bad limits throw here, before the app listens. */
+export function createRateLimiters(options: RateLimitersOptions): RateLimiters {
+  const limits = resolveRateLimits(options.limits);
+  const log = options.logger ?? silentLogger;
+  const keyOf = (req: IncomingMessage): string => clientKey(req, options.behindProxy);
+  const stores: MemoryStore[] = [];
+
+  const counter = (
+    limit: Limit,
+    what: string,
+    title: string,
+    skip?: (req: Request) => boolean,
+  ): RequestHandler => {
+    const store = new MemoryStore();
+    stores.push(store);
+    return rateLimit({
+      windowMs: limit.windowMs,
+      limit: limit.limit,
+      store,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      keyGenerator: (req) => keyOf(req),
+      ...(skip ? { skip } : {}),
+      // The key comes from clientKey(), not from req.ip: the library's checks of Express's
+      // "trust proxy" and of forwarding headers do not apply.
+      validate: { ip: false, trustProxy: false, xForwardedForHeader: false, forwardedHeader: false },
+      logger: {
+        warn: (err: unknown, msg?: string) => log.warn(msg ?? 'rate limiter warning', { error: String(err) }),
+        error: (err: unknown, msg?: string) => log.error(msg ?? 'rate limiter error', { error: String(err) }),
+      },
+      handler: function tooManyRequests(req: Request, res: Response, _next: NextFunction, _used: Options): void {
+        const info = (req as Request & { rateLimit?: RateLimitInfo }).rateLimit;
+        const seconds = secondsUntil(info?.resetTime, limit.windowMs);
+        const detail = `Too many ${what} from your address (more than ${limit.limit} in ${windowWords(limit.windowMs)}); try again in ${seconds} s.`;
+        sendTooMany(req, res, seconds, detail, PROBLEM_TYPES.tooManyRequests, title);
+      },
+    });
+  };
+
+  const failedLogins = options.authentication ? new FailedLoginLimiter(limits.failedLogins, keyOf, log) : null;
+  return {
+    limits,
+    api: counter(limits.api, 'requests', 'Too many requests'),
+    changes: counter(limits.changes, 'saves and tests', 'Too many changes', (req) => !CHANGE_METHODS.has(req.method)),
+    failedLogins,
+    keyOf,
+    close: () => {
+      for (const s of stores) s.shutdown();
+      failedLogins?.close();
+    },
+  };
+}
