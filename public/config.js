@@ -28,7 +28,7 @@ async function call(method, path, body) {
   });
   const type = res.headers.get('content-type') || '';
   const data = type.includes('json') ? await res.json() : null;
-  return { ok: res.ok, status: res.status, data };
+  return { ok: res.ok, status: res.status, data, headers: res.headers };
 }
 
 function show(kind, text) {
@@ -74,7 +74,8 @@ function setPasswordState(row, set) {
 
 /**
  * Builds the configuration from the rows, as the server does for the plain form; `password` only
- * when typed, null when "Remove password" is ticked. Returns null (errors shown) when a row has both.
+ * when typed, null when "Remove password" is ticked; `idleTimeout` only when filled in (minutes,
+ * empty: never). Returns null (errors shown) when a row has both a password and "Remove password".
  */
 function collect() {
   const targets = [];
@@ -86,7 +87,8 @@ function collect() {
     const portText = field(row, 'port').value.trim();
     const password = field(row, 'password').value;
     const remove = field(row, 'removePassword').checked;
-    if (!host && !field(row, 'name').value.trim() && !portText && !password) return;
+    const idleText = field(row, 'idleTimeout').value.trim();
+    if (!host && !field(row, 'name').value.trim() && !portText && !idleText && !password) return;
     const port = portText === '' ? 5900 : /^\d+$/.test(portText) ? Number(portText) : portText;
     let id = field(row, 'id').value;
     if (!id) {
@@ -96,6 +98,8 @@ function collect() {
       for (let n = 2; used.has(id); n++) id = `${base}-${n}`;
     }
     const target = { id, name, host, port };
+    // Not a number: sent as typed, so the server's message explains what is wanted.
+    if (idleText) target.idleTimeout = /^\d+$/.test(idleText) ? Number(idleText) : idleText;
     if (password && remove) {
       setError(row, 'password', PASSWORD_AND_REMOVE);
       conflict = true;
@@ -123,6 +127,7 @@ async function save() {
     res.data.targets.forEach((t, i) => {
       const row = all[rowOf[i]];
       field(row, 'id').value = t.id;
+      field(row, 'idleTimeout').value = t.idleTimeout === undefined ? '' : String(t.idleTimeout);
       setPasswordState(row, t.passwordSet);
     });
     show('ok', 'Saved. New viewer sessions use these targets now.');
@@ -131,7 +136,7 @@ async function save() {
   }
   const p = res.data || {};
   for (const e of p.errors || []) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port|password)$/.exec(e.field);
+    const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(e.field);
     if (m) setError(all[rowOf[Number(m[1])]], m[2], e.message);
   }
   show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
@@ -160,10 +165,12 @@ function renumber() {
     for (const b of row.querySelectorAll('button[value]')) b.value = String(i);
     row.querySelector('.hint').id = `password-hint-${i}`;
     field(row, 'password').setAttribute('aria-describedby', `password-hint-${i}`);
+    row.querySelector('.idle-hint').id = `idle-hint-${i}`;
+    field(row, 'idleTimeout').setAttribute('aria-describedby', `idle-hint-${i}`);
   });
 }
 
-/** Empties a row's fields (a fresh target: no id, port 5900, no password). */
+/** Empties a row's fields (a fresh target: no id, port 5900, no password, never idle-closed). */
 function resetRow(row) {
   for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
   setPasswordState(row, false);
@@ -226,6 +233,28 @@ function authText(targets) {
     .join('; ');
 }
 
+/** The relay's targets, each with its address and whether a VNC password is stored; same words as views/partials/status.ejs. */
+function renderTargets(out, targets) {
+  if (!targets.length) {
+    out.replaceChildren('none configured');
+    return;
+  }
+  const ul = document.createElement('ul');
+  ul.className = 'target-list';
+  for (const t of targets) {
+    const li = document.createElement('li');
+    li.append(`${t.name} (${t.target}${t.demo ? ', demo' : ''})`);
+    if (t.passwordSet) {
+      const note = document.createElement('span');
+      note.className = 'password-note';
+      note.textContent = 'VNC password stored';
+      li.append(' ', note);
+    }
+    ul.append(li);
+  }
+  out.replaceChildren(ul);
+}
+
 function renderStatus(s) {
   const r = s.relay;
   const c = s.config;
@@ -236,6 +265,7 @@ function renderStatus(s) {
   q('since').textContent = time(r.since);
   q('sessions').textContent = String(r.totals.sessionsOpen);
   q('restarts').textContent = String(r.restarts);
+  renderTargets(q('targets'), r.targets);
   q('auth').textContent = authText(r.targets);
   q('lastError').textContent = r.lastError ? `${r.lastError.message} (${time(r.lastError.at)})` : 'none';
   const cfg = q('config');
@@ -265,13 +295,29 @@ function renderStatus(s) {
   );
 }
 
+/** No status polls before this time (ms): the app asked to wait (429 with Retry-After). */
+let pausedUntil = 0;
+let poller;
+
 async function refreshStatus() {
+  if (Date.now() < pausedUntil) return;
   try {
     const res = await call('GET', 'status');
-    if (res.ok) renderStatus(res.data);
+    if (res.ok) {
+      renderStatus(res.data);
+    } else if (res.status === 401) {
+      // The login expired: every further poll would be another failed login, which the app
+      // counts per address (too many lock this address out for a while). Stop and say so.
+      clearInterval(poller);
+      show('error', 'The ctrlX login of this page has ended, so the status is no longer updated. Open the settings again from the ctrlX menu.');
+    } else if (res.status === 429) {
+      const wait = Number(res.headers.get('Retry-After')) || 60;
+      pausedUntil = Date.now() + wait * 1000;
+      show('error', (res.data && res.data.detail) || `Too many requests; the status resumes in ${wait} s.`);
+    }
   } catch {
     // The app may be restarting; the next poll tries again.
   }
 }
 
-setInterval(refreshStatus, 2000);
+poller = setInterval(refreshStatus, 2000);

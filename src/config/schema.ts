@@ -11,6 +11,10 @@ import { isValidHost } from '../relay/address.js';
 export const CONFIG_VERSION = 1;
 export const MAX_TARGETS = 32;
 export const MAX_NAME_LENGTH = 64;
+/** Longest idle time a target may set, in minutes (one day). */
+export const MAX_IDLE_MINUTES = 1440;
+
+const IDLE_MESSAGE = `idleTimeout must be a whole number of minutes from 1 to ${MAX_IDLE_MINUTES} (leave it out to never close idle sessions)`;
 
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
@@ -33,6 +37,15 @@ export const TargetSchema = z.strictObject({
     .int({ error: 'port must be a whole number' })
     .min(1, { error: 'port must be between 1 and 65535' })
     .max(65535, { error: 'port must be between 1 and 65535' }),
+  /**
+   * Minutes without input (keys, pointer, clipboard from the viewer; screen updates do not count)
+   * after which a session to this target is closed. Absent: never.
+   */
+  idleTimeout: z
+    .number({ error: IDLE_MESSAGE })
+    // One check, so a value wrong in several ways gets one message.
+    .refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_IDLE_MINUTES, { error: IDLE_MESSAGE })
+    .optional(),
 });
 
 /** Two targets may not share an id (compared without case: ids appear in URLs and file names). */
@@ -112,6 +125,7 @@ export function fieldName(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    else if (part === '') out += '[""]'; // an empty key still names a field
     else out += out ? `.${String(part)}` : String(part);
   }
   return out;
@@ -165,9 +179,9 @@ export function validateConfigInput(raw: unknown, options: { versionOptional?: b
   const result = ConfigInputSchema.safeParse(withVersion(raw, options.versionOptional));
   if (!result.success) return { ok: false, errors: fieldErrors(result.error.issues) };
   const passwords = new Map<string, string | null>();
-  const targets = result.data.targets.map(({ id, name, host, port, password }) => {
-    if (password !== undefined) passwords.set(id, password);
-    return { id, name, host, port };
+  const targets = result.data.targets.map(({ password, passwordSet: _shown, ...target }) => {
+    if (password !== undefined) passwords.set(target.id, password);
+    return storedTarget(target);
   });
   return { ok: true, config: { version: result.data.version, targets }, passwords };
 }
@@ -180,13 +194,13 @@ export function newTargetId(config: Config, name = ''): string {
   for (let i = 2; ; i++) if (!used.has(`${base}-${i}`)) return `${base}-${i}`;
 }
 
+/** A target with its keys in the stored order (id, name, host, port, then idleTimeout when set). */
+export function storedTarget(t: Target): Target {
+  const { id, name, host, port, idleTimeout } = t;
+  return idleTimeout === undefined ? { id, name, host, port } : { id, name, host, port, idleTimeout };
+}
+
 /** Serialises a configuration the way it is stored: stable key order, two-space indent. */
 export function serializeConfig(config: Config): string {
-  return (
-    JSON.stringify(
-      { version: config.version, targets: config.targets.map(({ id, name, host, port }) => ({ id, name, host, port })) },
-      null,
-      2,
-    ) + '\n'
-  );
+  return JSON.stringify({ version: config.version, targets: config.targets.map(storedTarget) }, null, 2) + '\n';
 }

@@ -17,6 +17,7 @@ import { AppError, ERR_CONFIG_UNAVAILABLE, ERR_CONFIG_WRITE } from '../errors.js
 import { silentLogger, type Logger } from '../log.js';
 import { emptyConfig, serializeConfig, validateConfig, type Config } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
+import { findJsonSyntaxError } from './json-syntax.js';
 
 export const APP_DIR_NAME = 'ctrlx-novnc';
 export const CONFIG_FILE_NAME = 'config.json';
@@ -68,15 +69,6 @@ export interface ConfigStoreOptions {
   logger?: Logger;
 }
 
-/** Turns a JSON.parse error position into line and column (1-based). */
-function locateJsonError(text: string, err: Error): { line?: number; column?: number } {
-  const m = /position (\d+)/.exec(err.message);
-  if (!m) return {};
-  const pos = Math.min(Number(m[1]), text.length);
-  const before = text.slice(0, pos);
-  const line = before.split('\n').length;
-  return { line, column: pos - before.lastIndexOf('\n') };
-}
 
 /**
  * Finds the line of a validation error's field, best effort: for `targets[n].key` the n-th
@@ -100,9 +92,11 @@ export function parseConfigText(text: string, file: string): { config: Config } 
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch (err) {
-    const where = locateJsonError(text, err as Error);
-    return { error: { file, ...where, reason: `not valid JSON: ${(err as Error).message.replace(/ in JSON at position \d+.*$/, '')}` } };
+  } catch {
+    // Not the parser's message: it quotes the file, which may hold a password typed in by hand.
+    const syntax = findJsonSyntaxError(text);
+    if (!syntax) return { error: { file, reason: 'not valid JSON' } };
+    return { error: { file, line: syntax.line, column: syntax.column, reason: `not valid JSON: ${syntax.reason}` } };
   }
   const result = validateConfig(raw);
   if (result.ok) return { config: result.config };

@@ -217,9 +217,11 @@ export class Supervisor {
       rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});
       return;
     }
-    const { id, name, host, port } = admitted.target;
+    const { id, name, host, port, idleTimeout } = admitted.target;
     try {
-      this.relay!.handleUpgrade(req, socket, head, { id, name, host, port }, { password: this.passwordOf(id) });
+      // The configuration counts idle time in minutes, the relay in seconds.
+      const target: RelayTarget = { id, name, host, port, ...(idleTimeout ? { idleTimeout: idleTimeout * 60 } : {}) };
+      this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) });
       this.failures = 0;
     } catch (err) {
       rejectUpgrade(socket, 500, 'The relay failed; it is being restarted.');

@@ -16,7 +16,8 @@ describe('PUT api/v1/config', () => {
   const good = config(target('press', 5900, '192.168.1.50', 'Press line'));
 
   before(async () => {
-    t = await startTestApp();
+    // Well over a hundred PUTs in a few hundred ms: above the default 60 changes a minute (see rate-limit.test.ts).
+    t = await startTestApp({ rateLimits: { changes: { limit: 10_000 } } });
     http = client(t.port);
     const res = await http.put(`${API}/config`, good);
     assert.equal(res.status, 200);

@@ -1,8 +1,16 @@
 /**
  * Session limits, per target and in total: one more viewer than allowed is refused before the
  * upgrade with 503, Retry-After and a sentence naming the limit; closing a viewer frees a place.
+ * And a target's idle timeout (minutes in the configuration) reaches the relay (seconds).
  */
 import assert from 'node:assert/strict';
+import http, { type IncomingMessage } from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+import { Relay } from '../../src/relay/relay-server.js';
+import type { RelayTarget, SessionSecrets } from '../../src/relay/relay.js';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
 import { after, before, describe, it } from 'node:test';
 import {
   client,
@@ -53,5 +61,45 @@ describe('session limits', () => {
     await waitFor('a place to free up', async () => (await http.status()).relay.totals.sessionsOpen === 2);
     const again = await openSessionTo(app.port, 'a', 'A');
     again.ws.close();
+  });
+});
+
+describe('idle timeout from the configuration', () => {
+  it('reaches the relay in seconds (the configuration counts minutes); no field, no timeout', async (t) => {
+    const seen: RelayTarget[] = [];
+    class Recording extends Relay {
+      override handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget, secrets?: SessionSecrets): void {
+        seen.push(target);
+        super.handleUpgrade(req, socket, head, target, secrets);
+      }
+    }
+    const a = await vncServer('A');
+    t.after(() => a.close());
+    const supervisor = new Supervisor({ createRelay: (o) => new Recording(o) });
+    supervisor.start(config({ ...target('a', a.port), idleTimeout: 15 }, target('b', a.port)));
+    const server = http.createServer((_req, res) => res.writeHead(426).end());
+    server.on('upgrade', (req, socket, head) => {
+      const id = new URL(req.url ?? '/', 'http://x').searchParams.get('target');
+      supervisor.handleUpgrade(req, socket, head, id);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(async () => {
+      server.close();
+      await supervisor.stop();
+      server.closeAllConnections();
+    });
+    const port = (server.address() as net.AddressInfo).port;
+    for (const id of ['a', 'b']) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/?target=${id}`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      ws.close();
+    }
+    assert.deepEqual(
+      seen.map((x) => [x.id, x.idleTimeout]),
+      [
+        ['a', 900],
+        ['b', undefined],
+      ],
+    );
   });
 });

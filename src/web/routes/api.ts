@@ -5,7 +5,7 @@
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
-import { validateConfigInput, type Config, type Target } from '../../config/schema.js';
+import { storedTarget, validateConfigInput, type Config, type Target } from '../../config/schema.js';
 import type { SecretStore } from '../../config/secrets.js';
 import { CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
 import { PROBLEM_TYPES, problem, sendProblem, validationProblem } from '../../ctrlx/problem.js';
@@ -55,7 +55,7 @@ export type TargetView = Target & { passwordSet: boolean };
 export function configView(config: Config, secrets: SecretStore): { version: number; targets: TargetView[] } {
   return {
     version: config.version,
-    targets: config.targets.map(({ id, name, host, port }) => ({ id, name, host, port, passwordSet: secrets.has(id) })),
+    targets: config.targets.map((t) => ({ ...storedTarget(t), passwordSet: secrets.has(t.id) })),
   };
 }
 
@@ -109,10 +109,14 @@ export function apiRouter(deps: RouteDeps): Router {
       errors.push({ field: 'host', message: 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)' });
     }
     let port = 0;
-    try {
-      port = parsePort(String(body.port ?? ''), 'port');
-    } catch (err) {
-      errors.push({ field: 'port', message: (err as AppError).message });
+    if (typeof body.port !== 'number' && typeof body.port !== 'string') {
+      errors.push({ field: 'port', message: 'port must be a number' });
+    } else {
+      try {
+        port = parsePort(String(body.port), 'port');
+      } catch (err) {
+        errors.push({ field: 'port', message: (err as AppError).message });
+      }
     }
     if (errors.length) {
       sendProblem(res, validationProblem(errors, 'Cannot test this target'));

@@ -1,6 +1,7 @@
 /**
  * @module
- * The settings page `/ctrlx-novnc/config/`: a form of targets (name, host, port, VNC password)
+ * The settings page `/ctrlx-novnc/config/`: a form of targets (name, host, port, VNC password,
+ * idle timeout)
  * that works without JavaScript (POST, then 303 back with a message; errors next to their field)
  * and is enhanced by public/config.js to use the JSON API. A password is never sent back to the
  * browser: the page only says whether one is stored.
@@ -18,7 +19,7 @@ export const DEFAULT_VNC_PORT = 5900;
 /** Form posts above this many bytes get 413. */
 export const FORM_BODY_LIMIT = 32 * 1024;
 
-type RowField = 'id' | 'name' | 'host' | 'port' | 'password';
+type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout';
 
 /**
  * One row of the form, as typed (strings), with its errors and probe result. Never the password
@@ -29,6 +30,8 @@ export interface FormRow {
   name: string;
   host: string;
   port: string;
+  /** Minutes without input before a session is closed; '' for never. */
+  idleTimeout: string;
   /** A password is stored for this row's target id. */
   passwordSet: boolean;
   /** A password was typed in this post (it is not shown again: the field stays empty). */
@@ -53,7 +56,7 @@ const MESSAGES: Record<string, PageMessage> = {
 };
 
 function emptyRow(): FormRow {
-  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
+  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
 }
 
 function rowsFromConfig(config: Config, secrets: SecretStore): FormRow[] {
@@ -62,6 +65,7 @@ function rowsFromConfig(config: Config, secrets: SecretStore): FormRow[] {
     name: t.name,
     host: t.host,
     port: String(t.port),
+    idleTimeout: t.idleTimeout === undefined ? '' : String(t.idleTimeout),
     passwordSet: secrets.has(t.id),
     passwordTyped: false,
     removePassword: false,
@@ -86,8 +90,10 @@ function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { ro
   const hosts = list(body.host);
   const ports = list(body.port);
   const passwords = list(body.password);
+  // Pages rendered before this field existed post none: '' (never) for every row.
+  const idles = list(body.idleTimeout);
   const remove = new Set(list(body.removePassword).filter(Boolean));
-  const n = Math.max(ids.length, names.length, hosts.length, ports.length, passwords.length);
+  const n = Math.max(ids.length, names.length, hosts.length, ports.length, passwords.length, idles.length);
   const rows: FormRow[] = [];
   const typed: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -99,6 +105,7 @@ function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { ro
       name: names[i] ?? '',
       host: hosts[i] ?? '',
       port: ports[i] ?? '',
+      idleTimeout: idles[i] ?? '',
       passwordSet: id !== '' && secrets.has(id),
       passwordTyped: password !== '',
       removePassword: id !== '' && remove.has(id),
@@ -115,7 +122,7 @@ function askToRetype(rows: FormRow[]): void {
 
 /**
  * Turns the rows into a configuration and password changes: blank rows are dropped, a blank name
- * becomes the host, a blank port 5900, new rows get an id; a typed password sets it, a ticked
+ * becomes the host, a blank port 5900, a blank idle timeout never, new rows get an id; a typed password sets it, a ticked
  * "Remove password" removes it, an empty field keeps it. Errors are attached to the rows they
  * concern.
  */
@@ -131,12 +138,15 @@ function configFromRows(
     const host = row.host.trim();
     const name = row.name.trim() || host;
     const password = typed[i] ?? '';
-    if (!host && !row.name.trim() && !row.port.trim() && !password) return;
+    const idleText = row.idleTimeout.trim();
+    if (!host && !row.name.trim() && !row.port.trim() && !idleText && !password) return;
     const portText = row.port.trim();
     const port = portText === '' ? DEFAULT_VNC_PORT : /^\d+$/.test(portText) ? Number(portText) : portText;
     const id = row.id.trim() || newTargetId(used, name);
     used.targets.push({ id, name, host, port: 0 });
     const target: Record<string, unknown> = { id, name, host, port };
+    // Not a number: passed on as typed, so the schema's message explains what is wanted.
+    if (idleText) target.idleTimeout = /^\d+$/.test(idleText) ? Number(idleText) : idleText;
     if (password && row.removePassword) {
       row.errors.password = PASSWORD_AND_REMOVE;
       errors.push({ field: `targets[${targets.length}].password`, message: PASSWORD_AND_REMOVE });
@@ -149,7 +159,7 @@ function configFromRows(
   if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
   if (!result.ok) errors.push(...result.errors);
   for (const e of errors) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port|password)$/.exec(e.field);
+    const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(e.field);
     const row = m ? rows[rowOf[Number(m[1])]!] : undefined;
     if (row && m) row.errors[m[2] as RowField] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
   }
