@@ -43,74 +43,56 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
   if (!auth) {
     return { api: () => pass, page: () => pass, upgrade: async () => {}, enabled: false };
   }
-  /** Seconds the client must wait before it may log in again (0: go ahead). */
-  const lockedOut = (req: IncomingMessage): Promise<number> => (logins ? logins.blockedFor(req) : Promise.resolve(0));
-  /** Checks the token; a 401 is counted before it is answered, so the next request sees it. */
-  const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<void> => {
-    try {
-      await auth.authenticate(token, access);
-    } catch (err) {
-      if (err instanceof AuthError && err.status === 401 && logins) await logins.failed(req);
-      throw err;
-    }
-  };
+  const isFailedLogin = (err: unknown): boolean => err instanceof AuthError && err.status === 401;
+  /**
+   * Checks the token within the client's failed-login budget: resolves to the seconds the client
+   * must wait (locked out, token not looked at) or 0 when the token passed; rejects with the
+   * AuthError otherwise (a 401 counted before it is answered, so the next request sees it).
+   */
+  const check = (req: IncomingMessage, token: string | undefined, access: Access): Promise<number> =>
+    logins ? logins.attempt(req, () => auth.authenticate(token, access), isFailedLogin) : auth.authenticate(token, access).then(() => 0);
   return {
     enabled: true,
     api: (access) =>
       function apiGuard(req: Request, res: Response, next: NextFunction): void {
-        lockedOut(req)
-          .then(async (wait) => {
-            if (wait) {
-              res.setHeader('Retry-After', String(wait));
-              sendProblem(res, problem(429, PROBLEM_TYPES.tooManyFailedLogins, LOCKED_OUT_TITLE, failedLoginsDetail(wait)));
-              return false;
-            }
-            await check(req, tokenFromRequest(req), access);
-            return true;
-          })
-          .then(
-            (passed) => {
-              if (passed) next();
-            },
-            (err: unknown) => {
-              if (!(err instanceof AuthError)) return next(err);
-              if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="ctrlx-novnc"');
-              sendProblem(res, authProblem(err));
-            },
-          );
+        check(req, tokenFromRequest(req), access).then(
+          (wait) => {
+            if (!wait) return next();
+            res.setHeader('Retry-After', String(wait));
+            sendProblem(res, problem(429, PROBLEM_TYPES.tooManyFailedLogins, LOCKED_OUT_TITLE, failedLoginsDetail(wait)));
+          },
+          (err: unknown) => {
+            if (!(err instanceof AuthError)) return next(err);
+            if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="ctrlx-novnc"');
+            sendProblem(res, authProblem(err));
+          },
+        );
       },
     page: (access) =>
       function pageGuard(req: Request, res: Response, next: NextFunction): void {
         const token = tokenFromRequest(req, { query: true, body: req.body });
-        lockedOut(req)
-          .then(async (wait) => {
+        check(req, token, access).then(
+          (wait) => {
             if (wait) {
               res.setHeader('Retry-After', String(wait));
               res.status(429).render('error', { title: LOCKED_OUT_TITLE, detail: failedLoginsDetail(wait) });
-              return false;
+              return;
             }
-            await check(req, token, access);
-            return true;
-          })
-          .then(
-            (passed) => {
-              if (!passed) return;
-              res.locals.token = token;
-              next();
-            },
-            (err: unknown) => {
-              if (!(err instanceof AuthError)) return next(err);
-              res.status(err.status).render(err.status === 401 ? 'login' : 'error', {
-                title: err.status === 401 ? 'Login required' : err.status === 403 ? 'Not allowed' : 'Try again',
-                detail: err.message,
-              });
-            },
-          );
+            res.locals.token = token;
+            next();
+          },
+          (err: unknown) => {
+            if (!(err instanceof AuthError)) return next(err);
+            res.status(err.status).render(err.status === 401 ? 'login' : 'error', {
+              title: err.status === 401 ? 'Login required' : err.status === 403 ? 'Not allowed' : 'Try again',
+              detail: err.message,
+            });
+          },
+        );
       },
     upgrade: async (req) => {
-      const wait = await lockedOut(req);
+      const wait = await check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view');
       if (wait) throw new TooManyRequestsError(failedLoginsDetail(wait), wait);
-      await check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view');
     },
   };
 }

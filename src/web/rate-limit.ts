@@ -9,8 +9,9 @@
  *   Only with authentication on (always on the device); successful requests never count.
  *
  * Answers are 429 with `Retry-After`: Problem JSON on the API, the error page elsewhere, and an
- * HTTP response before the upgrade on the relay path. Counts are kept in memory
- * (express-rate-limit's MemoryStore, fixed windows) and start again with the process.
+ * HTTP response before the upgrade on the relay path. Counts are kept in memory in fixed windows
+ * (express-rate-limit's MemoryStore for requests and changes, {@link FailedLoginLimiter} for
+ * logins) and start again with the process.
  */
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
@@ -150,54 +151,132 @@ export function sendTooMany(req: Request, res: Response, retryAfter: number, det
   }
 }
 
+/** One client's failed logins in its current window, and its token checks still running. */
+interface LoginBudget {
+  failures: number;
+  /** When the window of the first failure ends (ms since the epoch); 0 before any failure. */
+  resetAt: number;
+  inFlight: number;
+  /** Checks waiting for one in flight to finish (the budget was fully taken). */
+  waiters: (() => void)[];
+}
+
+/** Clients tracked at most; beyond it the oldest windows are dropped (a flood of made-up addresses). */
+const MAX_CLIENTS = 10_000;
+
 /**
- * Failed logins per client: the route guard asks {@link blockedFor} before checking a token and
- * calls {@link failed} for each 401 it answers; the relay upgrade path does the same through the
- * guard, so both count in one store.
+ * Failed logins per client, in fixed windows: the route guard runs every token check through
+ * {@link attempt}, which counts a failure (a 401) and refuses the client once `limit` failures
+ * fell in the window, before its token is even looked at.
  *
- * Not an express-rate-limit middleware on purpose: that counts every request first and takes
- * successful ones back when they finish, so a burst of valid requests still in flight (a slow
- * identity manager, several users behind one NAT address) would briefly look like failures and
- * be refused. Here only failures are ever counted; the store and its windows are the library's.
+ * A check still running counts against the budget until it ends: a client with `n` failures left
+ * has at most `n` checks in flight, and further requests wait for one of them to finish. So a
+ * burst of forged tokens sent all at once reaches the identity manager no more often than the same
+ * tokens sent one by one; a burst of valid requests is only queued, never refused (the
+ * express-rate-limit middleware counts every request up front and takes successes back at the
+ * end, which refuses valid bursts and lets parallel failures through). The counts are plain
+ * synchronous state, so the check-and-reserve step cannot interleave.
  */
 export class FailedLoginLimiter {
   readonly limit: number;
   readonly windowMs: number;
-  private readonly store = new MemoryStore();
+  private readonly clients = new Map<string, LoginBudget>();
   private readonly keyOf: (req: IncomingMessage) => string;
   private readonly log: Logger;
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(limit: Limit, keyOf: (req: IncomingMessage) => string, logger: Logger = silentLogger) {
     this.limit = limit.limit;
     this.windowMs = limit.windowMs;
     this.keyOf = keyOf;
     this.log = logger;
-    this.store.init({ windowMs: this.windowMs } as Options);
+    this.sweep = setInterval(() => this.dropExpired(Date.now()), Math.min(this.windowMs, 60_000));
+    this.sweep.unref();
+  }
+
+  /** The budget of `key`, with an ended window started afresh. */
+  private budget(key: string, now: number): LoginBudget {
+    let b = this.clients.get(key);
+    if (b && b.resetAt && b.resetAt <= now) {
+      b.failures = 0;
+      b.resetAt = 0;
+    }
+    if (!b) {
+      if (this.clients.size >= MAX_CLIENTS) this.dropExpired(now, true);
+      b = { failures: 0, resetAt: 0, inFlight: 0, waiters: [] };
+      this.clients.set(key, b);
+    }
+    return b;
+  }
+
+  /** Forgets clients with nothing counted; with `force`, also the oldest windows until room is made. */
+  private dropExpired(now: number, force = false): void {
+    for (const [key, b] of this.clients) {
+      if (b.inFlight === 0 && (b.resetAt === 0 || b.resetAt <= now)) this.clients.delete(key);
+    }
+    if (!force) return;
+    for (const [key, b] of this.clients) {
+      if (this.clients.size < MAX_CLIENTS) break;
+      if (b.inFlight === 0) this.clients.delete(key);
+    }
   }
 
   /** Seconds `req`'s client must still wait, or 0 when it may try to log in. */
-  async blockedFor(req: IncomingMessage): Promise<number> {
-    const info = await this.store.get(this.keyOf(req));
-    if (!info || info.totalHits < this.limit) return 0;
-    return secondsUntil(info.resetTime, this.windowMs);
+  blockedFor(req: IncomingMessage): number {
+    const now = Date.now();
+    const b = this.budget(this.keyOf(req), now);
+    return b.failures >= this.limit ? secondsUntil(new Date(b.resetAt), this.windowMs) : 0;
   }
 
-  /** Counts a failed login of `req`'s client; logs once when the client gets locked out. */
-  async failed(req: IncomingMessage): Promise<void> {
+  /**
+   * Runs the token check `check` for `req`'s client within its budget. Resolves to the seconds the
+   * client must wait when it is locked out (`check` not run), else to 0 once `check` passed;
+   * rejects with `check`'s error, after counting it when `isFailure(err)` (a 401).
+   */
+  async attempt(req: IncomingMessage, check: () => Promise<unknown>, isFailure: (err: unknown) => boolean): Promise<number> {
     const key = this.keyOf(req);
-    const info = await this.store.increment(key);
-    if (info.totalHits === this.limit) {
+    let b: LoginBudget;
+    for (;;) {
+      const now = Date.now();
+      b = this.budget(key, now);
+      if (b.failures >= this.limit) return secondsUntil(new Date(b.resetAt), this.windowMs);
+      if (b.failures + b.inFlight < this.limit) break;
+      const budget = b;
+      await new Promise<void>((resolve) => budget.waiters.push(resolve));
+    }
+    b.inFlight++;
+    try {
+      await check();
+      return 0;
+    } catch (err) {
+      if (isFailure(err)) this.failed(key, b);
+      throw err;
+    } finally {
+      b.inFlight--;
+      // Everyone waiting looks again: the budget may have room now, or be used up.
+      for (const wake of b.waiters.splice(0)) wake();
+    }
+  }
+
+  /** Counts a failure of `key`; logs once when the client gets locked out. */
+  private failed(key: string, b: LoginBudget): void {
+    const now = Date.now();
+    if (b.resetAt && b.resetAt <= now) b.failures = 0;
+    if (b.failures === 0) b.resetAt = now + this.windowMs;
+    b.failures++;
+    if (b.failures === this.limit) {
       this.log.warn('too many failed logins, refusing this client for now', {
         client: key,
-        failures: info.totalHits,
-        seconds: secondsUntil(info.resetTime, this.windowMs),
+        failures: b.failures,
+        seconds: secondsUntil(new Date(b.resetAt), this.windowMs),
       });
     }
   }
 
-  /** Stops the store's cleanup timer and forgets every count. */
+  /** Stops the sweep timer and forgets every count. */
   close(): void {
-    this.store.shutdown();
+    clearInterval(this.sweep);
+    this.clients.clear();
   }
 }
 

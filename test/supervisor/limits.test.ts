@@ -11,11 +11,14 @@ import { WebSocket } from 'ws';
 import { Relay } from '../../src/relay/relay-server.js';
 import type { RelayTarget, SessionSecrets } from '../../src/relay/relay.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { recordReliability } from '../helpers/reliability.js';
 import { after, before, describe, it } from 'node:test';
 import {
   client,
   config,
+  openSession,
   openSessionTo,
+  type Session,
   refusedUpgrade,
   startTestApp,
   target,
@@ -61,6 +64,68 @@ describe('session limits', () => {
     await waitFor('a place to free up', async () => (await http.status()).relay.totals.sessionsOpen === 2);
     const again = await openSessionTo(app.port, 'a', 'A');
     again.ws.close();
+  });
+});
+
+describe('a rush of viewers against the default limits', () => {
+  it('admits exactly 16 per target and 32 in total out of 60 at once; the rest get 503 before the upgrade; all admitted relay their own bytes', async (t) => {
+    const servers = [await vncServer('A'), await vncServer('B'), await vncServer('C')];
+    const app = await startTestApp({ initial: config(target('a', servers[0]!.port), target('b', servers[1]!.port), target('c', servers[2]!.port)) });
+    t.after(async () => {
+      await app.close();
+      for (const s of servers) await s.close();
+    });
+    const http = client(app.port);
+    assert.deepEqual((await http.status()).relay.limits, { maxSessions: 32, maxSessionsPerTarget: 16 });
+    // 20 viewers per target, all started before any has opened.
+    const ids = ['a', 'b', 'c'].flatMap((id) => Array.from({ length: 20 }, () => id));
+    const attempts = await Promise.all(
+      ids.map((id) =>
+        openSession(app.port, id).then(
+          (s): { id: string; session: Session } => ({ id, session: s }),
+          () => refusedUpgrade(app.port, `?target=${id}`).then((r) => ({ id, refused: r })),
+        ),
+      ),
+    );
+    // A refused attempt is asked again to read the refusal: it must still be refused then.
+    const admitted = attempts.filter((a): a is { id: string; session: Session } => 'session' in a);
+    const refused = attempts.filter((a): a is { id: string; refused: Awaited<ReturnType<typeof refusedUpgrade>> } => 'refused' in a);
+    t.after(() => {
+      for (const a of admitted) a.session.ws.terminate();
+    });
+    const perTarget = (list: { id: string }[]): Record<string, number> =>
+      Object.fromEntries(['a', 'b', 'c'].map((id) => [id, list.filter((x) => x.id === id).length]));
+    assert.equal(admitted.length, 32, `admitted per target: ${JSON.stringify(perTarget(admitted))}`);
+    for (const n of Object.values(perTarget(admitted))) assert.ok(n <= 16, `no target above 16: ${JSON.stringify(perTarget(admitted))}`);
+    assert.equal(refused.length, 28);
+    for (const r of refused) {
+      assert.equal(r.refused.status, 503);
+      assert.equal(r.refused.headers['retry-after'], '10');
+      assert.match(r.refused.body, /limit/);
+    }
+    assert.equal((await http.status()).relay.totals.sessionsOpen, 32);
+    // Every admitted viewer talks to its own target and gets its own bytes back.
+    let echoed = 0;
+    await Promise.all(
+      admitted.map(async ({ id, session }, i) => {
+        const tag = `viewer-${i}-${'x'.repeat(100 + i * 37)}`;
+        await waitFor(`greeting of ${id}`, () => session.received().startsWith(`RFB 003.008\n${id.toUpperCase()}`));
+        session.ws.send(Buffer.from(tag));
+        await waitFor(`echo of viewer ${i}`, () => session.received().endsWith(tag));
+        echoed += tag.length;
+      }),
+    );
+    for (const a of admitted) a.session.ws.close();
+    await waitFor('every place freed', async () => (await http.status()).relay.totals.sessionsOpen === 0);
+    const again = await openSessionTo(app.port, 'c', 'C');
+    again.ws.close();
+    recordReliability({
+      table: 'load',
+      name: 'a rush of viewers above the session limits',
+      tried: '60 viewers opened at once (20 to each of 3 targets) against the default limits, 16 per target and 32 in total',
+      outcome: `exactly 32 admitted (per target ${Object.values(perTarget(admitted)).join('/')}), 28 refused with 503, Retry-After 10 and the limit in words before the upgrade; every admitted viewer got its own ${echoed} bytes echoed; all places free again after closing`,
+      bytesLost: 0,
+    });
   });
 });
 

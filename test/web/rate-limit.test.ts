@@ -38,6 +38,7 @@ import {
   type TestAppOptions,
 } from '../helpers/app.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
+import { recordReliability } from '../helpers/reliability.js';
 
 const TOO_MANY = 'urn:ctrlx-novnc:problem:too-many-requests';
 const LOCKED_OUT = 'urn:ctrlx-novnc:problem:too-many-failed-logins';
@@ -276,6 +277,40 @@ describe('failed logins (fake identity manager)', () => {
 
     // What needs no login is still served.
     assert.equal((await http.get(`${PREFIX}/static/style.css`)).status, 200);
+  });
+
+  it('at the defaults, a burst of 60 forged tokens sent all at once reaches the identity manager 10 times; valid bursts are queued, never refused', async () => {
+    t = await startTestApp({ initial: config(target('hmi', vnc.port)), auth: { validityUrl: idm.url } });
+    const http = client(t.port);
+    // A valid burst first: 40 requests with fresh (uncached) valid tokens at once, all answered 200.
+    const fresh = Array.from({ length: 40 }, (_, i) => makeToken(`user${i}`, [SCOPE_VIEW]));
+    for (const token of fresh) idm.valid.add(token);
+    const valid = await Promise.all(fresh.map((token) => http.get(`${API}/status`, { headers: bearer(token) })));
+    assert.deepEqual([...new Set(valid.map((r) => r.status))], [200]);
+
+    // Well-formed, unexpired tokens with the right scope, unknown to the identity manager: only it can say no.
+    const asked = idm.requests.length;
+    const guesses = Array.from({ length: 60 }, (_, i) => makeToken(`guess${i}`, [SCOPE_MANAGE]));
+    const answers = await Promise.all(
+      guesses.map((token, i) =>
+        i % 3 === 0
+          ? upgrade(relay(t!.port, '?target=hmi'), bearer(token)).then((r) => r.status)
+          : http.get(i % 3 === 1 ? `${API}/config` : `${PREFIX}/config/?token=${token}`, i % 3 === 1 ? { headers: bearer(token) } : {}).then((r) => r.status),
+      ),
+    );
+    const count = (status: number): number => answers.filter((a) => a === status).length;
+    assert.equal(count(401), 10, `answers: ${JSON.stringify(answers)}`);
+    assert.equal(count(429), 50);
+    assert.equal(idm.requests.length - asked, 10, 'the identity manager was asked once per allowed failure, not once per guess');
+    // The lockout holds for the valid token too, without asking the identity manager.
+    assertProblem(await http.get(`${API}/status`, { headers: bearer(viewer) }), 429, { type: LOCKED_OUT });
+    assert.equal(idm.requests.length - asked, 10);
+    recordReliability({
+      table: 'inputs',
+      name: 'login guessing at the default limits',
+      tried: `60 well-formed, unexpired ctrlX tokens unknown to the identity manager sent all at once (API, settings page, relay upgrade), after a burst of 40 valid logins at once; default limit 10 failed logins in 5 minutes (fake identity manager)`,
+      outcome: `all 40 valid logins answered 200; guesses: 401×${count(401)} then 429×${count(429)} with Retry-After; the identity manager was asked ${idm.requests.length - asked} times, not 60; the next request with a valid token also 429 until the window ends`,
+    });
   });
 
   it('counts failed logins of pages, the API and relay upgrades together', async () => {

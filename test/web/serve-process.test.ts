@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { API, RELAY, client, config, makeTempDir, removeDir, request, target, vncServer, waitFor, writeConfigFile, type FakeServer } from '../helpers/app.js';
+import { API, RELAY, client, config, csrfToken, makeTempDir, removeDir, request, target, vncServer, waitFor, writeConfigFile, type FakeServer } from '../helpers/app.js';
 import { SERVE_CLI, serveEnv, spawnServe, type ServeExit, type ServeProcess } from '../helpers/serve-process.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { BEARER_PROTOCOL_PREFIX, SCOPE_MANAGE } from '../../src/ctrlx/auth.js';
@@ -146,6 +146,63 @@ describe('serve process', () => {
       running.delete(p);
       assert.equal((await s.closed).code, 1001);
       assert.equal(fs.existsSync(socket), false, 'the socket is removed on exit');
+    });
+
+    it('refuses pages of another origin before anything happens: relay upgrade, API change, form post (403), with a valid token', async () => {
+      await setUp();
+      writeConfigFile(path.join(solutions, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), config(target('v', vnc.port)));
+      const p = await spawnServe([], env);
+      running.add(p);
+      // As the ctrlX reverse proxy forwards a browser's request: the device's host name and the page's Origin.
+      const device = { Host: 'ctrlx-core.local', 'X-Forwarded-For': '192.168.1.20' };
+      const same = { ...device, Origin: 'https://ctrlx-core.local' };
+      const evil = { ...device, Origin: 'https://evil.example' };
+      const http = client({ socketPath: socket }, auth);
+      const changed = config(target('v', vnc.port), target('w', vnc.port));
+      const csrf = csrfToken((await http.get('/ctrlx-novnc/config/', { headers: same })).text);
+      const form = (host: string): [string, string][] => [
+        ['_csrf', csrf],
+        ['_token', token],
+        ['id', 'v'],
+        ['name', 'v'],
+        ['host', host],
+        ['port', String(vnc.port)],
+        ['action', 'save'],
+      ];
+      for (const [what, send] of [
+        ['PUT config', (h: Record<string, string>) => http.put(`${API}/config`, changed, { headers: h })],
+        ['POST probe', (h: Record<string, string>) => http.post(`${API}/probe`, { host: '127.0.0.1', port: vnc.port }, { headers: h })],
+        ['form post', (h: Record<string, string>) => http.form('/ctrlx-novnc/config/', form('10.0.0.1'), { headers: h })],
+      ] as const) {
+        const res = await send(evil);
+        assert.equal(res.status, 403, `${what} from another origin: ${res.text.slice(0, 200)}`);
+      }
+      assert.deepEqual(await http.config(), config(target('v', vnc.port)), 'nothing was saved');
+      const upgrade = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`ws+unix://${socket}:${RELAY}?target=v`, ['binary', `${BEARER_PROTOCOL_PREFIX}${token}`], { headers: evil });
+        ws.once('open', () => {
+          ws.terminate();
+          reject(new Error('a cross-origin upgrade was accepted'));
+        });
+        ws.once('unexpected-response', (_req, res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        ws.once('error', () => {});
+      });
+      assert.equal(upgrade, 403);
+      // The same requests from the device's own origin pass.
+      assert.equal((await http.form('/ctrlx-novnc/config/', form('127.0.0.1'), { headers: same })).status, 303);
+      assert.equal((await http.put(`${API}/config`, changed, { headers: same })).status, 200);
+      const s = await new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(`ws+unix://${socket}:${RELAY}?target=v`, ['binary', `${BEARER_PROTOCOL_PREFIX}${token}`], { headers: same });
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+      s.close();
+      p.child.kill('SIGTERM');
+      assert.equal((await exitWithin(p, 5000)).code, 0);
+      running.delete(p);
     });
 
     it('waits for the active configuration instead of creating it', async () => {
