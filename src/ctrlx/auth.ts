@@ -181,12 +181,24 @@ export class Authenticator {
     const client = this.url.protocol === 'https:' ? https : http;
     const local = ['localhost', '127.0.0.1', '[::1]'].includes(this.url.hostname);
     return new Promise((resolve, reject) => {
+      // One answer, whatever happens: the whole exchange has `timeout` ms, and a connection that
+      // closes mid-answer is an error, never a promise left pending (a login check waits on it).
+      let settled = false;
+      const finish = (err: Error | null, valid = false): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        if (err) {
+          req.destroy();
+          reject(err);
+        } else resolve(valid);
+      };
+      const deadline = setTimeout(() => finish(new Error(`no answer within ${this.timeout} ms`)), this.timeout);
       const req = client.request(
         this.url,
         {
           method: 'GET',
           headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
-          timeout: this.timeout,
           // The device's own certificate is self-signed; only trust that for the local identity manager.
           ...(this.url.protocol === 'https:' ? { rejectUnauthorized: !local } : {}),
         },
@@ -196,19 +208,22 @@ export class Authenticator {
           res.on('data', (c: string) => {
             if (body.length < 4096) body += c;
           });
+          res.on('error', (err) => finish(err));
+          res.on('close', () => {
+            if (!res.complete) finish(new Error('the connection closed in the middle of the answer'));
+          });
           res.on('end', () => {
-            if (res.statusCode === 401 || res.statusCode === 403) return resolve(false);
-            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+            if (res.statusCode === 401 || res.statusCode === 403) return finish(null, false);
+            if (res.statusCode !== 200) return finish(new Error(`HTTP ${res.statusCode}`));
             try {
-              resolve((JSON.parse(body) as { valid?: unknown }).valid === true);
+              finish(null, (JSON.parse(body) as { valid?: unknown }).valid === true);
             } catch {
-              reject(new Error('unreadable answer'));
+              finish(new Error('unreadable answer'));
             }
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
+      req.on('error', (err) => finish(err));
       req.end();
     });
   }

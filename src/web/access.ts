@@ -43,14 +43,17 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
   if (!auth) {
     return { api: () => pass, page: () => pass, upgrade: async () => {}, enabled: false };
   }
-  const isFailedLogin = (err: unknown): boolean => err instanceof AuthError && err.status === 401;
   /**
    * Checks the token within the client's failed-login budget: resolves to the seconds the client
    * must wait (locked out, token not looked at) or 0 when the token passed; rejects with the
-   * AuthError otherwise (a 401 counted before it is answered, so the next request sees it).
+   * AuthError otherwise. A 401 for a token that was presented is counted before it is answered,
+   * so the next request sees it; a request without any token is no guess and is not counted (any
+   * web page can make a browser load the app's URLs without one, which must not lock users out).
    */
   const check = (req: IncomingMessage, token: string | undefined, access: Access): Promise<number> =>
-    logins ? logins.attempt(req, () => auth.authenticate(token, access), isFailedLogin) : auth.authenticate(token, access).then(() => 0);
+    logins
+      ? logins.attempt(req, () => auth.authenticate(token, access), (err) => Boolean(token) && err instanceof AuthError && err.status === 401)
+      : auth.authenticate(token, access).then(() => 0);
   return {
     enabled: true,
     api: (access) =>

@@ -76,10 +76,15 @@ export function resolveRateLimits(options: RateLimitOptions = {}): RateLimits {
   return out;
 }
 
-/** The first header value of `name`, trimmed; undefined when absent or empty. */
-function firstHeader(req: IncomingMessage, name: string): string | undefined {
+/**
+ * The last entry of header `name`, trimmed; undefined when absent or empty. Proxies append the
+ * address they saw to `X-Forwarded-For` (Node joins repeated headers with ", "), so the last
+ * entry is the one the ctrlX proxy wrote; entries before it came from the client and prove nothing.
+ */
+function lastHeaderEntry(req: IncomingMessage, name: string): string | undefined {
   const raw = req.headers[name];
-  const value = (Array.isArray(raw) ? raw[0] : raw)?.split(',')[0]?.trim();
+  const joined = Array.isArray(raw) ? raw.join(',') : raw;
+  const value = joined?.split(',').pop()?.trim();
   return value || undefined;
 }
 
@@ -90,9 +95,11 @@ function firstHeader(req: IncomingMessage, name: string): string | undefined {
  *   express-rate-limit's `ipKeyGenerator` does, since one host usually owns a whole prefix.
  *   `X-Forwarded-For` is never trusted here: anyone could send it.
  * - Behind the ctrlX reverse proxy (`behindProxy`: the app listens on its unix socket, which only
- *   the proxy can reach, and the peer address is empty): the first address of `X-Forwarded-For`,
- *   else `X-Real-IP`, else one key shared by all clients ({@link SHARED_PROXY_KEY}). A value that
- *   is not an IP address is ignored, so made-up values cannot spread one client over many keys.
+ *   the proxy can reach, and the peer address is empty): the last address of `X-Forwarded-For`
+ *   (the one the proxy appended: whatever the browser sent itself comes before it), else
+ *   `X-Real-IP`, else one key shared by all clients ({@link SHARED_PROXY_KEY}). A value that is
+ *   not an IP address is ignored. Which of these headers the ctrlX proxy sets is not documented:
+ *   if it passed a client's own `X-Forwarded-For` through unchanged, a client could pick its key.
  */
 export function clientKey(req: IncomingMessage, behindProxy: boolean): string {
   if (!behindProxy) {
@@ -101,7 +108,7 @@ export function clientKey(req: IncomingMessage, behindProxy: boolean): string {
     return peer ? ipKeyGenerator(peer) : 'unknown';
   }
   for (const header of ['x-forwarded-for', 'x-real-ip']) {
-    let value = firstHeader(req, header);
+    let value = lastHeaderEntry(req, header);
     // `[v6]:port` and `v4:port` forms, which some proxies write.
     const bracketed = value && /^\[([^\]]+)\](?::\d+)?$/.exec(value);
     if (bracketed) value = bracketed[1];
@@ -209,7 +216,12 @@ export class FailedLoginLimiter {
     return b;
   }
 
-  /** Forgets clients with nothing counted; with `force`, also the oldest windows until room is made. */
+  /**
+   * Forgets clients with nothing counted. With `force` (the map is full), also the oldest clients
+   * still below the limit until there is room; a client locked out is never forgotten early, so
+   * no flood of new addresses can lift a lockout. If every entry is a lockout the map grows past
+   * the cap (each entry is a few dozen bytes, and each took `limit` failed logins to make).
+   */
   private dropExpired(now: number, force = false): void {
     for (const [key, b] of this.clients) {
       if (b.inFlight === 0 && (b.resetAt === 0 || b.resetAt <= now)) this.clients.delete(key);
@@ -217,7 +229,7 @@ export class FailedLoginLimiter {
     if (!force) return;
     for (const [key, b] of this.clients) {
       if (this.clients.size < MAX_CLIENTS) break;
-      if (b.inFlight === 0) this.clients.delete(key);
+      if (b.inFlight === 0 && b.failures < this.limit) this.clients.delete(key);
     }
   }
 
@@ -253,8 +265,10 @@ export class FailedLoginLimiter {
       throw err;
     } finally {
       b.inFlight--;
-      // Everyone waiting looks again: the budget may have room now, or be used up.
-      for (const wake of b.waiters.splice(0)) wake();
+      // Locked out now: everyone waiting gets the 429. Otherwise as many as there is room for look
+      // again (each re-checks; waking all would cost O(waiters²) in a large valid burst).
+      const room = b.failures >= this.limit ? b.waiters.length : this.limit - b.failures - b.inFlight;
+      for (const wake of b.waiters.splice(0, Math.max(0, room))) wake();
     }
   }
 

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { WebSocket } from 'ws';
 import { createLogger } from '../../src/log.js';
 import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
@@ -180,6 +181,54 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
       await app2.close();
     }
   });
+});
+
+describe('an identity manager that breaks off mid-answer', () => {
+  const viewer = makeToken('operator', [SCOPE_VIEW]);
+  /** A TCP server that answers every HTTP request with `reply` and then does `then` with the socket. */
+  async function brokenIdm(reply: string, then: 'close' | 'stall'): Promise<{ url: string; close(): Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write(reply);
+        if (then === 'close') socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/identity-manager/api/v2/auth/token/validity`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          for (const s of sockets) s.destroy();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  for (const [what, reply, then] of [
+    ['closes the connection in the middle of the body', 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"val', 'close'],
+    ['sends the headers, then nothing', 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"val', 'stall'],
+    ['sends half a status line, then nothing', 'HTTP/1.1 2', 'stall'],
+  ] as const) {
+    it(`answers 503 when it ${what}, and keeps answering (no login check left hanging)`, async () => {
+      const idm = await brokenIdm(reply, then);
+      // The failed-login limit of 2: were hanging checks holding their places, the third request would wait for ever.
+      const app = await startTestApp({ auth: { validityUrl: idm.url, timeout: 500 }, rateLimits: { failedLogins: { limit: 2 } } });
+      try {
+        const http = client(app.port);
+        const answers = await Promise.all(Array.from({ length: 4 }, () => http.get(`${API}/status`, bearer(viewer))));
+        for (const res of answers) assertProblem(res, 503, { detail: /identity manager cannot be reached/ });
+        assertProblem(await http.get(`${API}/status`, bearer(viewer)), 503);
+      } finally {
+        await app.close();
+        await idm.close();
+      }
+    });
+  }
 });
 
 describe('CLI authentication choices', () => {

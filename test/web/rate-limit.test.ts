@@ -15,7 +15,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
-import { DEFAULT_RATE_LIMITS, SHARED_PROXY_KEY, clientKey, createRateLimiters, resolveRateLimits } from '../../src/web/rate-limit.js';
+import { DEFAULT_RATE_LIMITS, FailedLoginLimiter, SHARED_PROXY_KEY, clientKey, createRateLimiters, resolveRateLimits } from '../../src/web/rate-limit.js';
 import {
   API,
   PREFIX,
@@ -97,7 +97,8 @@ describe('clientKey', () => {
     ['TCP: X-Real-IP is ignored', req('192.0.2.7', { 'x-real-ip': '198.51.100.1' }), false, '192.0.2.7'],
     ['TCP: an IPv4-mapped IPv6 peer is its IPv4 address', req('::ffff:192.0.2.7'), false, '192.0.2.7'],
     ['TCP: an IPv6 peer by its /56 network', req('2001:db8:1:2ff:aaaa::1'), false, '2001:db8:1:200::/56'],
-    ['proxy: the first X-Forwarded-For address', req(undefined, { 'x-forwarded-for': '198.51.100.1, 10.0.0.1' }), true, '198.51.100.1'],
+    ['proxy: the last X-Forwarded-For address (the one the proxy appended)', req(undefined, { 'x-forwarded-for': '10.9.9.9, 198.51.100.1' }), true, '198.51.100.1'],
+    ['proxy: made-up entries before the proxy\'s are ignored', req(undefined, { 'x-forwarded-for': '203.0.113.1, 203.0.113.2, 198.51.100.1' }), true, '198.51.100.1'],
     ['proxy: an IPv6 X-Forwarded-For by its /56', req(undefined, { 'x-forwarded-for': '2001:db8:1:2ff::9' }), true, '2001:db8:1:200::/56'],
     ['proxy: a [v6]:port X-Forwarded-For', req(undefined, { 'x-forwarded-for': '[2001:db8::1]:4711' }), true, '2001:db8::/56'],
     ['proxy: a v4:port X-Forwarded-For', req(undefined, { 'x-forwarded-for': '198.51.100.1:4711' }), true, '198.51.100.1'],
@@ -109,6 +110,73 @@ describe('clientKey', () => {
   for (const [what, r, behindProxy, expected] of table) {
     it(what, () => assert.equal(clientKey(r, behindProxy), expected));
   }
+});
+
+describe('FailedLoginLimiter', () => {
+  /** A request whose client key is `key` (the limiter is built with keyOf reading it back). */
+  const as = (key: string): http.IncomingMessage => ({ key }) as unknown as http.IncomingMessage;
+  const keyOf = (req: http.IncomingMessage): string => (req as unknown as { key: string }).key;
+  const fail = (): Promise<never> => Promise.reject(Object.assign(new Error('401'), { status: 401 }));
+  const isFailure = (err: unknown): boolean => (err as { status?: number }).status === 401;
+
+  it('keeps a lockout while 10 000 other addresses each fail once (the map is full)', async () => {
+    const limiter = new FailedLoginLimiter({ limit: 2, windowMs: 60_000 }, keyOf);
+    try {
+      for (let i = 0; i < 2; i++) await assert.rejects(limiter.attempt(as('A'), fail, isFailure));
+      assert.ok((await limiter.attempt(as('A'), async () => {}, isFailure)) > 0, 'A is locked out');
+      for (let i = 0; i < 10_000; i++) await assert.rejects(limiter.attempt(as(`k${i}`), fail, isFailure));
+      assert.ok((await limiter.attempt(as('A'), async () => {}, isFailure)) > 0, 'A is still locked out');
+      // And one locked out among the flood is kept too.
+      await assert.rejects(limiter.attempt(as('k9999'), fail, isFailure));
+      assert.ok((await limiter.attempt(as('k9999'), async () => {}, isFailure)) > 0);
+    } finally {
+      limiter.close();
+    }
+  });
+
+  it('queues a burst of 300 valid checks behind a budget of 3 in flight, and lets every one through', async () => {
+    const limiter = new FailedLoginLimiter({ limit: 3, windowMs: 60_000 }, keyOf);
+    try {
+      let inFlight = 0;
+      let most = 0;
+      const slowPass = async (): Promise<void> => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        inFlight--;
+      };
+      const results = await Promise.all(Array.from({ length: 300 }, () => limiter.attempt(as('B'), slowPass, isFailure)));
+      assert.deepEqual([...new Set(results)], [0]);
+      assert.equal(most, 3, 'never more checks in flight than failures left');
+      // With one failure counted, only 2 may run at once.
+      await assert.rejects(limiter.attempt(as('B'), fail, isFailure));
+      most = 0;
+      await Promise.all(Array.from({ length: 50 }, () => limiter.attempt(as('B'), slowPass, isFailure)));
+      assert.equal(most, 2);
+    } finally {
+      limiter.close();
+    }
+  });
+
+  it('answers everyone waiting with the lockout once the in-flight guesses fail', async () => {
+    const limiter = new FailedLoginLimiter({ limit: 2, windowMs: 60_000 }, keyOf);
+    try {
+      let checks = 0;
+      const slowFail = async (): Promise<never> => {
+        checks++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        throw Object.assign(new Error('401'), { status: 401 });
+      };
+      const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => limiter.attempt(as('C'), slowFail, isFailure)));
+      assert.equal(checks, 2, 'only the budget of 2 was checked');
+      assert.equal(outcomes.filter((o) => o.status === 'rejected').length, 2);
+      const waits = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      assert.equal(waits.length, 18);
+      for (const w of waits) assert.ok(w >= 1 && w <= 60, `Retry-After ${w}`);
+    } finally {
+      limiter.close();
+    }
+  });
 });
 
 describe('rate limit options', () => {
@@ -251,7 +319,7 @@ describe('failed logins (fake identity manager)', () => {
   it('after the limit refuses everything that needs a login with 429 (API, page, upgrade), even with a valid token, without asking the identity manager', async () => {
     const app = await start({ limit: 3 });
     const http = client(app.port);
-    for (let i = 0; i < 3; i++) assertProblem(await http.get(`${API}/status`), 401);
+    for (let i = 0; i < 3; i++) assertProblem(await http.get(`${API}/status`, { headers: bearer(forged) }), 401);
     const asked = idm.requests.length;
 
     const api = await http.get(`${API}/status`, { headers: bearer(viewer) });
@@ -313,12 +381,28 @@ describe('failed logins (fake identity manager)', () => {
     });
   });
 
+  it('does not count requests without any token: no guess, and any web page could send them to lock users out', async () => {
+    const app = await start({ limit: 2 });
+    const http = client(app.port);
+    for (let i = 0; i < 10; i++) {
+      assertProblem(await http.get(`${API}/status`), 401);
+      assert.equal((await http.get(`${PREFIX}/viewer/`)).status, 401);
+      assert.equal((await upgrade(relay(app.port))).status, 401);
+      // A header that is no bearer token carries no guess either.
+      assertProblem(await http.get(`${API}/status`, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } }), 401);
+    }
+    assert.equal((await http.get(`${API}/status`, { headers: bearer(viewer) })).status, 200);
+    // Presented tokens still count.
+    for (let i = 0; i < 2; i++) assertProblem(await http.get(`${API}/status`, { headers: bearer(forged) }), 401);
+    assertProblem(await http.get(`${API}/status`, { headers: bearer(viewer) }), 429, { type: LOCKED_OUT });
+  });
+
   it('counts failed logins of pages, the API and relay upgrades together', async () => {
     const app = await start({ limit: 4 });
     const http = client(app.port);
-    assert.equal((await http.get(`${PREFIX}/viewer/`)).status, 401);
+    assert.equal((await http.get(`${PREFIX}/viewer/?token=${forged}`)).status, 401);
     assertProblem(await http.get(`${API}/status`, { headers: bearer(forged) }), 401, { detail: /not valid/ });
-    assert.equal((await upgrade(relay(app.port))).status, 401);
+    assert.equal((await upgrade(relay(app.port), bearer(forged))).status, 401);
     // Three so far: still allowed.
     assert.equal((await http.get(`${API}/status`, { headers: bearer(viewer) })).status, 200);
     assert.equal((await upgrade(relay(app.port, '?token=expired'))).status, 401);
@@ -332,7 +416,7 @@ describe('failed logins (fake identity manager)', () => {
   it('never counts successful requests, nor 403 (missing scope)', async () => {
     const app = await start({ limit: 3 });
     const http = client(app.port);
-    for (let i = 0; i < 2; i++) assertProblem(await http.get(`${API}/status`), 401);
+    for (let i = 0; i < 2; i++) assertProblem(await http.get(`${API}/status`, { headers: bearer(forged) }), 401);
     // Many successes and refusals for scope: were any counted, the lockout would come now.
     for (let i = 0; i < 12; i++) {
       assert.equal((await http.get(`${API}/status`, { headers: bearer(viewer) })).status, 200);
@@ -349,7 +433,7 @@ describe('failed logins (fake identity manager)', () => {
   it('lets the client log in again once the window has passed', async () => {
     const app = await start({ limit: 2, windowMs: 4000 });
     const http = client(app.port);
-    for (let i = 0; i < 2; i++) assertProblem(await http.get(`${API}/status`), 401);
+    for (let i = 0; i < 2; i++) assertProblem(await http.get(`${API}/status`, { headers: bearer(forged) }), 401);
     assertProblem(await http.get(`${API}/status`, { headers: bearer(viewer) }), 429, { type: LOCKED_OUT });
     await waitFor('the lockout to end', async () => (await http.get(`${API}/status`, { headers: bearer(viewer) })).status === 200);
     assert.equal((await upgrade(relay(app.port, '?target=hmi'), bearer(viewer))).status, 101);
@@ -359,7 +443,7 @@ describe('failed logins (fake identity manager)', () => {
     const app = await start({ limit: 3 });
     const http = client(app.port);
     for (const address of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
-      assertProblem(await http.get(`${API}/status`, { headers: { 'X-Forwarded-For': address } }), 401);
+      assertProblem(await http.get(`${API}/status`, { headers: { ...bearer(forged), 'X-Forwarded-For': address } }), 401);
     }
     const res = await http.get(`${API}/status`, { headers: { ...bearer(viewer), 'X-Forwarded-For': '198.51.100.4', 'X-Real-IP': '198.51.100.5' } });
     assertProblem(res, 429, { type: LOCKED_OUT });
@@ -373,6 +457,7 @@ describe('behind the reverse proxy (unix socket): clients keyed by X-Forwarded-F
   let app: RunningApp | undefined;
   let socket: string;
   const viewer = makeToken('operator', [SCOPE_VIEW]);
+  const forged = makeToken('mallory', [SCOPE_VIEW]);
 
   before(async () => {
     idm = await startFakeIdm();
@@ -406,13 +491,16 @@ describe('behind the reverse proxy (unix socket): clients keyed by X-Forwarded-F
     });
     return { socketPath: socket };
   };
-  const from = (address: string, token?: string): Record<string, string> => ({ 'X-Forwarded-For': `${address}, 10.0.0.1`, ...(token ? bearer(token) : {}) });
+  // As a proxy that appends writes it: a value the browser sent itself (made up), then the address the proxy saw.
+  // A different made-up value on every request: were it used, every guess would get a fresh budget.
+  let madeUp = 0;
+  const from = (address: string, token?: string): Record<string, string> => ({ 'X-Forwarded-For': `192.0.2.${(madeUp++ % 250) + 1}, ${address}`, ...(token ? bearer(token) : {}) });
   const status = (endpoint: Endpoint, headers: Record<string, string>): Promise<HttpResponse> => request(endpoint, 'GET', `${API}/status`, { headers });
   const relay = (): string => `ws+unix://${socket}:${RELAY}?target=hmi`;
 
-  it("blocks the client whose logins failed, by its first X-Forwarded-For address, and not another client's valid token", async () => {
+  it("blocks the client whose logins failed, by the X-Forwarded-For address the proxy appended (not one the browser made up), and not another client's valid token", async () => {
     const endpoint = await start({ failedLogins: { limit: 3 } });
-    for (let i = 0; i < 3; i++) assertProblem(await status(endpoint, from('203.0.113.7')), 401);
+    for (let i = 0; i < 3; i++) assertProblem(await status(endpoint, from('203.0.113.7', forged)), 401);
 
     assertProblem(await status(endpoint, from('203.0.113.7', viewer)), 429, { type: LOCKED_OUT, detail: LOCKED_OUT_DETAIL });
     assertProblem(await status(endpoint, { 'X-Real-IP': '203.0.113.7', ...bearer(viewer) }), 429, { type: LOCKED_OUT });
@@ -427,7 +515,7 @@ describe('behind the reverse proxy (unix socket): clients keyed by X-Forwarded-F
 
   it('counts failed upgrades per client too', async () => {
     await start({ failedLogins: { limit: 2 } });
-    for (let i = 0; i < 2; i++) assert.equal((await upgrade(relay(), from('203.0.113.9'))).status, 401);
+    for (let i = 0; i < 2; i++) assert.equal((await upgrade(relay(), from('203.0.113.9', forged))).status, 401);
     const refused = await upgrade(relay(), from('203.0.113.9', viewer));
     assert.equal(refused.status, 429);
     assert.match(refused.body, /^Too many failed logins from your address; try again in \d+ s\.\n$/);
