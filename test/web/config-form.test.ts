@@ -20,28 +20,10 @@ import {
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
+import { rowsOf, valueOf, errorOf } from '../helpers/form-page.js';
 import { serializeConfig, type Config } from '../../src/config/schema.js';
 
 const PAGE = `${PREFIX}/config/`;
-
-/** The `<fieldset>` of each target row, in order. */
-function rowsOf(html: string): string[] {
-  return html.split('<fieldset class="card target"').slice(1).map((chunk) => chunk.slice(0, chunk.indexOf('</fieldset>')));
-}
-
-/** The value of the input `name` in a row. */
-function valueOf(row: string, name: string): string {
-  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(row);
-  assert.ok(m, `row has an input ${name}`);
-  return m[1]!;
-}
-
-/** The error text shown for `field` in a row. */
-function errorOf(row: string, field: string): string {
-  const m = new RegExp(`<span class="error" data-for="${field}">([^<]*)</span>`).exec(row);
-  assert.ok(m, `row has an error slot for ${field}`);
-  return m[1]!;
-}
 
 /** The page's status message (`#message`). */
 function messageOf(html: string): { kind: string; text: string } {

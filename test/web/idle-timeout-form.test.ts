@@ -8,25 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { API, PREFIX, client, csrfToken, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { rowsOf, valueOf, errorOf } from '../helpers/form-page.js';
 import type { Config } from '../../src/config/schema.js';
 
 const PAGE = `${PREFIX}/config/`;
-
-function rowsOf(html: string): string[] {
-  return html.split('<fieldset class="card target"').slice(1).map((chunk) => chunk.slice(0, chunk.indexOf('</fieldset>')));
-}
-
-function valueOf(row: string, name: string): string {
-  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(row);
-  assert.ok(m, `row has an input ${name}`);
-  return m[1]!;
-}
-
-function errorOf(row: string, field: string): string {
-  const m = new RegExp(`<span class="error" data-for="${field}">([^<]*)</span>`).exec(row);
-  assert.ok(m, `row has an error slot for ${field}`);
-  return m[1]!;
-}
 
 function messageOf(html: string): string {
   const m = /<div id="message" class="message[^"]*"[^>]*>([^<]*)<\/div>/.exec(html);

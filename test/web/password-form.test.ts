@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { API, PREFIX, client, config, csrfToken, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { rowsOf, errorOf } from '../helpers/form-page.js';
 import { SECRETS_FILE_NAME } from '../../src/config/secrets.js';
 import { serializeConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
@@ -16,11 +17,6 @@ import { createLogger } from '../../src/log.js';
 const PAGE = `${PREFIX}/config/`;
 const SECRET = 'Form-pw#77';
 const SECOND = 'zweite$pw';
-
-/** The `<fieldset>` of each target row, in order. */
-function rowsOf(html: string): string[] {
-  return html.split('<fieldset class="card target"').slice(1).map((chunk) => chunk.slice(0, chunk.indexOf('</fieldset>')));
-}
 
 /** The password `<input>` tag of a row. */
 function passwordInput(row: string): string {
@@ -41,12 +37,6 @@ function passwordState(row: string): { state: string; removeShown: boolean; remo
     checked: label[3] !== undefined,
     placeholder: /placeholder="([^"]*)"/.exec(passwordInput(row))![1]!,
   };
-}
-
-function errorOf(row: string, field: string): string {
-  const m = new RegExp(`<span class="error" data-for="${field}">([^<]*)</span>`).exec(row);
-  assert.ok(m, `row has an error slot for ${field}`);
-  return m[1]!;
 }
 
 function messageOf(html: string): { kind: string; text: string } {
