@@ -233,13 +233,6 @@ export class FailedLoginLimiter {
     }
   }
 
-  /** Seconds `req`'s client must still wait, or 0 when it may try to log in. */
-  blockedFor(req: IncomingMessage): number {
-    const now = Date.now();
-    const b = this.budget(this.keyOf(req), now);
-    return b.failures >= this.limit ? secondsUntil(new Date(b.resetAt), this.windowMs) : 0;
-  }
-
   /**
    * Runs the token check `check` for `req`'s client within its budget. Resolves to the seconds the
    * client must wait when it is locked out (`check` not run), else to 0 once `check` passed;
