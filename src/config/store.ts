@@ -17,7 +17,7 @@ import { AppError, ERR_CONFIG_UNAVAILABLE, ERR_CONFIG_WRITE } from '../errors.js
 import { silentLogger, type Logger } from '../log.js';
 import { emptyConfig, serializeConfig, validateConfig, type Config } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
-import { findJsonSyntaxError } from './json-syntax.js';
+import { findJsonSyntaxError, lineAndColumn } from './json-syntax.js';
 
 export const APP_DIR_NAME = 'ctrlx-novnc';
 export const CONFIG_FILE_NAME = 'config.json';
@@ -84,7 +84,7 @@ function locateField(text: string, field: string): number | undefined {
     match = re.exec(text);
     if (!match) return undefined;
   }
-  return text.slice(0, match!.index).split('\n').length;
+  return lineAndColumn(text, match!.index).line;
 }
 
 /** Parses and validates the text of a config file. */

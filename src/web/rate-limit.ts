@@ -148,7 +148,7 @@ export class TooManyRequestsError extends Error {
 }
 
 /** Answers 429: Problem JSON under `api/` (and for the relay preflight), the error page elsewhere. */
-export function sendTooMany(req: Request, res: Response, retryAfter: number, detail: string, type: string, title: string): void {
+function sendTooMany(req: Request, res: Response, retryAfter: number, detail: string, type: string, title: string): void {
   res.setHeader('Retry-After', String(retryAfter));
   const path = req.originalUrl.split('?')[0] ?? '';
   if (path.startsWith(`${PREFIX}/api/`) || path.startsWith(`${PREFIX}/websockify`)) {
@@ -201,14 +201,19 @@ export class FailedLoginLimiter {
     this.sweep.unref();
   }
 
-  /** The budget of `key`, with an ended window started afresh. */
-  private budget(key: string, now: number): LoginBudget {
-    let b = this.clients.get(key);
-    if (b && b.resetAt && b.resetAt <= now) {
+  /** Starts `b`'s window afresh if it has ended. */
+  private static roll(b: LoginBudget, now: number): void {
+    if (b.resetAt && b.resetAt <= now) {
       b.failures = 0;
       b.resetAt = 0;
     }
-    if (!b) {
+  }
+
+  /** The budget of `key`, with an ended window started afresh. */
+  private budget(key: string, now: number): LoginBudget {
+    let b = this.clients.get(key);
+    if (b) FailedLoginLimiter.roll(b, now);
+    else {
       if (this.clients.size >= MAX_CLIENTS) this.dropExpired(now, true);
       b = { failures: 0, resetAt: 0, inFlight: 0, waiters: [] };
       this.clients.set(key, b);
@@ -268,7 +273,8 @@ export class FailedLoginLimiter {
   /** Counts a failure of `key`; logs once when the client gets locked out. */
   private failed(key: string, b: LoginBudget): void {
     const now = Date.now();
-    if (b.resetAt && b.resetAt <= now) b.failures = 0;
+    // The window may have ended while the check ran.
+    FailedLoginLimiter.roll(b, now);
     if (b.failures === 0) b.resetAt = now + this.windowMs;
     b.failures++;
     if (b.failures === this.limit) {
@@ -289,15 +295,12 @@ export class FailedLoginLimiter {
 
 /** The limiters of one app, built from checked options. */
 export interface RateLimiters {
-  limits: RateLimits;
   /** Counts every API request. */
   api: RequestHandler;
   /** Counts PUT/POST/PATCH/DELETE; other methods pass uncounted. */
   changes: RequestHandler;
   /** Failed logins (used by the guard); null when authentication is off. */
   failedLogins: FailedLoginLimiter | null;
-  /** The client key of a request (see {@link clientKey}). */
-  keyOf(req: IncomingMessage): string;
   /** Stops the stores' timers. */
   close(): void;
 }
@@ -352,11 +355,9 @@ export function createRateLimiters(options: RateLimitersOptions): RateLimiters {
 
   const failedLogins = options.authentication ? new FailedLoginLimiter(limits.failedLogins, keyOf, log) : null;
   return {
-    limits,
     api: counter(limits.api, 'requests', 'Too many requests'),
     changes: counter(limits.changes, 'saves and tests', 'Too many changes', (req) => !CHANGE_METHODS.has(req.method)),
     failedLogins,
-    keyOf,
     close: () => {
       for (const s of stores) s.shutdown();
       failedLogins?.close();

@@ -120,6 +120,11 @@ function askToRetype(rows: FormRow[]): void {
   for (const row of rows) if (row.passwordTyped) row.errors.password ??= RETYPE_PASSWORD;
 }
 
+/** Digits as a number; anything else as typed, so the schema's message explains what is wanted. */
+function typedNumber(text: string): number | string {
+  return /^\d+$/.test(text) ? Number(text) : text;
+}
+
 /**
  * Turns the rows into a configuration and password changes: blank rows are dropped, a blank name
  * becomes the host, a blank port 5900, a blank idle timeout never, new rows get an id; a typed password sets it, a ticked
@@ -141,12 +146,11 @@ function configFromRows(
     const idleText = row.idleTimeout.trim();
     if (!host && !row.name.trim() && !row.port.trim() && !idleText && !password) return;
     const portText = row.port.trim();
-    const port = portText === '' ? DEFAULT_VNC_PORT : /^\d+$/.test(portText) ? Number(portText) : portText;
+    const port = portText === '' ? DEFAULT_VNC_PORT : typedNumber(portText);
     const id = row.id.trim() || newTargetId(used, name);
     used.targets.push({ id, name, host, port: 0 });
     const target: Record<string, unknown> = { id, name, host, port };
-    // Not a number: passed on as typed, so the schema's message explains what is wanted.
-    if (idleText) target.idleTimeout = /^\d+$/.test(idleText) ? Number(idleText) : idleText;
+    if (idleText) target.idleTimeout = typedNumber(idleText);
     if (password && row.removePassword) {
       row.errors.password = PASSWORD_AND_REMOVE;
       errors.push({ field: `targets[${targets.length}].password`, message: PASSWORD_AND_REMOVE });
