@@ -5,6 +5,7 @@
  * and an HTML page elsewhere.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ConfigStore } from '../config/store.js';
 import { SecretStore } from '../config/secrets.js';
@@ -112,6 +113,16 @@ export function createWebApp(options: WebDeps): express.Express {
   app.use(
     `${PREFIX}/static`,
     express.static(path.join(root, 'public'), { index: false, redirect: false, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }),
+  );
+  // Browser-safe modules compiled from src/shared/ (no Node imports): the one source of tables and
+  // rules that both the server and the pages use (close codes, form rules).
+  app.use(
+    `${PREFIX}/shared`,
+    express.static(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'shared'), {
+      index: false,
+      redirect: false,
+      setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache'),
+    }),
   );
   if (deps.rateLimits) {
     // Before any parsing or token check: a flood costs as little as possible.
