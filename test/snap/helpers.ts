@@ -13,7 +13,8 @@ import { WebSocket } from 'ws';
 
 /** The repository: build/test/snap → ../../.. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared', 'ctrlx');
+/** The official ctrlX schemas, copied into the repository (MIT, see its LICENSE). */
+export const SCHEMAS = path.join(ROOT, 'test', 'snap', 'schemas');
 export const MANIFEST_PATH = path.join(ROOT, 'configs', 'package-assets', 'ctrlx-novnc.package-manifest.json');
 
 export function readJson<T = any>(file: string): T {

@@ -1,6 +1,6 @@
 /**
  * The ctrlX package manifest, the validation descriptions and snap/snapcraft.yaml: valid against
- * the official schemas (copied in ../shared/ctrlx), consistent with each other, and consistent
+ * the official schemas (copied into test/snap/schemas), consistent with each other, and consistent
  * with the app — its prefix, socket, scopes, app folder, and routes that really answer (the app
  * runs in-process with ctrlX authentication against a fake identity manager).
  */
@@ -15,7 +15,7 @@ import { startApp, type RunningApp } from '../../src/app.js';
 import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { APP_NAME, PREFIX, runtimePaths } from '../../src/ctrlx/paths.js';
 import { APP_DIR_NAME } from '../../src/config/store.js';
-import { MANIFEST_PATH, ROOT, SHARED, makeToken, readJson, request, stageModule, startFakeIdm, yamlModule, type FakeIdm } from './helpers.js';
+import { MANIFEST_PATH, ROOT, SCHEMAS, makeToken, readJson, request, stageModule, startFakeIdm, yamlModule, type FakeIdm } from './helpers.js';
 
 const Ajv2020 = Ajv2020Module.default;
 const Ajv = AjvModule.default;
@@ -50,19 +50,19 @@ describe('package manifest and validation files', () => {
 
   it('the manifest is valid against the package-manifest schema (draft 2020-12)', () => {
     const ajv = manifestAjv();
-    validate(ajv, path.join(SHARED, 'package-manifest.schema.json'), manifest);
+    validate(ajv, path.join(SCHEMAS, 'package-manifest.v1.7.schema.json'), manifest);
   });
 
   it('the validation descriptions are valid against their schemas (draft-07)', () => {
     const ajv = new Ajv({ allErrors: true, strict: false });
     for (const name of ['portlist', 'unixsocket', 'slotplug']) {
-      validate(ajv, path.join(SHARED, 'validation', `${name}-description.v1.schema.json`), readJson(path.join(VALIDATION, `${name}-description.json`)));
+      validate(ajv, path.join(SCHEMAS, 'validation', `${name}-description.v1.schema.json`), readJson(path.join(VALIDATION, `${name}-description.json`)));
     }
   });
 
   it('a broken manifest fails the schema (the validator really checks)', () => {
     const ajv = manifestAjv();
-    const check = ajv.compile(readJson(path.join(SHARED, 'package-manifest.schema.json')));
+    const check = ajv.compile(readJson(path.join(SCHEMAS, 'package-manifest.v1.7.schema.json')));
     const broken = structuredClone(manifest);
     broken.menus.sidebar[0].items[0].unknownField = true;
     delete broken.menus.sidebar[0].items[1].items;
