@@ -16,13 +16,14 @@
  *   node scripts/stage.mjs snap-yaml --arch ARCH
  *       Prints the meta/snap.yaml that `snap` would write.
  *
- * Plain Node (>= 20), no dependencies. Downloads are cached in .cache/ (gitignored).
+ * Node (>= 20) and the project's dev dependencies (TypeScript, yaml): in a checkout without
+ * node_modules (snapcraft's build) it runs `npm ci` first. Downloads are cached in .cache/
+ * (gitignored).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, stringify as stringifyYaml } from './lib/yaml-subset.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = path.join(ROOT, '.cache');
@@ -61,6 +62,20 @@ function npmEnv(extra = {}) {
   return env;
 }
 
+/**
+ * The dev dependencies this script needs (TypeScript to compile, yaml to read snapcraft.yaml):
+ * installed with `npm ci` when missing, e.g. in snapcraft's fresh copy of the project.
+ */
+function ensureBuildDependencies() {
+  const missing = ['typescript', 'yaml'].filter((p) => !fs.existsSync(path.join(ROOT, 'node_modules', p, 'package.json')));
+  if (!missing.length) return;
+  log(`installing the build dependencies (npm ci; missing: ${missing.join(', ')})`);
+  run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ROOT, env: npmEnv() });
+}
+
+ensureBuildDependencies();
+const YAML = await import('yaml');
+
 function hostArch() {
   const a = Object.entries(ARCHES).find(([, v]) => v.nodeArch === process.arch);
   return a ? a[0] : process.arch;
@@ -69,7 +84,7 @@ function hostArch() {
 // ---- snapcraft.yaml ------------------------------------------------------------------------
 
 export function readSnapcraft() {
-  const doc = parseYaml(fs.readFileSync(SNAPCRAFT_YAML, 'utf8'));
+  const doc = YAML.parse(fs.readFileSync(SNAPCRAFT_YAML, 'utf8'));
   if (!doc || typeof doc !== 'object' || typeof doc.name !== 'string') throw new Error(`${SNAPCRAFT_YAML}: no name`);
   return doc;
 }
@@ -108,15 +123,58 @@ const APP_KEYS = new Set([
   'install-mode', 'refresh-mode', 'stop-mode', 'timer', 'before', 'after', 'sockets', 'activates-on', 'common-id',
 ]);
 
+/** The author's name from package.json's `author` ("Name <mail> (url)" or `{ name }`), or ''. */
+function authorName(author) {
+  if (typeof author === 'string') return author.replace(/<[^>]*>|\([^)]*\)/g, '').trim();
+  return typeof author?.name === 'string' ? author.name.trim() : '';
+}
+
+/** The `author:` and `url:` of the HTML comment that opens snapcraft.yaml's description. */
+export function descriptionComment(description) {
+  const m = /^<!--[ \t]*\n[ \t]*author:[ \t]*(.*)\n[ \t]*url:[ \t]*(.*)\n[ \t]*-->[ \t]*\n/.exec(String(description ?? ''));
+  if (!m) throw new Error('snap/snapcraft.yaml: the description must start with the comment <!-- author: … url: … --> (one line each)');
+  return { author: m[1].trim(), url: m[2].trim() };
+}
+
+/**
+ * Checks that snapcraft.yaml's literal `version` and its description's author and url are
+ * package.json's `version`, `author` and `homepage`, so there is one source for each. Throws when
+ * they differ; returns the publisher and, while package.json has no author or homepage, a warning
+ * (the snap still builds for tests; a release, `npm run artifacts`, refuses).
+ * @returns {{ version: string, author: string, url: string, warning: string | undefined }}
+ */
+export function checkMetadata(snapcraft = readSnapcraft(), pkg = packageJson()) {
+  const version = String(snapcraft.version ?? '');
+  if (version !== pkg.version) {
+    throw new Error(`snap/snapcraft.yaml has version "${version}" but package.json "${pkg.version}": make them equal`);
+  }
+  const author = authorName(pkg.author);
+  const url = typeof pkg.homepage === 'string' ? pkg.homepage.trim() : '';
+  if (url && !/^https?:\/\/\S+$/.test(url)) throw new Error(`package.json homepage "${url}" is not an http(s) address`);
+  const comment = descriptionComment(snapcraft.description);
+  if (comment.author !== author || comment.url !== url) {
+    throw new Error(
+      `snap/snapcraft.yaml's description says author "${comment.author}", url "${comment.url}" but package.json has ` +
+        `author "${author}", homepage "${url}": make them equal`,
+    );
+  }
+  const missing = [...(author ? [] : ['"author"']), ...(url ? [] : ['"homepage"'])];
+  const warning = missing.length
+    ? `WARNING: package.json has no ${missing.join(' and no ')}: the snap names no publisher (ctrlX validation needs author and url; npm run artifacts refuses to build)`
+    : undefined;
+  return { version, author, url, warning };
+}
+
 /**
  * meta/snap.yaml as snapcraft would write it for `arch`: the snapcraft-only keys (parts,
  * platforms, adopt-info, lint, build settings) dropped, `passthrough` merged, the project name
- * substituted, the version from package.json, hooks from snap/hooks.
+ * substituted, hooks from snap/hooks.
  */
-export function snapYaml(arch, snapcraft = readSnapcraft(), version = packageJson().version) {
+export function snapYaml(arch, snapcraft = readSnapcraft()) {
   const platforms = Object.keys(snapcraft.platforms ?? {});
   if (!platforms.includes(arch)) throw new UsageError(`architecture "${arch}" is not in snapcraft.yaml platforms (${platforms.join(', ')})`);
-  if (!/^\d+\.\d+\.\d+$/.test(version) || version.length > 32) throw new Error(`package.json version "${version}" is not MAJOR.MINOR.PATCH`);
+  const version = String(snapcraft.version ?? '');
+  if (!/^\d+\.\d+\.\d+$/.test(version) || version.length > 32) throw new Error(`snap/snapcraft.yaml version "${version}" is not MAJOR.MINOR.PATCH`);
   const s = substitute(snapcraft, snapcraft.name);
   const apps = {};
   for (const [name, app] of Object.entries(s.apps ?? {})) {
@@ -155,7 +213,9 @@ export function snapYaml(arch, snapcraft = readSnapcraft(), version = packageJso
     ...(s.slots ? { slots: s.slots } : {}),
     ...(Object.keys(links).length ? { links } : {}),
   };
-  return `# Generated by scripts/stage.mjs from snap/snapcraft.yaml; do not edit.\n${stringifyYaml(doc)}`;
+  // YAML 1.1 quoting: snapd reads snap.yaml with a YAML 1.1 parser, where yes/no/on/off are booleans.
+  const text = YAML.stringify(doc, { version: '1.1', lineWidth: 0 });
+  return `# Generated by scripts/stage.mjs from snap/snapcraft.yaml; do not edit.\n${text}`;
 }
 
 // ---- Node binary ---------------------------------------------------------------------------
@@ -329,10 +389,6 @@ export function stageApp(out) {
   fs.mkdirSync(app, { recursive: true });
 
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  if (!fs.existsSync(tsc)) {
-    log('installing the build dependencies (npm ci)');
-    run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ROOT, env: npmEnv() });
-  }
   log('compiling src/');
   run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(app, 'dist')], { cwd: ROOT });
   for (const dir of ['views', 'public']) fs.cpSync(path.join(ROOT, dir), path.join(app, dir), { recursive: true });
@@ -493,6 +549,8 @@ function parseArgs(argv) {
 /** `app`: the snapcraft part. */
 function cmdApp(opts) {
   if (opts.arch.length !== 1 || !opts.out) throw new UsageError('app needs --arch ARCH and --out DIR');
+  const { warning } = checkMetadata();
+  if (warning) log(warning);
   const out = path.resolve(opts.out);
   const app = stageApp(out);
   stageArch(out, opts.arch[0], app, nodeVersion());
@@ -505,7 +563,8 @@ function cmdApp(opts) {
  */
 export function buildSnaps(archs, outDir, { keep = false } = {}) {
   const snapcraft = readSnapcraft();
-  const pkg = packageJson();
+  const { version, warning } = checkMetadata(snapcraft, packageJson());
+  if (warning) log(warning);
   const nodeVer = nodeVersion(snapcraft);
   const name = snapcraft.name;
   outDir = path.resolve(outDir);
@@ -532,8 +591,8 @@ export function buildSnaps(archs, outDir, { keep = false } = {}) {
         fs.copyFileSync(path.join(ROOT, 'snap', 'hooks', h), path.join(meta, 'hooks', h));
         fs.chmodSync(path.join(meta, 'hooks', h), 0o755);
       }
-      fs.writeFileSync(path.join(meta, 'snap.yaml'), snapYaml(arch, snapcraft, pkg.version));
-      const file = path.join(outDir, `${name}_${pkg.version}_${arch}.snap`);
+      fs.writeFileSync(path.join(meta, 'snap.yaml'), snapYaml(arch, snapcraft));
+      const file = path.join(outDir, `${name}_${version}_${arch}.snap`);
       fs.rmSync(file, { force: true });
       log(`packing ${path.relative(process.cwd(), file) || file}`);
       run('snap', ['pack', '--compression=xz', `--filename=${path.basename(file)}`, root, outDir]);
@@ -543,7 +602,7 @@ export function buildSnaps(archs, outDir, { keep = false } = {}) {
     }
     // The FOSS list also next to the snaps (ctrlX validation artifacts: disclosure/fossinfo.json).
     const firstAssets = path.join(work, archs[0], 'package-assets', name, `${name}.fossinfo.json`);
-    if (archs.length) fs.copyFileSync(firstAssets, path.join(outDir, `${name}_${pkg.version}.fossinfo.json`));
+    if (archs.length) fs.copyFileSync(firstAssets, path.join(outDir, `${name}_${version}.fossinfo.json`));
   } finally {
     if (keep) log(`stage kept in ${work}`);
     else fs.rmSync(work, { recursive: true, force: true });

@@ -21,24 +21,18 @@ export function readJson<T = any>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
-// ---- the stage script and the YAML subset (plain .mjs, loaded at run time) ----------------
+// ---- the stage script (plain .mjs, loaded at run time) ------------------------------------
 
 export interface StageModule {
   buildSnaps(archs: string[], outDir: string, options?: { keep?: boolean }): { arch: string; file: string; bytes: number }[];
-  snapYaml(arch: string): string;
+  snapYaml(arch: string, snapcraft?: any): string;
   readSnapcraft(): any;
   nodeVersion(): string;
-}
-export interface YamlModule {
-  parse(text: string): any;
-  stringify(doc: Record<string, unknown>): string;
+  checkMetadata(snapcraft?: any, pkg?: any): { version: string; author: string; url: string; warning: string | undefined };
 }
 
 export async function stageModule(): Promise<StageModule> {
   return (await import(pathToFileURL(path.join(ROOT, 'scripts', 'stage.mjs')).href)) as StageModule;
-}
-export async function yamlModule(): Promise<YamlModule> {
-  return (await import(pathToFileURL(path.join(ROOT, 'scripts', 'lib', 'yaml-subset.mjs')).href)) as YamlModule;
 }
 
 /** True when `cmd --version` (or `cmd -version`) runs. */

@@ -10,12 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv2020Module from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
 import AjvModule from 'ajv';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { APP_NAME, PREFIX, runtimePaths } from '../../src/ctrlx/paths.js';
 import { APP_DIR_NAME } from '../../src/config/store.js';
-import { MANIFEST_PATH, ROOT, SCHEMAS, makeToken, readJson, request, stageModule, startFakeIdm, yamlModule, type FakeIdm } from './helpers.js';
+import { MANIFEST_PATH, ROOT, SCHEMAS, makeToken, readJson, request, stageModule, startFakeIdm, type FakeIdm } from './helpers.js';
 
 const Ajv2020 = Ajv2020Module.default;
 const Ajv = AjvModule.default;
@@ -150,7 +151,7 @@ describe('package manifest and validation files', () => {
     assert.equal(s.grade, 'stable');
     assert.deepEqual(Object.keys(s.platforms).sort(), ['amd64', 'arm64']);
     assert.match((await stageModule()).nodeVersion(), /^24\.\d+\.\d+$/, 'Node 24 LTS is bundled');
-    const m = /^<!--\s*\n\s*author:\s*\S.*\n\s*url:\s*https?:\/\/\S+\s*\n\s*-->\s*\n([\s\S]+)$/.exec(s.description);
+    const m = /^<!--[ \t]*\n[ \t]*author:.*\n[ \t]*url:.*\n[ \t]*-->[ \t]*\n([\s\S]+)$/.exec(s.description);
     assert.ok(m, 'description must start with the <!-- author / url --> comment');
     assert.ok(m[1]!.trim().length >= 16);
 
@@ -185,12 +186,55 @@ describe('package manifest and validation files', () => {
     for (const e of [...sp.plugs, ...sp.slots]) assert.ok(e.purpose.length > 40, `${e.name}: justify it`);
   });
 
+  it('snapcraft.yaml has a literal version, equal to package.json\'s', async () => {
+    const text = fs.readFileSync(path.join(ROOT, 'snap', 'snapcraft.yaml'), 'utf8');
+    const pkg = readJson(path.join(ROOT, 'package.json'));
+    assert.match(text, /^version: \d+\.\d+\.\d+$/m, 'a literal version: line (the ctrlX version check reads it)');
+    assert.doesNotMatch(text, /^adopt-info:/m);
+    assert.equal((await stageModule()).readSnapcraft().version, pkg.version);
+  });
+
+  it('the description\'s author and url are package.json\'s author and homepage; while unset, one warning', async () => {
+    const stage = await stageModule();
+    const snapcraft = stage.readSnapcraft();
+    const pkg = readJson(path.join(ROOT, 'package.json'));
+    // The repository as it is: consistent; a warning exactly while package.json lacks either.
+    const actual = stage.checkMetadata();
+    assert.equal(actual.version, pkg.version);
+    assert.equal(actual.warning !== undefined, !pkg.author || !pkg.homepage);
+    if (actual.warning) {
+      assert.doesNotMatch(actual.warning, /\n/, 'one line');
+      assert.match(actual.warning, /package\.json has no .*(author|homepage)/);
+      assert.match(actual.warning, /npm run artifacts refuses/);
+    }
+
+    const describe = (author: string, url: string): string => `<!--\nauthor: ${author}\nurl: ${url}\n-->\nShows a VNC screen in the ctrlX UI.\n`;
+    const withPublisher = { ...snapcraft, description: describe('ACME GmbH', 'https://acme.example/novnc') };
+    const publisher = { ...pkg, author: 'ACME GmbH <apps@acme.example> (https://acme.example)', homepage: 'https://acme.example/novnc' };
+    assert.deepEqual(stage.checkMetadata(withPublisher, publisher), {
+      version: pkg.version,
+      author: 'ACME GmbH',
+      url: 'https://acme.example/novnc',
+      warning: undefined,
+    });
+    assert.equal(stage.checkMetadata(withPublisher, { ...publisher, author: { name: 'ACME GmbH' } }).warning, undefined);
+    // Two sources that differ are refused, naming both values.
+    assert.throws(() => stage.checkMetadata(withPublisher, { ...publisher, homepage: 'https://other.example' }), /url "https:\/\/acme\.example\/novnc".*homepage "https:\/\/other\.example": make them equal/);
+    assert.throws(() => stage.checkMetadata(snapcraft, publisher), /author "".*author "ACME GmbH"/);
+    assert.throws(() => stage.checkMetadata({ ...withPublisher, version: '9.9.9' }, publisher), /version "9\.9\.9" but package\.json "\d+\.\d+\.\d+"/);
+    assert.throws(() => stage.checkMetadata({ ...withPublisher, description: 'No comment at all, only text.' }, publisher), /must start with the comment/);
+    assert.throws(() => stage.checkMetadata(withPublisher, { ...publisher, homepage: 'acme.example' }), /not an http\(s\) address/);
+  });
+
   it('meta/snap.yaml derived from snapcraft.yaml keeps the daemon, hooks, plugs and slots and reads back', async () => {
     const stage = await stageModule();
-    const yaml = await yamlModule();
     const pkg = readJson(path.join(ROOT, 'package.json'));
     for (const arch of ['amd64', 'arm64']) {
-      const meta = yaml.parse(stage.snapYaml(arch));
+      const text = stage.snapYaml(arch);
+      const meta = parseYaml(text);
+      // snapd reads snap.yaml as YAML 1.1 (yes/no/on/off are booleans there): same reading.
+      assert.deepEqual(parseYaml(text, { version: '1.1' }), meta);
+      for (const v of Object.values(meta.apps.web.environment)) assert.equal(typeof v, 'string');
       assert.equal(meta.name, APP_NAME);
       assert.equal(meta.version, pkg.version);
       assert.deepEqual(meta.architectures, [arch]);

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import {
   MANIFEST_PATH,
@@ -34,7 +35,6 @@ import {
   stageModule,
   startFakeIdm,
   waitFor,
-  yamlModule,
   type FakeIdm,
   type ViewerMode,
 } from './helpers.js';
@@ -149,11 +149,10 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
   });
 
   it('each snap holds the daemon, the hook, the package assets and a lean production tree', async () => {
-    const yaml = await yamlModule();
     const prod = productionPackages();
     for (const arch of ARCHES) {
       const { dir } = snaps.get(arch)!;
-      const meta = yaml.parse(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
+      const meta = parseYaml(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
       assert.deepEqual(meta.architectures, [arch]);
       assert.equal(meta.confinement, 'strict');
       const hook = path.join(dir, 'meta', 'hooks', 'connect-plug-active-solution');
@@ -221,8 +220,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
     measure: boolean,
   ): Promise<void> {
     const { dir } = snaps.get(arch)!;
-    const yaml = await yamlModule();
-    const meta = yaml.parse(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
+    const meta = parseYaml(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
     const app = meta.apps.web;
     const data = fs.mkdtempSync(path.join(tmp, `data-${arch}-`));
     const common = fs.mkdtempSync(path.join(tmp, `common-${arch}-`));
