@@ -22,7 +22,7 @@ Commands:
   demo-server  Run the built-in demo VNC server (RFB 3.8, no password)
   help         Show this help
 
-serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ctrlx-novnc/web.sock):
+serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ctrlx-novnc/ctrlx-novnc.web.sock):
   --listen HOST:PORT        where to serve pages, API and relay (default 127.0.0.1:6080)
   --data DIR                stands in for the snap's folders: DIR/solutions, DIR/app (default ./data)
   --demo                    start the demo VNC server on loopback and show it while no target is configured

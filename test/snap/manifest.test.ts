@@ -89,7 +89,7 @@ describe('package manifest and validation files', () => {
     const rel = path.relative('/var/snap/x/1', paths.socket!);
     assert.equal(mapping.binding, `unix://{$SNAP_DATA}/${rel}`);
     assert.ok(rel.length + 1 <= 50, `socket path after $SNAP_DATA must be at most 50 characters: ${rel}`);
-    assert.match(path.basename(rel), /^[a-z0-9.-]+\.sock$/);
+    assert.equal(rel, `package-run/${APP_NAME}/${APP_NAME}.web.sock`, 'the ctrlX convention: $SNAP_DATA/package-run/<snap>/<snap>.web.sock');
     assert.equal(path.basename(path.dirname(rel)), APP_NAME, 'the folder in package-run must be the snap name');
 
     // package-run slot: the socket's folder; package-assets slot: where the manifest is staged.
@@ -99,12 +99,27 @@ describe('package manifest and validation files', () => {
     assert.equal(snapcraft.plugs['active-solution'].target, '$SNAP_COMMON/solutions');
     assert.equal(path.relative('/var/snap/x/common', paths.solutionsDir), 'solutions');
 
+    // The socket description: the official example's shape for a socket the proxy maps (a
+    // lowercase `<snap>.<service>.sock` name, routing internal: only the proxy on the device
+    // connects to it), the name the app's socket, the purpose long enough (basechecks §4).
     const unix = readJson(path.join(VALIDATION, 'unixsocket-description.json'));
+    const example = readJson(path.join(SCHEMAS, 'validation', 'example.unixsocket-description.v1.json'));
     assert.deepEqual(
       unix.sockets.map((s: { name: string }) => s.name),
       [`/var/snap/${APP_NAME}/current/${rel}`],
     );
-    assert.deepEqual(readJson(path.join(VALIDATION, 'portlist-description.json')).ports, []);
+    for (const socket of unix.sockets) {
+      assert.deepEqual(Object.keys(socket).sort(), Object.keys(example.sockets[0]).sort());
+      assert.equal(socket.routing, example.sockets[0].routing, 'a proxy-mapped socket is internal, as in the official example');
+      assert.match(socket.name, /^[a-z0-9/._-]+\.web\.sock$/);
+      assert.ok(socket.purpose.length >= 16);
+    }
+    for (const key of ['$schema', '$id', 'type', 'title', 'description']) assert.equal(unix[key], example[key], `unixsocket ${key}`);
+
+    // The port list: its id is the snap name (basechecks §3.3), no port is opened.
+    const portlist = readJson(path.join(VALIDATION, 'portlist-description.json'));
+    assert.equal(portlist.id, APP_NAME);
+    assert.deepEqual(portlist.ports, []);
   });
 
   it('scopes: the two the app checks are declared; menus use only declared scopes and link with the token', () => {

@@ -229,7 +229,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
     for (const [k, v] of Object.entries(app.environment ?? {})) env[k] = expand(String(v), base);
     const argv = String(app.command).split(/\s+/).map((w, i) => (i === 0 ? path.join(dir, w) : expand(w, env)));
     const prefix = arch === HOST_ARCH ? [] : QEMU;
-    const socketPath = path.join(data, 'package-run', 'ctrlx-novnc', 'web.sock');
+    const socketPath = path.join(data, 'package-run', 'ctrlx-novnc', 'ctrlx-novnc.web.sock');
     const endpoint = { socketPath };
 
     const started = Date.now();
@@ -237,7 +237,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
     let demo: ReturnType<typeof spawn> | undefined;
     try {
       const status = await waitFor(
-        'the daemon to answer on package-run/ctrlx-novnc/web.sock',
+        'the daemon to answer on package-run/ctrlx-novnc/ctrlx-novnc.web.sock',
         async () => {
           if (daemon.child.exitCode !== null) throw new Error(`daemon exited ${daemon.child.exitCode}: ${daemon.output.join('\n')}`);
           if (!fs.existsSync(socketPath)) return undefined;
