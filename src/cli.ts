@@ -216,6 +216,7 @@ async function runServe(args: string[]): Promise<void> {
   // Loaded here, not at the top: `relay` runs without Express and friends (less memory).
   const { startApp } = await import('./app.js');
   const { runtimePaths } = await import('./ctrlx/paths.js');
+  const { HealthReporter } = await import('./ctrlx/health.js');
   const paths = runtimePaths(process.env, values.data);
   if (paths.onDevice && values.listen) throw usageError('--listen is not used on the device (the app listens on its unix socket)');
   const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
@@ -242,6 +243,8 @@ async function runServe(args: string[]): Promise<void> {
       auth,
       limits,
       rateLimits,
+      // On the device: the app's health for ctrlX (snapctl set-health); off it nothing is called.
+      ...(paths.onDevice ? { health: new HealthReporter({ logger: log.child('health') }) } : {}),
       ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
     });
   })();
