@@ -29,6 +29,15 @@ export interface StageModule {
   readSnapcraft(): any;
   nodeVersion(): string;
   checkMetadata(snapcraft?: any, pkg?: any): { version: string; author: string; url: string; warning: string | undefined };
+  nodePin(file?: string): NodePin;
+  integrityOf(file: string): string;
+  verifiedNodeTarball(arch: string, pin?: NodePin, cacheDir?: string): string;
+}
+
+/** snap/node.json: the bundled Node's version and, per snap architecture, its npm tarball's integrity. */
+export interface NodePin {
+  version: string;
+  packages: Record<string, { name: string; integrity: string }>;
 }
 
 export async function stageModule(): Promise<StageModule> {
