@@ -102,18 +102,13 @@ export async function renderDocuments(outDir, { version = packageJson().version,
  * disclosure: `foss-sources.zip` or an offer), made from the FOSS list.
  */
 export function fossOffer(foss, { name, version, author, url }) {
+  // One line per paragraph: the names and the address vary in length.
   const lines = [
     `Written offer for source code: ${name} ${version}`,
     '',
-    `${name} ${version} by ${author} contains the open-source components listed below (with their`,
-    'licences and licence texts in fossinfo.json, which is also part of the app as',
-    `package-assets/${name}/${name}.fossinfo.json).`,
+    `${name} ${version} by ${author} contains the open-source components listed below (their licences and licence texts are in fossinfo.json, which is also part of the app as package-assets/${name}/${name}.fossinfo.json).`,
     '',
-    `For at least three years after the last delivery of this version, ${author} provides the`,
-    'complete corresponding source code of these components, including the source of any',
-    'component whose licence requires it (e.g. MPL-2.0 for noVNC), on a customary medium or for',
-    `download, for no more than the cost of providing it. Ask for it at ${url}, naming the app and`,
-    'its version. The source code is also available from the public locations listed below.',
+    `For at least three years after the last delivery of this version, ${author} provides the complete corresponding source code of these components, including the source of any component whose licence requires it (e.g. MPL-2.0 for noVNC), on a customary medium or for download, for no more than the cost of providing it. Ask for it at ${url}, naming the app and its version. The source code is also available from the public locations listed below.`,
     '',
     'Components:',
     '',

