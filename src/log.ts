@@ -2,16 +2,26 @@
  * @module
  * A small levelled logger. One line per event, `key=value` fields, no payloads and no secrets:
  * callers pass only what is safe to print (targets, sizes, codes), never tokens or passwords.
+ * Under systemd (a snap daemon: stdout and stderr go to the journal) each line starts with its
+ * sd-daemon priority, so journald files warnings and errors as such, not all as info.
  */
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warn' | 'error';
 export type LogFields = Record<string, string | number | boolean | undefined | null>;
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, notice: 25, warn: 30, error: 40 };
+
+/**
+ * The sd-daemon(3) priority of each level: journald reads a leading `<N>` of a line as its
+ * priority (3 err, 4 warning, 5 notice, 6 info, 7 debug) and strips it.
+ */
+export const JOURNAL_PRIORITY: Readonly<Record<LogLevel, number>> = { error: 3, warn: 4, notice: 5, info: 6, debug: 7 };
 
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
+  /** Normal but significant: a state change an operator wants to see (journal priority 5). */
+  notice(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
   /** A logger that prefixes every message with `scope`. */
@@ -25,6 +35,12 @@ export interface LoggerOptions {
   sink?: (level: LogLevel, line: string) => void;
   /** Prefix each line with an ISO time stamp. Default: true unless running under systemd/snapd. */
   timestamps?: boolean;
+  /**
+   * Start each line with its journal priority (`<3>` … `<7>`, see {@link JOURNAL_PRIORITY}).
+   * Default: true when the lines go to stdout/stderr (no `sink`) and `$JOURNAL_STREAM` is set,
+   * i.e. systemd connected them to the journal; off the device lines stay as they are.
+   */
+  journal?: boolean;
 }
 
 /** Quotes a value if it has spaces, quotes or `=`; keeps lines machine-readable. */
@@ -60,18 +76,20 @@ export function createLogger(options: LoggerOptions = {}, scope = ''): Logger {
   const sink = options.sink ?? defaultSink;
   // Under systemd (snap daemons) journald stamps each line already.
   const timestamps = options.timestamps ?? process.env.INVOCATION_ID === undefined;
+  const journal = options.journal ?? (options.sink === undefined && process.env.JOURNAL_STREAM !== undefined);
   const min = ORDER[level];
   const write = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (ORDER[lvl] < min) return;
-    const prefix = (timestamps ? new Date().toISOString() + ' ' : '') + lvl.padEnd(5) + ' ';
+    const prefix = (journal ? `<${JOURNAL_PRIORITY[lvl]}>` : '') + (timestamps ? new Date().toISOString() + ' ' : '') + lvl.padEnd(5) + ' ';
     sink(lvl, prefix + (scope ? scope + ': ' : '') + formatLine(msg, fields));
   };
   return {
     debug: (msg, fields) => write('debug', msg, fields),
     info: (msg, fields) => write('info', msg, fields),
+    notice: (msg, fields) => write('notice', msg, fields),
     warn: (msg, fields) => write('warn', msg, fields),
     error: (msg, fields) => write('error', msg, fields),
-    child: (child) => createLogger({ level, sink, timestamps }, scope ? `${scope}.${child}` : child),
+    child: (child) => createLogger({ level, sink: options.sink, timestamps, journal }, scope ? `${scope}.${child}` : child),
   };
 }
 
@@ -79,6 +97,7 @@ export function createLogger(options: LoggerOptions = {}, scope = ''): Logger {
 export const silentLogger: Logger = {
   debug() {},
   info() {},
+  notice() {},
   warn() {},
   error() {},
   child: () => silentLogger,

@@ -11,6 +11,11 @@ import { fileURLToPath } from 'node:url';
 export const APP_NAME = 'ctrlx-novnc';
 /** The reverse proxy forwards the full path: every route lives under this prefix. */
 export const PREFIX = `/${APP_NAME}`;
+/**
+ * The web server's unix socket in `$SNAP_DATA/package-run/<snap>/`: `<snap>.web.sock`, the ctrlX
+ * convention (a socket the proxy maps must have `.web` in its name).
+ */
+export const SOCKET_FILE = `${APP_NAME}.web.sock`;
 
 export interface RuntimePaths {
   /** True when running as a snap (`$SNAP` set). */
@@ -34,7 +39,7 @@ export function runtimePaths(env: NodeJS.ProcessEnv, dataDir = './data'): Runtim
     if (!snapData || !snapCommon) throw new Error('SNAP is set but SNAP_DATA or SNAP_COMMON is not');
     return {
       onDevice: true,
-      socket: path.join(snapData, 'package-run', APP_NAME, 'web.sock'),
+      socket: path.join(snapData, 'package-run', APP_NAME, SOCKET_FILE),
       solutionsDir: path.join(snapCommon, 'solutions'),
       appDataDir: path.join(snapCommon, 'app'),
     };

@@ -95,7 +95,7 @@ describe('SIGTERM with sessions open in every phase (on the device: unix socket,
       CTRLX_IDM_URL: idm.url,
     });
     fs.mkdirSync(env.SNAP!, { recursive: true });
-    const socket = path.join(env.SNAP_DATA!, 'package-run', 'ctrlx-novnc', 'web.sock');
+    const socket = path.join(env.SNAP_DATA!, 'package-run', 'ctrlx-novnc', 'ctrlx-novnc.web.sock');
     const targets = [target('stream', streaming.port), target('silent', silent.port), target('idle', idle.port)];
     if (hanging) targets.push(target('hang', hanging.port));
     writeConfigFile(path.join(env.SNAP_COMMON!, 'solutions', 'activeConfiguration', 'ctrlx-novnc', 'config.json'), config(...targets));

@@ -37,6 +37,7 @@ export interface RelayProcess {
 export function childEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
   delete env.INVOCATION_ID;
+  delete env.JOURNAL_STREAM; // a run under systemd: the child's lines stay unprefixed
   delete env.NODE_TEST_CONTEXT; // the child is not a test file
   delete env.NODE_OPTIONS;
   for (const key of ['SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'CTRLX_IDM_URL']) delete env[key];

@@ -13,31 +13,35 @@ import { WebSocket } from 'ws';
 
 /** The repository: build/test/snap → ../../.. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared', 'ctrlx');
+/** The official ctrlX schemas, copied into the repository (MIT, see its LICENSE). */
+export const SCHEMAS = path.join(ROOT, 'test', 'snap', 'schemas');
 export const MANIFEST_PATH = path.join(ROOT, 'configs', 'package-assets', 'ctrlx-novnc.package-manifest.json');
 
 export function readJson<T = any>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
-// ---- the stage script and the YAML subset (plain .mjs, loaded at run time) ----------------
+// ---- the stage script (plain .mjs, loaded at run time) ------------------------------------
 
 export interface StageModule {
   buildSnaps(archs: string[], outDir: string, options?: { keep?: boolean }): { arch: string; file: string; bytes: number }[];
-  snapYaml(arch: string): string;
+  snapYaml(arch: string, snapcraft?: any): string;
   readSnapcraft(): any;
   nodeVersion(): string;
+  checkMetadata(snapcraft?: any, pkg?: any): { version: string; author: string; url: string; warning: string | undefined };
+  nodePin(file?: string): NodePin;
+  integrityOf(file: string): string;
+  verifiedNodeTarball(arch: string, pin?: NodePin, cacheDir?: string): string;
 }
-export interface YamlModule {
-  parse(text: string): any;
-  stringify(doc: Record<string, unknown>): string;
+
+/** snap/node.json: the bundled Node's version and, per snap architecture, its npm tarball's integrity. */
+export interface NodePin {
+  version: string;
+  packages: Record<string, { name: string; integrity: string }>;
 }
 
 export async function stageModule(): Promise<StageModule> {
   return (await import(pathToFileURL(path.join(ROOT, 'scripts', 'stage.mjs')).href)) as StageModule;
-}
-export async function yamlModule(): Promise<YamlModule> {
-  return (await import(pathToFileURL(path.join(ROOT, 'scripts', 'lib', 'yaml-subset.mjs')).href)) as YamlModule;
 }
 
 /** True when `cmd --version` (or `cmd -version`) runs. */

@@ -1,6 +1,6 @@
 /**
  * The ctrlX package manifest, the validation descriptions and snap/snapcraft.yaml: valid against
- * the official schemas (copied in ../shared/ctrlx), consistent with each other, and consistent
+ * the official schemas (copied into test/snap/schemas), consistent with each other, and consistent
  * with the app — its prefix, socket, scopes, app folder, and routes that really answer (the app
  * runs in-process with ctrlX authentication against a fake identity manager).
  */
@@ -10,12 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Ajv2020Module from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
 import AjvModule from 'ajv';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { APP_NAME, PREFIX, runtimePaths } from '../../src/ctrlx/paths.js';
 import { APP_DIR_NAME } from '../../src/config/store.js';
-import { MANIFEST_PATH, ROOT, SHARED, makeToken, readJson, request, stageModule, startFakeIdm, yamlModule, type FakeIdm } from './helpers.js';
+import { MANIFEST_PATH, ROOT, SCHEMAS, makeToken, readJson, request, stageModule, startFakeIdm, type FakeIdm } from './helpers.js';
 
 const Ajv2020 = Ajv2020Module.default;
 const Ajv = AjvModule.default;
@@ -50,19 +51,19 @@ describe('package manifest and validation files', () => {
 
   it('the manifest is valid against the package-manifest schema (draft 2020-12)', () => {
     const ajv = manifestAjv();
-    validate(ajv, path.join(SHARED, 'package-manifest.schema.json'), manifest);
+    validate(ajv, path.join(SCHEMAS, 'package-manifest.v1.7.schema.json'), manifest);
   });
 
   it('the validation descriptions are valid against their schemas (draft-07)', () => {
     const ajv = new Ajv({ allErrors: true, strict: false });
     for (const name of ['portlist', 'unixsocket', 'slotplug']) {
-      validate(ajv, path.join(SHARED, 'validation', `${name}-description.v1.schema.json`), readJson(path.join(VALIDATION, `${name}-description.json`)));
+      validate(ajv, path.join(SCHEMAS, 'validation', `${name}-description.v1.schema.json`), readJson(path.join(VALIDATION, `${name}-description.json`)));
     }
   });
 
   it('a broken manifest fails the schema (the validator really checks)', () => {
     const ajv = manifestAjv();
-    const check = ajv.compile(readJson(path.join(SHARED, 'package-manifest.schema.json')));
+    const check = ajv.compile(readJson(path.join(SCHEMAS, 'package-manifest.v1.7.schema.json')));
     const broken = structuredClone(manifest);
     broken.menus.sidebar[0].items[0].unknownField = true;
     delete broken.menus.sidebar[0].items[1].items;
@@ -88,7 +89,7 @@ describe('package manifest and validation files', () => {
     const rel = path.relative('/var/snap/x/1', paths.socket!);
     assert.equal(mapping.binding, `unix://{$SNAP_DATA}/${rel}`);
     assert.ok(rel.length + 1 <= 50, `socket path after $SNAP_DATA must be at most 50 characters: ${rel}`);
-    assert.match(path.basename(rel), /^[a-z0-9.-]+\.sock$/);
+    assert.equal(rel, `package-run/${APP_NAME}/${APP_NAME}.web.sock`, 'the ctrlX convention: $SNAP_DATA/package-run/<snap>/<snap>.web.sock');
     assert.equal(path.basename(path.dirname(rel)), APP_NAME, 'the folder in package-run must be the snap name');
 
     // package-run slot: the socket's folder; package-assets slot: where the manifest is staged.
@@ -98,12 +99,27 @@ describe('package manifest and validation files', () => {
     assert.equal(snapcraft.plugs['active-solution'].target, '$SNAP_COMMON/solutions');
     assert.equal(path.relative('/var/snap/x/common', paths.solutionsDir), 'solutions');
 
+    // The socket description: the official example's shape for a socket the proxy maps (a
+    // lowercase `<snap>.<service>.sock` name, routing internal: only the proxy on the device
+    // connects to it), the name the app's socket, the purpose long enough (basechecks §4).
     const unix = readJson(path.join(VALIDATION, 'unixsocket-description.json'));
+    const example = readJson(path.join(SCHEMAS, 'validation', 'example.unixsocket-description.v1.json'));
     assert.deepEqual(
       unix.sockets.map((s: { name: string }) => s.name),
       [`/var/snap/${APP_NAME}/current/${rel}`],
     );
-    assert.deepEqual(readJson(path.join(VALIDATION, 'portlist-description.json')).ports, []);
+    for (const socket of unix.sockets) {
+      assert.deepEqual(Object.keys(socket).sort(), Object.keys(example.sockets[0]).sort());
+      assert.equal(socket.routing, example.sockets[0].routing, 'a proxy-mapped socket is internal, as in the official example');
+      assert.match(socket.name, /^[a-z0-9/._-]+\.web\.sock$/);
+      assert.ok(socket.purpose.length >= 16);
+    }
+    for (const key of ['$schema', '$id', 'type', 'title', 'description']) assert.equal(unix[key], example[key], `unixsocket ${key}`);
+
+    // The port list: its id is the snap name (basechecks §3.3), no port is opened.
+    const portlist = readJson(path.join(VALIDATION, 'portlist-description.json'));
+    assert.equal(portlist.id, APP_NAME);
+    assert.deepEqual(portlist.ports, []);
   });
 
   it('scopes: the two the app checks are declared; menus use only declared scopes and link with the token', () => {
@@ -150,7 +166,7 @@ describe('package manifest and validation files', () => {
     assert.equal(s.grade, 'stable');
     assert.deepEqual(Object.keys(s.platforms).sort(), ['amd64', 'arm64']);
     assert.match((await stageModule()).nodeVersion(), /^24\.\d+\.\d+$/, 'Node 24 LTS is bundled');
-    const m = /^<!--\s*\n\s*author:\s*\S.*\n\s*url:\s*https?:\/\/\S+\s*\n\s*-->\s*\n([\s\S]+)$/.exec(s.description);
+    const m = /^<!--[ \t]*\n[ \t]*author:.*\n[ \t]*url:.*\n[ \t]*-->[ \t]*\n([\s\S]+)$/.exec(s.description);
     assert.ok(m, 'description must start with the <!-- author / url --> comment');
     assert.ok(m[1]!.trim().length >= 16);
 
@@ -185,12 +201,55 @@ describe('package manifest and validation files', () => {
     for (const e of [...sp.plugs, ...sp.slots]) assert.ok(e.purpose.length > 40, `${e.name}: justify it`);
   });
 
+  it('snapcraft.yaml has a literal version, equal to package.json\'s', async () => {
+    const text = fs.readFileSync(path.join(ROOT, 'snap', 'snapcraft.yaml'), 'utf8');
+    const pkg = readJson(path.join(ROOT, 'package.json'));
+    assert.match(text, /^version: \d+\.\d+\.\d+$/m, 'a literal version: line (the ctrlX version check reads it)');
+    assert.doesNotMatch(text, /^adopt-info:/m);
+    assert.equal((await stageModule()).readSnapcraft().version, pkg.version);
+  });
+
+  it('the description\'s author and url are package.json\'s author and homepage; while unset, one warning', async () => {
+    const stage = await stageModule();
+    const snapcraft = stage.readSnapcraft();
+    const pkg = readJson(path.join(ROOT, 'package.json'));
+    // The repository as it is: consistent; a warning exactly while package.json lacks either.
+    const actual = stage.checkMetadata();
+    assert.equal(actual.version, pkg.version);
+    assert.equal(actual.warning !== undefined, !pkg.author || !pkg.homepage);
+    if (actual.warning) {
+      assert.doesNotMatch(actual.warning, /\n/, 'one line');
+      assert.match(actual.warning, /package\.json has no .*(author|homepage)/);
+      assert.match(actual.warning, /npm run artifacts refuses/);
+    }
+
+    const describe = (author: string, url: string): string => `<!--\nauthor: ${author}\nurl: ${url}\n-->\nShows a VNC screen in the ctrlX UI.\n`;
+    const withPublisher = { ...snapcraft, description: describe('ACME GmbH', 'https://acme.example/novnc') };
+    const publisher = { ...pkg, author: 'ACME GmbH <apps@acme.example> (https://acme.example)', homepage: 'https://acme.example/novnc' };
+    assert.deepEqual(stage.checkMetadata(withPublisher, publisher), {
+      version: pkg.version,
+      author: 'ACME GmbH',
+      url: 'https://acme.example/novnc',
+      warning: undefined,
+    });
+    assert.equal(stage.checkMetadata(withPublisher, { ...publisher, author: { name: 'ACME GmbH' } }).warning, undefined);
+    // Two sources that differ are refused, naming both values.
+    assert.throws(() => stage.checkMetadata(withPublisher, { ...publisher, homepage: 'https://other.example' }), /url "https:\/\/acme\.example\/novnc".*homepage "https:\/\/other\.example": make them equal/);
+    assert.throws(() => stage.checkMetadata(snapcraft, publisher), /author "".*author "ACME GmbH"/);
+    assert.throws(() => stage.checkMetadata({ ...withPublisher, version: '9.9.9' }, publisher), /version "9\.9\.9" but package\.json "\d+\.\d+\.\d+"/);
+    assert.throws(() => stage.checkMetadata({ ...withPublisher, description: 'No comment at all, only text.' }, publisher), /must start with the comment/);
+    assert.throws(() => stage.checkMetadata(withPublisher, { ...publisher, homepage: 'acme.example' }), /not an http\(s\) address/);
+  });
+
   it('meta/snap.yaml derived from snapcraft.yaml keeps the daemon, hooks, plugs and slots and reads back', async () => {
     const stage = await stageModule();
-    const yaml = await yamlModule();
     const pkg = readJson(path.join(ROOT, 'package.json'));
     for (const arch of ['amd64', 'arm64']) {
-      const meta = yaml.parse(stage.snapYaml(arch));
+      const text = stage.snapYaml(arch);
+      const meta = parseYaml(text);
+      // snapd reads snap.yaml as YAML 1.1 (yes/no/on/off are booleans there): same reading.
+      assert.deepEqual(parseYaml(text, { version: '1.1' }), meta);
+      for (const v of Object.values(meta.apps.web.environment)) assert.equal(typeof v, 'string');
       assert.equal(meta.name, APP_NAME);
       assert.equal(meta.version, pkg.version);
       assert.deepEqual(meta.architectures, [arch]);

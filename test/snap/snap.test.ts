@@ -3,8 +3,10 @@
  * with unsquashfs and runs each one as snapd would: the daemon's command and environment from its
  * meta/snap.yaml, SNAP/SNAP_DATA/SNAP_COMMON/SNAP_NAME pointing at temporary folders, ctrlX
  * authentication on (against a fake identity manager), the arm64 one under qemu-aarch64-static.
- * Checks the socket, the pages, the connect hook, a configuration saved through the API landing in
- * the active configuration, and a relay session reaching the demo VNC server. On amd64 it also
+ * Checks the socket, the bundled Node's version, the pages, the connect hook, the app health
+ * reported through a fake `snapctl` on PATH, journal priorities on every log line (systemd's
+ * JOURNAL_STREAM set), a configuration saved through the API landing in the active
+ * configuration, and a relay session reaching the demo VNC server. On amd64 it also
  * measures the daemon's RSS idle and with 10 viewers streaming (ctrlX guideline: below 75 MB).
  *
  * Needs Debian's snapd (snap pack), squashfs-tools, qemu-user-static, libc6-arm64-cross and
@@ -16,7 +18,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+import { JOURNAL_PRIORITY, type LogLevel } from '../../src/log.js';
+import { fakeSnapctl } from '../helpers/fake-snapctl.js';
 import {
   MANIFEST_PATH,
   ROOT,
@@ -34,7 +39,6 @@ import {
   stageModule,
   startFakeIdm,
   waitFor,
-  yamlModule,
   type FakeIdm,
   type ViewerMode,
 } from './helpers.js';
@@ -149,11 +153,10 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
   });
 
   it('each snap holds the daemon, the hook, the package assets and a lean production tree', async () => {
-    const yaml = await yamlModule();
     const prod = productionPackages();
     for (const arch of ARCHES) {
       const { dir } = snaps.get(arch)!;
-      const meta = yaml.parse(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
+      const meta = parseYaml(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
       assert.deepEqual(meta.architectures, [arch]);
       assert.equal(meta.confinement, 'strict');
       const hook = path.join(dir, 'meta', 'hooks', 'connect-plug-active-solution');
@@ -221,25 +224,39 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
     measure: boolean,
   ): Promise<void> {
     const { dir } = snaps.get(arch)!;
-    const yaml = await yamlModule();
-    const meta = yaml.parse(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
+    const meta = parseYaml(fs.readFileSync(path.join(dir, 'meta', 'snap.yaml'), 'utf8'));
     const app = meta.apps.web;
     const data = fs.mkdtempSync(path.join(tmp, `data-${arch}-`));
     const common = fs.mkdtempSync(path.join(tmp, `common-${arch}-`));
-    const base = snapEnv(dir, data, common, arch, { CTRLX_IDM_URL: idm.url, LOG_LEVEL: 'info' });
+    // As systemd starts a snap daemon: stdout/stderr to the journal (JOURNAL_STREAM, INVOCATION_ID),
+    // snapctl on PATH (here a fake that records its calls).
+    const snapctl = fakeSnapctl(fs.mkdtempSync(path.join(tmp, `snapctl-${arch}-`)));
+    const base = snapEnv(dir, data, common, arch, {
+      CTRLX_IDM_URL: idm.url,
+      LOG_LEVEL: 'info',
+      PATH: `${snapctl.dir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      JOURNAL_STREAM: '8:4242',
+      INVOCATION_ID: '0123456789abcdef0123456789abcdef',
+    });
     const env: NodeJS.ProcessEnv = { ...base };
     for (const [k, v] of Object.entries(app.environment ?? {})) env[k] = expand(String(v), base);
     const argv = String(app.command).split(/\s+/).map((w, i) => (i === 0 ? path.join(dir, w) : expand(w, env)));
     const prefix = arch === HOST_ARCH ? [] : QEMU;
-    const socketPath = path.join(data, 'package-run', 'ctrlx-novnc', 'web.sock');
+    const socketPath = path.join(data, 'package-run', 'ctrlx-novnc', 'ctrlx-novnc.web.sock');
     const endpoint = { socketPath };
+
+    // The bundled Node is the pinned one, for this CPU.
+    const pinned = readJson(path.join(ROOT, 'snap', 'node.json')).version;
+    const [nodeCmd, ...nodeArgs] = [...prefix, path.join(dir, 'bin', 'node'), '--version'];
+    const nodeV = spawnSync(nodeCmd!, nodeArgs, { encoding: 'utf8' });
+    assert.equal(nodeV.stdout.trim(), `v${pinned}`, nodeV.stderr);
 
     const started = Date.now();
     const daemon = spawnDaemon(argv, env, prefix);
     let demo: ReturnType<typeof spawn> | undefined;
     try {
       const status = await waitFor(
-        'the daemon to answer on package-run/ctrlx-novnc/web.sock',
+        'the daemon to answer on package-run/ctrlx-novnc/ctrlx-novnc.web.sock',
         async () => {
           if (daemon.child.exitCode !== null) throw new Error(`daemon exited ${daemon.child.exitCode}: ${daemon.output.join('\n')}`);
           if (!fs.existsSync(socketPath)) return undefined;
@@ -253,6 +270,10 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       assert.ok(fs.statSync(socketPath).isSocket());
       assert.equal(status.version, readJson(path.join(ROOT, 'package.json')).version);
       assert.equal(status.config.state, 'unmounted', 'no active configuration before the plug connects');
+      // Health: waiting for the Solutions folder.
+      const health = (): string[][] => snapctl.calls();
+      await waitFor('the health "waiting"', () => health().length >= 1, 30_000, 100);
+      assert.deepEqual(health(), [['set-health', '--code=solutions-not-connected', 'waiting', 'waiting for the Solutions folder (active-solution plug)']]);
 
       // Authentication is on in the snap: no token, no page.
       assert.equal((await request(endpoint, 'GET', '/ctrlx-novnc/viewer/')).status, 401);
@@ -269,6 +290,19 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
         const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view });
         return JSON.parse(r.body).config.state === 'ok';
       }, 30_000, 250);
+      await waitFor('the health "okay"', () => health().length >= 2, 30_000, 100);
+      assert.deepEqual(health()[1], ['set-health', 'okay']);
+
+      // A hand edit breaks config.json: health error naming file, line and field; fixed: okay.
+      const configFile = path.join(appdata, 'ctrlx-novnc', 'config.json');
+      fs.writeFileSync(configFile, '{\n  "version": 1,\n  "targets": [\n    {"id": "x", "name": "X", "host": "10.0.0.9", "port": 0}\n  ]\n}\n');
+      await waitFor('the health "error"', () => health().length >= 3, 30_000, 100);
+      assert.deepEqual(health()[2]!.slice(0, 3), ['set-health', '--code=config-invalid', 'error']);
+      assert.match(health()[2]![3]!, /^config\.json line 4 targets\[0\]\.port: .{3,}/);
+      fs.writeFileSync(configFile, '{"version": 1, "targets": []}\n');
+      await waitFor('the health "okay" again', () => health().length >= 4, 30_000, 100);
+      assert.deepEqual(health()[3], ['set-health', 'okay']);
+      diagnostic(`${arch}: health reported through snapctl: ${health().map((c) => c.slice(1).join(' ')).join(' → ')}`);
 
       // Pages and static files through the socket (the token as the menu link passes it).
       for (const [url, type, token] of [
@@ -328,6 +362,18 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       const exit = await daemon.stop();
       assert.deepEqual(exit, { code: 0, signal: null }, daemon.output.join('\n'));
       assert.ok(!fs.existsSync(socketPath), 'the socket is removed on stop');
+      assert.equal(health().length, 4, 'snapctl only on changes: nothing while idle or at stop');
+
+      // Journal priorities: every line starts with the sd-daemon priority of its level.
+      const levels = new Map<string, number>();
+      for (const line of daemon.output) {
+        const m = /^<([0-7])>(debug|info|notice|warn|error) /.exec(line);
+        assert.ok(m, `no journal priority: ${line}`);
+        assert.equal(Number(m[1]), JOURNAL_PRIORITY[m[2] as LogLevel], line);
+        levels.set(m[2]!, (levels.get(m[2]!) ?? 0) + 1);
+      }
+      for (const level of ['info', 'notice', 'warn', 'error']) assert.ok(levels.get(level), `a ${level} line (the health changes give each)`);
+      diagnostic(`${arch}: ${daemon.output.length} log lines, each with its priority: ${[...levels].map(([l, n]) => `${l} ${n}`).join(', ')}`);
     } catch (err) {
       diagnostic(`${arch} daemon output:\n${daemon.output.slice(-40).join('\n')}`);
       throw err;

@@ -1,7 +1,7 @@
 /**
  * `ctrlx-novnc serve` as a process: SIGTERM with a session open closes it with 1001 and exits 0
  * within 5 s; on the device (SNAP, SNAP_DATA, SNAP_COMMON set) it listens on
- * `$SNAP_DATA/package-run/ctrlx-novnc/web.sock` (a stale socket is removed first, the socket is
+ * `$SNAP_DATA/package-run/ctrlx-novnc/ctrlx-novnc.web.sock` (a stale socket is removed first, the socket is
  * removed on exit) and uses `$SNAP_COMMON/solutions`.
  */
 import assert from 'node:assert/strict';
@@ -107,7 +107,7 @@ describe('serve process', () => {
         CTRLX_IDM_URL: idm.url,
       });
       fs.mkdirSync(env.SNAP!, { recursive: true });
-      socket = path.join(env.SNAP_DATA!, 'package-run', 'ctrlx-novnc', 'web.sock');
+      socket = path.join(env.SNAP_DATA!, 'package-run', 'ctrlx-novnc', 'ctrlx-novnc.web.sock');
       solutions = path.join(env.SNAP_COMMON!, 'solutions');
     };
 
@@ -119,7 +119,7 @@ describe('serve process', () => {
       assert.ok(fs.lstatSync(file).isSocket(), 'a stale socket file is there');
     };
 
-    it('listens on $SNAP_DATA/package-run/ctrlx-novnc/web.sock (removing a stale one), uses $SNAP_COMMON/solutions and removes the socket on exit', async () => {
+    it('listens on $SNAP_DATA/package-run/ctrlx-novnc/ctrlx-novnc.web.sock (removing a stale one), uses $SNAP_COMMON/solutions and removes the socket on exit', async () => {
       await setUp();
       await staleSocket(socket);
       writeConfigFile(path.join(solutions, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), config(target('v', vnc.port)));
