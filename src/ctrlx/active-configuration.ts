@@ -22,8 +22,15 @@ export const CallbackBody = z.object({
 });
 export type CallbackBody = z.infer<typeof CallbackBody>;
 
-/** ctrlX main diagnosis code for a failed configuration load (generic app error). */
-const DIAG_LOAD_FAILED = '080F0100';
+/**
+ * ctrlX wants a save/load failure's messages to end with the callback's operation id, `[<id>]`, so
+ * the Solutions app can tie them to the operation. No `mainDiagnosisCode` is sent: the schema's
+ * example value 080F0100 means "Error in diagnostic system" on ctrlX OS, and the app has no
+ * diagnosis code of its own.
+ */
+export function withOperationId(text: string, id: string | undefined): string {
+  return id ? `${text} [${id}]` : text;
+}
 
 export type CallbackResult = { status: 204 } | { status: number; problem: Problem };
 
@@ -82,14 +89,13 @@ export class ActiveConfiguration {
         if (read.kind === 'invalid') {
           const e = read.error;
           const where = [e.line ? `line ${e.line}` : '', e.field ?? ''].filter(Boolean).join(', ');
-          const detail = `${e.file}${where ? ` (${where})` : ''}: ${e.reason}`;
+          const detail = withOperationId(`${e.file}${where ? ` (${where})` : ''}: ${e.reason}`, body.id);
           return {
             status: 422,
             problem: problem(422, PROBLEM_TYPES.validation, 'The loaded noVNC settings are invalid', detail, {
               ...(e.field ? { field: e.field } : {}),
-              mainDiagnosisCode: DIAG_LOAD_FAILED,
-              dynamicDescription: `${detail}${body.id ? ` [${body.id}]` : ''}`,
-              severity: 'ERROR',
+              dynamicDescription: detail,
+              severity: 'Error',
             }),
           };
         }
@@ -161,13 +167,12 @@ export class ActiveConfiguration {
 
   private failure(err: unknown, body: CallbackBody, title: string): CallbackResult {
     const status = err instanceof AppError ? err.status : 500;
-    const detail = err instanceof Error ? err.message : String(err);
+    const detail = withOperationId(err instanceof Error ? err.message : String(err), body.id);
     return {
       status,
       problem: problem(status, status === 503 ? PROBLEM_TYPES.unavailable : PROBLEM_TYPES.writeFailed, title, detail, {
-        mainDiagnosisCode: DIAG_LOAD_FAILED,
-        dynamicDescription: `${detail}${body.id ? ` [${body.id}]` : ''}`,
-        severity: 'ERROR',
+        dynamicDescription: detail,
+        severity: 'Error',
       }),
     };
   }

@@ -14,10 +14,9 @@ export interface Problem {
   field?: string;
   /** Every invalid field. */
   errors?: FieldError[];
-  /** ctrlX diagnosis fields for the active-configuration callbacks. */
-  mainDiagnosisCode?: string;
+  /** ctrlX fields of a save/load callback failure (no `mainDiagnosisCode`: see active-configuration.ts). */
   dynamicDescription?: string;
-  severity?: 'ERROR' | 'WARNING';
+  severity?: 'Error' | 'Warning';
 }
 
 /** Problem type URIs, one per kind of error (see docs/errors.md). */

@@ -117,10 +117,11 @@ describe('active configuration callbacks', () => {
     const p = assertProblem(res, 422, {
       type: 'urn:ctrlx-novnc:problem:validation-failed',
       field: 'targets[0].host',
-      mainDiagnosisCode: '080F0100',
-      severity: 'ERROR',
+      severity: 'Error',
     });
-    assert.match(p.detail, /config\.json \(line 4, targets\[0\]\.host\): host must be/);
+    // ctrlX OS reads 080F0100 as "Error in diagnostic system": no diagnosis code is sent.
+    assert.equal('mainDiagnosisCode' in p, false);
+    assert.match(p.detail, /config\.json \(line 4, targets\[0\]\.host\): host must be .* \[load-1\]$/);
     assert.match(p.dynamicDescription, /\[load-1\]$/);
 
     // validate says the same.
@@ -266,9 +267,12 @@ describe('active configuration callbacks', () => {
   it('answers 503 Problem JSON for load and save while the active configuration is unavailable', async () => {
     fs.rmSync(t.activeDir, { recursive: true });
     await expect204('query');
-    const p = assertProblem(await load('load'), 503, { type: 'urn:ctrlx-novnc:problem:unavailable', mainDiagnosisCode: '080F0100' });
-    assert.match(p.detail, /not available/);
-    assertProblem(await http.post(`${API}/save`, { configurationPath: CONFIG_PATH, id: 's', phase: 'save' }), 503);
+    const p = assertProblem(await load('load'), 503, { type: 'urn:ctrlx-novnc:problem:unavailable', severity: 'Error' });
+    assert.equal('mainDiagnosisCode' in p, false);
+    assert.match(p.detail, /not available.* \[load-1\]$/);
+    assert.match(p.dynamicDescription, /\[load-1\]$/);
+    const saved = assertProblem(await http.post(`${API}/save`, { configurationPath: CONFIG_PATH, id: 's', phase: 'save' }), 503, { severity: 'Error' });
+    assert.match(saved.detail, / \[s\]$/);
     await expect204('abort');
   });
 });
