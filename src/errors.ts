@@ -8,12 +8,14 @@ export const ERR_INVALID_ARGUMENT = 'ERR_INVALID_ARGUMENT';
 export const ERR_INVALID_ADDRESS = 'ERR_INVALID_ADDRESS';
 export const ERR_CONFIG_UNAVAILABLE = 'ERR_CONFIG_UNAVAILABLE';
 export const ERR_CONFIG_WRITE = 'ERR_CONFIG_WRITE';
+export const ERR_CONFIG_INVALID = 'ERR_CONFIG_INVALID';
 
 export type ErrorCode =
   | typeof ERR_INVALID_ARGUMENT
   | typeof ERR_INVALID_ADDRESS
   | typeof ERR_CONFIG_UNAVAILABLE
-  | typeof ERR_CONFIG_WRITE;
+  | typeof ERR_CONFIG_WRITE
+  | typeof ERR_CONFIG_INVALID;
 
 export interface AppErrorOptions {
   status?: number;

@@ -7,48 +7,17 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { ConfigStore } from '../config/store.js';
-import { SecretStore } from '../config/secrets.js';
-import type { Supervisor } from '../supervisor/supervisor.js';
-import type { ActiveConfiguration } from '../ctrlx/active-configuration.js';
 import { PREFIX, packageRoot } from '../ctrlx/paths.js';
 import { PROBLEM_TYPES, problem, sendProblem } from '../ctrlx/problem.js';
 import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { apiRouter } from './routes/api.js';
 import { configPageRouter } from './routes/config-page.js';
 import { novncRouter, preflightHandler, viewerRouter } from './routes/viewer.js';
-import { CsrfTokens, securityHeaders } from './security.js';
-import { createGuard, type Guard } from './access.js';
-import type { RateLimiters } from './rate-limit.js';
+import { securityHeaders } from './security.js';
+import { createGuard } from './access.js';
+import type { RouteDeps, WebDeps } from './deps.js';
 
-/** Everything the routes need, already built and checked. */
-export interface WebDeps {
-  store: ConfigStore;
-  /** The targets' VNC passwords; default: kept in memory only. */
-  secrets?: SecretStore;
-  supervisor: Supervisor;
-  activeConfiguration: ActiveConfiguration;
-  csrf: CsrfTokens;
-  /** Token and scope checks; default: none (authentication off). */
-  guard?: Guard;
-  /** Requests per client on the API and for changes (see rate-limit.ts); default: no limits. */
-  rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
-  /** The status object of `GET api/v1/status` and the page's panel. */
-  status: () => AppStatus;
-  probeTimeout: number;
-  logger: Logger;
-}
-
-/** What the routers get: the dependencies with the defaults filled in. */
-export type RouteDeps = WebDeps & { guard: Guard; secrets: SecretStore };
-
-export interface AppStatus {
-  version: string;
-  startedAt: string;
-  config: ReturnType<ConfigStore['status']> & { loading: boolean };
-  relay: ReturnType<Supervisor['status']>;
-}
+export type { AppStatus, RouteDeps, WebDeps } from './deps.js';
 
 /** ` (at position N)` from a JSON.parse message, or ''. */
 function jsonErrorPosition(message: string | undefined): string {
@@ -89,11 +58,7 @@ function query(req: Request): string {
 }
 
 export function createWebApp(options: WebDeps): express.Express {
-  const deps: RouteDeps = {
-    ...options,
-    guard: options.guard ?? createGuard(null),
-    secrets: options.secrets ?? new SecretStore({ dir: null }),
-  };
+  const deps: RouteDeps = { ...options, guard: options.guard ?? createGuard(null) };
   const app = express();
   const root = packageRoot();
   app.disable('x-powered-by');

@@ -28,8 +28,7 @@ import {
   type TestApp,
 } from '../helpers/app.js';
 import { serializeConfig, type Config } from '../../src/config/schema.js';
-import { ConfigStore } from '../../src/config/store.js';
-import { ActiveConfiguration } from '../../src/ctrlx/active-configuration.js';
+import { ConfigService } from '../../src/config/service.js';
 
 const CONFIG_PATH = 'solutions/DefaultSolution/configurations/appdata';
 
@@ -283,17 +282,16 @@ describe('a load that never finishes', () => {
     const solutionsDir = path.join(root, 'solutions');
     const { file } = configPaths(solutionsDir);
     writeConfigFile(file, config(target('a', 5900)));
-    const store = new ConfigStore({ solutionsDir, pollInterval: 20, debounce: 20 });
-    await store.start();
+    const service = new ConfigService({ solutionsDir, appDataDir: null, pollInterval: 20, debounce: 20, loadTimeout: 150 });
+    await service.start();
     try {
-      const ac = new ActiveConfiguration({ store, loadTimeout: 150 });
-      assert.deepEqual(await ac.load({ phase: 'prepare', id: 'stuck' }), { status: 204 });
-      assert.equal(ac.loading, true);
+      await service.load('prepare', 'stuck');
+      assert.equal(service.loading, true);
       editConfigFile(file, config(target('b', 5901)));
-      await waitFor('the load to be given up', () => !ac.loading);
-      await waitFor('the file applied once the watcher resumed', () => store.config.targets[0]?.id === 'b');
+      await waitFor('the load to be given up', () => !service.loading);
+      await waitFor('the file applied once the watcher resumed', () => service.current.targets[0]?.id === 'b');
     } finally {
-      store.stop();
+      service.stop();
       await removeDir(root);
     }
   });

@@ -6,13 +6,13 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../../errors.js';
 import { storedTarget, validateConfigInput, type Config, type Target } from '../../config/schema.js';
-import type { SecretStore } from '../../config/secrets.js';
-import { CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
+import type { ConfigService } from '../../config/service.js';
+import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
 import { PROBLEM_TYPES, problem, sendProblem, validationProblem } from '../../ctrlx/problem.js';
 import { parsePort, isValidHost } from '../../relay/address.js';
 import { probeTarget } from '../../relay/probe.js';
 import { isSameOrigin } from '../security.js';
-import type { RouteDeps } from '../app.js';
+import type { RouteDeps } from '../deps.js';
 
 /** JSON bodies above this many bytes get 413. */
 export const API_BODY_LIMIT = 16 * 1024;
@@ -52,15 +52,16 @@ function callbackBody(req: Request, res: Response): CallbackBody | null {
 export type TargetView = Target & { passwordSet: boolean };
 
 /** The configuration as `GET`/`PUT api/v1/config` answer it. */
-export function configView(config: Config, secrets: SecretStore): { version: number; targets: TargetView[] } {
+export function configView(service: ConfigService): { version: number; targets: TargetView[] } {
+  const config: Config = service.current;
   return {
     version: config.version,
-    targets: config.targets.map((t) => ({ ...storedTarget(t), passwordSet: secrets.has(t.id) })),
+    targets: config.targets.map((t) => ({ ...storedTarget(t), passwordSet: service.hasPassword(t.id) })),
   };
 }
 
 export function apiRouter(deps: RouteDeps): Router {
-  const { store, secrets, supervisor, activeConfiguration } = deps;
+  const { config: service, supervisor } = deps;
   const router = Router();
   const view = deps.guard.api('view');
   const manage = deps.guard.api('manage');
@@ -68,7 +69,7 @@ export function apiRouter(deps: RouteDeps): Router {
   router.use(express.json({ limit: API_BODY_LIMIT, strict: false, type: 'application/json' }));
 
   router.get('/config', manage, (_req, res) => {
-    res.json(configView(store.config, secrets));
+    res.json(configView(service));
   });
 
   router.put('/config', manage, async (req, res) => {
@@ -83,8 +84,8 @@ export function apiRouter(deps: RouteDeps): Router {
       return;
     }
     const { config, passwords } = result;
-    await secrets.update(config, passwords, () => store.save(config));
-    res.json(configView(store.config, secrets));
+    await service.save(config, passwords);
+    res.json(configView(service));
   });
 
   router.get('/status', view, (_req, res) => {
@@ -127,12 +128,12 @@ export function apiRouter(deps: RouteDeps): Router {
 
   router.post('/save', manage, async (req, res) => {
     const body = callbackBody(req, res);
-    if (body) sendCallback(res, await activeConfiguration.save(body));
+    if (body) sendCallback(res, await saveCallback(service, body));
   });
 
   router.post('/load', manage, async (req, res) => {
     const body = callbackBody(req, res);
-    if (body) sendCallback(res, await activeConfiguration.load(body));
+    if (body) sendCallback(res, await loadCallback(service, body));
   });
 
   router.use((_req, res) => {

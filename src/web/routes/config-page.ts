@@ -8,12 +8,12 @@
  */
 import express, { Router, type Request, type Response } from 'express';
 import { newTargetId, validateConfigInput, type Config, type FieldError } from '../../config/schema.js';
-import type { SecretStore } from '../../config/secrets.js';
+import type { ConfigService } from '../../config/service.js';
 import { probeTarget, type ProbeResult } from '../../relay/probe.js';
 import { isValidHost, parsePort } from '../../relay/address.js';
 import { AppError } from '../../errors.js';
 import { isSameOrigin } from '../security.js';
-import type { RouteDeps } from '../app.js';
+import type { RouteDeps } from '../deps.js';
 
 export const DEFAULT_VNC_PORT = 5900;
 /** Form posts above this many bytes get 413. */
@@ -59,14 +59,14 @@ function emptyRow(): FormRow {
   return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
 }
 
-function rowsFromConfig(config: Config, secrets: SecretStore): FormRow[] {
-  return config.targets.map((t) => ({
+function rowsFromConfig(service: ConfigService): FormRow[] {
+  return service.current.targets.map((t) => ({
     id: t.id,
     name: t.name,
     host: t.host,
     port: String(t.port),
     idleTimeout: t.idleTimeout === undefined ? '' : String(t.idleTimeout),
-    passwordSet: secrets.has(t.id),
+    passwordSet: service.hasPassword(t.id),
     passwordTyped: false,
     removePassword: false,
     errors: {},
@@ -84,7 +84,7 @@ function list(value: unknown): string[] {
  * checkboxes carry their row's target id: unticked boxes are not posted, so an index would not
  * line up.
  */
-function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { rows: FormRow[]; typed: string[] } {
+function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { rows: FormRow[]; typed: string[] } {
   const ids = list(body.id);
   const names = list(body.name);
   const hosts = list(body.host);
@@ -106,7 +106,7 @@ function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { ro
       host: hosts[i] ?? '',
       port: ports[i] ?? '',
       idleTimeout: idles[i] ?? '',
-      passwordSet: id !== '' && secrets.has(id),
+      passwordSet: id !== '' && service.hasPassword(id),
       passwordTyped: password !== '',
       removePassword: id !== '' && remove.has(id),
       errors: {},
@@ -171,7 +171,7 @@ function configFromRows(
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
-  const { store, secrets, csrf } = deps;
+  const { config: service, csrf } = deps;
   const router = Router();
 
   const render = (res: Response, rows: FormRow[], message: PageMessage | null, status = 200): void => {
@@ -187,7 +187,7 @@ export function configPageRouter(deps: RouteDeps): Router {
 
   router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
     const key = typeof req.query.m === 'string' ? req.query.m : '';
-    render(res, rowsFromConfig(store.config, secrets), MESSAGES[key] ?? null);
+    render(res, rowsFromConfig(service), MESSAGES[key] ?? null);
   });
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
@@ -195,13 +195,13 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
       render(
         res,
-        rowsFromConfig(store.config, secrets),
+        rowsFromConfig(service),
         { kind: 'error', text: 'This form has expired or did not come from this page (the app may have restarted). Nothing was saved: check the values and save again.' },
         403,
       );
       return;
     }
-    const { rows, typed } = rowsFromForm(body, secrets);
+    const { rows, typed } = rowsFromForm(body, service);
 
     if (body.action === 'add') {
       rows.push(emptyRow());
@@ -240,7 +240,7 @@ export function configPageRouter(deps: RouteDeps): Router {
     }
     const { config, passwords } = built;
     try {
-      await secrets.update(config, passwords, () => store.save(config));
+      await service.save(config, passwords);
     } catch (err) {
       askToRetype(rows);
       render(res, rows, { kind: 'error', text: err instanceof Error ? err.message : String(err) }, err instanceof AppError ? err.status : 500);

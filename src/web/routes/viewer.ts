@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router } from 'express';
 import { PROBLEM_TYPES, problem, sendProblem } from '../../ctrlx/problem.js';
-import type { RouteDeps } from '../app.js';
+import type { RouteDeps } from '../deps.js';
 
 /** The installed noVNC package folder (holds core/ and vendor/). */
 export function novncDir(): string {
