@@ -10,9 +10,9 @@
  * `abort` (back to the previous configuration). Unknown phases: 204.
  */
 import { z } from 'zod';
-import { AppError, ERR_CONFIG_INVALID } from '../errors.js';
 import type { ConfigService } from '../config/service.js';
-import { PROBLEM_TYPES, problem, type Problem } from './problem.js';
+import { AppError, ERR_CONFIG_INVALID, ERR_INTERNAL } from '../errors.js';
+import type { CtrlxDiagnosis } from './problem.js';
 
 export const CallbackBody = z.object({
   configurationPath: z.string().max(4096).optional(),
@@ -21,7 +21,8 @@ export const CallbackBody = z.object({
 });
 export type CallbackBody = z.infer<typeof CallbackBody>;
 
-export type CallbackResult = { status: 204 } | { status: number; problem: Problem };
+/** 204, or the failure with the ctrlX fields its Problem JSON carries. */
+export type CallbackResult = { status: 204 } | { error: AppError; diagnosis: CtrlxDiagnosis };
 
 /**
  * ctrlX wants a save/load failure's messages to end with the callback's operation id, `[<id>]`, so
@@ -48,27 +49,24 @@ export async function loadCallback(config: ConfigService, body: CallbackBody): P
   try {
     await config.load(body.phase, body.id);
   } catch (err) {
-    const invalid = err instanceof AppError && err.code === ERR_CONFIG_INVALID;
-    return failure(err, body, invalid ? 'The loaded noVNC settings are invalid' : 'Loading the noVNC settings failed');
+    return failure(err, body, 'Loading the noVNC settings failed');
   }
   return { status: 204 };
 }
 
+/**
+ * The answer to a failed callback: the error's status and Problem type, `title` (unless the error
+ * has a title of its own kind, e.g. an invalid file), and messages that end with the operation id.
+ */
 function failure(err: unknown, body: CallbackBody, title: string): CallbackResult {
-  const status = err instanceof AppError ? err.status : 500;
-  const type =
-    err instanceof AppError && err.code === ERR_CONFIG_INVALID
-      ? PROBLEM_TYPES.validation
-      : status === 503
-        ? PROBLEM_TYPES.unavailable
-        : PROBLEM_TYPES.writeFailed;
-  const detail = withOperationId(err instanceof Error ? err.message : String(err), body.id);
-  return {
-    status,
-    problem: problem(status, type, title, detail, {
-      ...(err instanceof AppError && err.field ? { field: err.field } : {}),
-      dynamicDescription: detail,
-      severity: 'Error',
-    }),
-  };
+  const e = err instanceof AppError ? err : new AppError(ERR_INTERNAL, err instanceof Error ? err.message : String(err), { cause: err });
+  const detail = withOperationId(e.message, body.id);
+  const error = new AppError(e.code, detail, {
+    status: e.status,
+    title: e.code === ERR_CONFIG_INVALID ? e.title : title,
+    ...(e.field !== undefined ? { field: e.field } : {}),
+    ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}),
+    cause: e,
+  });
+  return { error, diagnosis: { dynamicDescription: detail, severity: 'Error' } };
 }

@@ -7,11 +7,11 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { newTargetId, validateConfigInput, type Config, type FieldError } from '../../config/schema.js';
+import { newTargetId, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
 import { probeTarget, type ProbeResult } from '../../relay/probe.js';
-import { isValidHost, parsePort } from '../../relay/address.js';
-import { AppError } from '../../errors.js';
+import { ERR_INTERNAL } from '../../errors.js';
+import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import type { RouteDeps } from '../deps.js';
 
@@ -217,15 +217,9 @@ export function configPageRouter(deps: RouteDeps): Router {
     }
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
       const row = rows[Number(body.probe)]!;
-      const host = row.host.trim();
-      if (!isValidHost(host)) row.errors.host = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
-      let port = DEFAULT_VNC_PORT;
-      try {
-        if (row.port.trim()) port = parsePort(row.port.trim(), 'port');
-      } catch (err) {
-        row.errors.port = (err as AppError).message;
-      }
-      if (!row.errors.host && !row.errors.port) row.probe = await probeTarget(host, port, deps.probeTimeout);
+      const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
+      if (checked.ok) row.probe = await probeTarget(checked.host, checked.port, deps.probeTimeout);
+      else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
       askToRetype(rows);
       render(res, rows, null);
       return;
@@ -242,8 +236,10 @@ export function configPageRouter(deps: RouteDeps): Router {
     try {
       await service.save(config, passwords);
     } catch (err) {
+      const e = toAppError(err);
+      if (e.code === ERR_INTERNAL) deps.logger.error('saving the settings failed', { error: err instanceof Error ? err.stack : String(err) });
       askToRetype(rows);
-      render(res, rows, { kind: 'error', text: err instanceof Error ? err.message : String(err) }, err instanceof AppError ? err.status : 500);
+      render(res, rows, { kind: 'error', text: e.message }, e.status);
       return;
     }
     res.redirect(303, './?m=saved');
