@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { FieldError } from '../errors.js';
 import { isValidHost, parsePort } from '../relay/address.js';
+import { targetIdFrom } from '../shared/form-rules.js';
 
 export type { FieldError } from '../errors.js';
 
@@ -184,12 +185,9 @@ export function validateConfigInput(raw: unknown, options: { versionOptional?: b
   return { ok: true, config: { version: result.data.version, targets }, passwords };
 }
 
-/** A fresh target id not used in `config`, derived from `name` where possible. */
+/** A fresh target id not used in `config`, derived from `name` where possible (the form's rule). */
 export function newTargetId(config: Config, name = ''): string {
-  const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'target';
-  const used = new Set(config.targets.map((t) => t.id.toLowerCase()));
-  if (!used.has(base)) return base;
-  for (let i = 2; ; i++) if (!used.has(`${base}-${i}`)) return `${base}-${i}`;
+  return targetIdFrom(name, config.targets.map((t) => t.id));
 }
 
 /** A target with its keys in the stored order (id, name, host, port, then idleTimeout when set). */
@@ -206,7 +204,7 @@ export function serializeConfig(config: Config): string {
 /**
  * Checks the address of a "Test connection" (`POST api/v1/probe`, the form's Test button): a valid
  * host (trimmed) and a port from 1 to 65535, given as a number or as digits. The settings form
- * fills an empty port with the default first (see src/shared/form-rules.ts).
+ * fills an empty port with the default first (`DEFAULT_VNC_PORT`, src/shared/form-rules.ts).
  */
 export function validateProbeTarget(host: unknown, port: unknown): { ok: true; host: string; port: number } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];

@@ -76,8 +76,11 @@ export function apiRouter(deps: RouteDeps): Router {
     res.json(configView(service));
   });
 
-  router.get('/status', view, (_req, res) => {
-    res.json(deps.status());
+  // JSON; or, asked for HTML, the settings page's status panel rendered by the one template
+  // (views/partials/status.ejs) that also renders it into the page, for the page's live updates.
+  router.get('/status', view, (req, res) => {
+    if (req.accepts(['json', 'html']) === 'html') res.render('partials/status', { status: deps.status() });
+    else res.json(deps.status());
   });
 
   router.post('/targets/:id/probe', manage, async (req, res) => {

@@ -7,7 +7,8 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { newTargetId, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
 import { probeTarget, type ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL } from '../../errors.js';
@@ -15,11 +16,9 @@ import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import type { RouteDeps } from '../deps.js';
 
-export const DEFAULT_VNC_PORT = 5900;
+export { DEFAULT_VNC_PORT } from '../../shared/form-rules.js';
 /** Form posts above this many bytes get 413. */
 export const FORM_BODY_LIMIT = 32 * 1024;
-
-type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout';
 
 /**
  * One row of the form, as typed (strings), with its errors and probe result. Never the password
@@ -44,7 +43,6 @@ export interface FormRow {
 
 /** Shown next to a password field when the page comes back without saving what was typed. */
 const RETYPE_PASSWORD = 'Not saved yet: type the password again before saving (it is never shown on the page).';
-const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
 
 export interface PageMessage {
   kind: 'ok' | 'error' | 'info';
@@ -120,52 +118,29 @@ function askToRetype(rows: FormRow[]): void {
   for (const row of rows) if (row.passwordTyped) row.errors.password ??= RETYPE_PASSWORD;
 }
 
-/** Digits as a number; anything else as typed, so the schema's message explains what is wanted. */
-function typedNumber(text: string): number | string {
-  return /^\d+$/.test(text) ? Number(text) : text;
-}
-
 /**
- * Turns the rows into a configuration and password changes: blank rows are dropped, a blank name
- * becomes the host, a blank port 5900, a blank idle timeout never, new rows get an id; a typed password sets it, a ticked
- * "Remove password" removes it, an empty field keeps it. Errors are attached to the rows they
- * concern.
+ * Turns the rows into a configuration and password changes by the form's rules
+ * (src/shared/form-rules.ts, the same the page's script applies), then the configuration's.
+ * Errors are attached to the rows they concern.
  */
 function configFromRows(
   rows: FormRow[],
   typed: string[],
 ): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[] } {
-  const used: Config = { version: 1, targets: [] };
-  const rowOf: number[] = [];
-  const targets: Record<string, unknown>[] = [];
-  const errors: FieldError[] = [];
-  rows.forEach((row, i) => {
-    const host = row.host.trim();
-    const name = row.name.trim() || host;
-    const password = typed[i] ?? '';
-    const idleText = row.idleTimeout.trim();
-    if (!host && !row.name.trim() && !row.port.trim() && !idleText && !password) return;
-    const portText = row.port.trim();
-    const port = portText === '' ? DEFAULT_VNC_PORT : typedNumber(portText);
-    const id = row.id.trim() || newTargetId(used, name);
-    used.targets.push({ id, name, host, port: 0 });
-    const target: Record<string, unknown> = { id, name, host, port };
-    if (idleText) target.idleTimeout = typedNumber(idleText);
-    if (password && row.removePassword) {
-      row.errors.password = PASSWORD_AND_REMOVE;
-      errors.push({ field: `targets[${targets.length}].password`, message: PASSWORD_AND_REMOVE });
-    } else if (password) target.password = password;
-    else if (row.removePassword) target.password = null;
-    rowOf.push(i);
-    targets.push(target);
+  const { targets, rowOf, conflicts } = targetsFromRows(
+    rows.map((row, i) => ({ ...row, password: typed[i] ?? '', removePassword: row.removePassword })),
+  );
+  const errors: FieldError[] = conflicts.map((i) => {
+    rows[i]!.errors.password = PASSWORD_AND_REMOVE;
+    return { field: `targets[${rowOf.indexOf(i)}].password`, message: PASSWORD_AND_REMOVE };
   });
   const result = validateConfigInput({ targets }, { versionOptional: true });
   if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
   if (!result.ok) errors.push(...result.errors);
   for (const e of errors) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(e.field);
-    const row = m ? rows[rowOf[Number(m[1])]!] : undefined;
-    if (row && m) row.errors[m[2] as RowField] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
+    const at = rowFieldOf(e.field);
+    const row = at ? rows[rowOf[at.target]!] : undefined;
+    if (row && at) row.errors[at.field] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
   }
   return { errors };
 }
