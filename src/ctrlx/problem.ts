@@ -23,8 +23,14 @@ export interface Problem {
 /** The ctrlX fields a save/load callback adds to its Problem. */
 export type CtrlxDiagnosis = Pick<Problem, 'dynamicDescription' | 'severity'>;
 
-/** The Problem JSON of `err`; `extra` adds the ctrlX fields of a callback answer. */
-export function problemOf(err: AppError, extra: CtrlxDiagnosis = {}): Problem {
+/**
+ * Members an answer adds to the standard ones (RFC 9457 extension members): the ctrlX fields of a
+ * callback answer, or any other member a route documents.
+ */
+export type ProblemExtensions = CtrlxDiagnosis & { [member: string]: unknown };
+
+/** The Problem JSON of `err`, with `extra` members. */
+export function problemOf(err: AppError, extra: ProblemExtensions = {}): Problem {
   return {
     type: err.type,
     title: err.title,

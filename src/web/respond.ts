@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Request, Response } from 'express';
 import { PREFIX } from '../ctrlx/paths.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
-import { problemOf, type CtrlxDiagnosis } from '../ctrlx/problem.js';
+import { problemOf, type ProblemExtensions } from '../ctrlx/problem.js';
 import {
   AppError,
   ERR_BAD_REQUEST,
@@ -57,8 +57,8 @@ function setHeaders(res: Response, err: AppError): void {
   if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(err.retryAfter));
 }
 
-/** Answers `err` as Problem JSON; `extra` adds the ctrlX fields of a save/load callback answer. */
-export function sendProblem(res: Response, err: AppError, extra?: CtrlxDiagnosis): void {
+/** Answers `err` as Problem JSON; `extra` adds members (e.g. the ctrlX fields of a callback answer). */
+export function sendProblem(res: Response, err: AppError, extra?: ProblemExtensions): void {
   setHeaders(res, err);
   if (err.code === ERR_UNAUTHORIZED) res.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
   res.status(err.status).type('application/problem+json').send(JSON.stringify(problemOf(err, extra)));
