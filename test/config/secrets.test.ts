@@ -124,7 +124,7 @@ describe('VNC passwords', () => {
     assert.equal(after.mtimeMs, before.mtimeMs);
   });
 
-  it('reconcile drops the passwords of targets that are gone or point elsewhere, and says which', async () => {
+  it('a load or a hand edit drops the passwords of targets that are gone or point elsewhere, and says which', async () => {
     const s = await open();
     const third = target('third', 5902, '10.0.0.7');
     await s.save(config(press, weld, third), new Map([['press', SECRET], ['weld', OTHER], ['third', SECRET]]));
@@ -146,7 +146,7 @@ describe('VNC passwords', () => {
     assert.equal(s.passwordFor('press'), SECRET, 'a new name at the same address keeps the password');
   });
 
-  it('keeps a password through a page save whose configuration change is reconciled during the save', async () => {
+  it('keeps a password through a page save whose configuration change goes through the drop rule during the save', async () => {
     const s = await open();
     await s.save(config(press), new Map([['press', SECRET]]));
     const moved = config({ ...press, host: '10.0.0.50' });
