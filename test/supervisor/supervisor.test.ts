@@ -194,18 +194,18 @@ async function startWithSupervisor(options: SupervisorOptions, initial = config(
   const root = await makeTempDir('sup');
   const solutionsDir = path.join(root, 'solutions');
   writeConfigFile(path.join(solutionsDir, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), initial);
-  const store = new ConfigService({ solutionsDir, appDataDir: null, pollInterval: 50 });
-  await store.start();
+  const service = new ConfigService({ solutionsDir, appDataDir: null, pollInterval: 50 });
+  await service.start();
   const supervisor = new Supervisor(options);
-  supervisor.start(store.current);
-  store.on('change', (c) => supervisor.apply(c));
+  supervisor.start(service.current);
+  service.on('change', (c) => supervisor.apply(c));
   const status = () => ({
     version: 'test',
     startedAt: new Date().toISOString(),
-    config: store.status(),
+    config: service.status(),
     relay: supervisor.status(),
   });
-  const app = createWebApp({ config: store, supervisor, csrf: new CsrfTokens(), status, probeTimeout: 500, logger: silentLogger });
+  const app = createWebApp({ config: service, supervisor, csrf: new CsrfTokens(), status, probeTimeout: 500, logger: silentLogger });
   const server = createServer({ app, supervisor });
   await listen(server, { host: '127.0.0.1', port: 0 });
   const port = (server.address() as net.AddressInfo).port;
@@ -214,7 +214,7 @@ async function startWithSupervisor(options: SupervisorOptions, initial = config(
     supervisor,
     close: async () => {
       server.close();
-      store.stop();
+      service.stop();
       await supervisor.stop();
       server.closeAllConnections();
       await removeDir(root);
