@@ -2,13 +2,16 @@
 // removes rows in place, tests connections, and keeps the status panel live. Without JavaScript
 // the same form posts to the server and works as well. A VNC password is sent only when typed
 // (null when "Remove password" is ticked) and never comes back: the API says only `passwordSet`.
+// The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
+// status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
+import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows } from '../shared/form-rules.js';
 
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
 const list = document.getElementById('targets');
 const message = document.getElementById('message');
-const statusBox = document.getElementById('status');
+const statusBody = document.getElementById('status-body');
 
 /** Headers of every API call; `auth` is filled by the ctrlX token module when present. */
 function headers(json) {
@@ -19,16 +22,20 @@ function headers(json) {
   return h;
 }
 
-async function call(method, path, body) {
+/** Calls the API; `accept: 'html'` asks for a rendered fragment (then `html` holds it). */
+async function call(method, path, body, accept = 'json') {
+  const h = headers(body !== undefined);
+  if (accept === 'html') h.Accept = 'text/html';
   const res = await fetch(new URL(path, api), {
     method,
-    headers: headers(body !== undefined),
+    headers: h,
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
   });
   const type = res.headers.get('content-type') || '';
   const data = type.includes('json') ? await res.json() : null;
-  return { ok: res.ok, status: res.status, data, headers: res.headers };
+  const html = type.startsWith('text/html') ? await res.text() : null;
+  return { ok: res.ok, status: res.status, data, html, headers: res.headers };
 }
 
 function show(kind, text) {
@@ -56,8 +63,6 @@ function setError(row, name, text) {
   if (input) input.setAttribute('aria-invalid', 'true');
 }
 
-const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
-
 /** Shows whether a password is stored for a row, and empties its password field. */
 function setPasswordState(row, set) {
   const state = row.querySelector('[data-field="passwordState"]');
@@ -73,42 +78,25 @@ function setPasswordState(row, set) {
 }
 
 /**
- * Builds the configuration from the rows, as the server does for the plain form; `password` only
- * when typed, null when "Remove password" is ticked; `idleTimeout` only when filled in (minutes,
- * empty: never). Returns null (errors shown) when a row has both a password and "Remove password".
+ * Builds the targets from the rows by the form's rules (the server applies the same to the page
+ * without JavaScript). Returns null (errors shown) when a row has both a password and "Remove
+ * password".
  */
 function collect() {
-  const targets = [];
-  const rowOf = [];
-  let conflict = false;
-  rows().forEach((row, i) => {
-    const host = field(row, 'host').value.trim();
-    const name = field(row, 'name').value.trim() || host;
-    const portText = field(row, 'port').value.trim();
-    const password = field(row, 'password').value;
-    const remove = field(row, 'removePassword').checked;
-    const idleText = field(row, 'idleTimeout').value.trim();
-    if (!host && !field(row, 'name').value.trim() && !portText && !idleText && !password) return;
-    const port = portText === '' ? 5900 : /^\d+$/.test(portText) ? Number(portText) : portText;
-    let id = field(row, 'id').value;
-    if (!id) {
-      const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'target';
-      const used = new Set(targets.map((t) => t.id).concat(rows().map((r) => field(r, 'id').value).filter(Boolean)));
-      id = base;
-      for (let n = 2; used.has(id); n++) id = `${base}-${n}`;
-    }
-    const target = { id, name, host, port };
-    // Not a number: sent as typed, so the server's message explains what is wanted.
-    if (idleText) target.idleTimeout = /^\d+$/.test(idleText) ? Number(idleText) : idleText;
-    if (password && remove) {
-      setError(row, 'password', PASSWORD_AND_REMOVE);
-      conflict = true;
-    } else if (password) target.password = password;
-    else if (remove) target.password = null;
-    targets.push(target);
-    rowOf.push(i);
-  });
-  return conflict ? null : { targets, rowOf };
+  const all = rows();
+  const { targets, rowOf, conflicts } = targetsFromRows(
+    all.map((row) => ({
+      id: field(row, 'id').value,
+      name: field(row, 'name').value,
+      host: field(row, 'host').value,
+      port: field(row, 'port').value,
+      idleTimeout: field(row, 'idleTimeout').value,
+      password: field(row, 'password').value,
+      removePassword: field(row, 'removePassword').checked,
+    })),
+  );
+  for (const i of conflicts) setError(all[i], 'password', PASSWORD_AND_REMOVE);
+  return conflicts.length ? null : { targets, rowOf };
 }
 
 async function save() {
@@ -136,8 +124,8 @@ async function save() {
   }
   const p = res.data || {};
   for (const e of p.errors || []) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(e.field);
-    if (m) setError(all[rowOf[Number(m[1])]], m[2], e.message);
+    const at = rowFieldOf(e.field);
+    if (at) setError(all[rowOf[at.target]], at.field, e.message);
   }
   show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
 }
@@ -147,7 +135,7 @@ async function probe(row) {
   out.className = 'probe probe-busy';
   out.textContent = 'Testing…';
   clearErrors(row);
-  const res = await call('POST', 'probe', { host: field(row, 'host').value.trim(), port: field(row, 'port').value.trim() || '5900' });
+  const res = await call('POST', 'probe', { host: field(row, 'host').value.trim(), port: field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT) });
   if (res.ok) {
     out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
     out.textContent = res.data.message;
@@ -170,9 +158,9 @@ function renumber() {
   });
 }
 
-/** Empties a row's fields (a fresh target: no id, port 5900, no password, never idle-closed). */
+/** Empties a row's fields (a fresh target: no id, the default port, no password, never idle-closed). */
 function resetRow(row) {
-  for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? '5900' : '';
+  for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? String(DEFAULT_VNC_PORT) : '';
   setPasswordState(row, false);
   clearErrors(row);
 }
@@ -213,88 +201,6 @@ form.addEventListener('submit', (event) => {
 
 // ---- live status -------------------------------------------------------------------------
 
-const STATE_TEXT = { running: 'Running', restarting: 'Restarting', failed: 'Failed, retrying', stopped: 'Stopped' };
-
-function fmtBytes(n) {
-  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
-}
-
-function time(iso) {
-  return iso.replace('T', ' ').slice(0, 19);
-}
-
-/** Targets whose stored VNC password the server rejected; same words as views/partials/status.ejs. */
-function authText(targets) {
-  const bad = targets.filter((t) => t.auth);
-  if (!bad.length) return 'no rejected passwords';
-  return bad
-    .map((t) => `${t.name}: password rejected ${t.auth.failures} time${t.auth.failures === 1 ? '' : 's'} in a row` +
-      (t.auth.retryIn ? `, next try allowed in ${t.auth.retryIn} s` : ''))
-    .join('; ');
-}
-
-/** The relay's targets, each with its address and whether a VNC password is stored; same words as views/partials/status.ejs. */
-function renderTargets(out, targets) {
-  if (!targets.length) {
-    out.replaceChildren('none configured');
-    return;
-  }
-  const ul = document.createElement('ul');
-  ul.className = 'target-list';
-  for (const t of targets) {
-    const li = document.createElement('li');
-    li.append(`${t.name} (${t.target}${t.demo ? ', demo' : ''})`);
-    if (t.passwordSet) {
-      const note = document.createElement('span');
-      note.className = 'password-note';
-      note.textContent = 'VNC password stored';
-      li.append(' ', note);
-    }
-    ul.append(li);
-  }
-  out.replaceChildren(ul);
-}
-
-function renderStatus(s) {
-  const r = s.relay;
-  const c = s.config;
-  const q = (name) => statusBox.querySelector(`[data-field="${name}"]`);
-  const state = q('state');
-  state.className = `badge badge-${r.state}`;
-  state.textContent = STATE_TEXT[r.state] || r.state;
-  q('since').textContent = time(r.since);
-  q('sessions').textContent = String(r.totals.sessionsOpen);
-  q('restarts').textContent = String(r.restarts);
-  renderTargets(q('targets'), r.targets);
-  q('auth').textContent = authText(r.targets);
-  q('lastError').textContent = r.lastError ? `${r.lastError.message} (${time(r.lastError.at)})` : 'none';
-  const cfg = q('config');
-  cfg.replaceChildren();
-  const badge = document.createElement('span');
-  const [cls, label, text] =
-    c.state === 'unmounted' ? ['failed', 'Not available yet', ' waiting for the ctrlX active configuration']
-    : c.state === 'invalid' ? ['failed', 'File invalid', ' running on the last good configuration']
-    : c.loading ? ['restarting', 'Loading', ' a configuration is being loaded']
-    : ['running', 'OK', c.exists ? ' config.json' : ' no file yet (nothing saved)'];
-  badge.className = `badge badge-${cls}`;
-  badge.textContent = label;
-  cfg.append(badge, text);
-  const table = q('sessionTable');
-  table.classList.toggle('hidden', r.sessions.length === 0);
-  const body = table.querySelector('tbody');
-  body.replaceChildren(
-    ...r.sessions.map((x) => {
-      const tr = document.createElement('tr');
-      for (const v of [`${x.targetId} (${x.target})`, x.peer, time(x.startedAt), fmtBytes(x.bytesUp), fmtBytes(x.bytesDown)]) {
-        const td = document.createElement('td');
-        td.textContent = v;
-        tr.append(td);
-      }
-      return tr;
-    }),
-  );
-}
-
 /** No status polls before this time (ms): the app asked to wait (429 with Retry-After). */
 let pausedUntil = 0;
 let poller;
@@ -302,9 +208,10 @@ let poller;
 async function refreshStatus() {
   if (Date.now() < pausedUntil) return;
   try {
-    const res = await call('GET', 'status');
-    if (res.ok) {
-      renderStatus(res.data);
+    const res = await call('GET', 'status', undefined, 'html');
+    if (res.ok && res.html !== null) {
+      // The server's own rendering of the panel (views/partials/status.ejs), escaped there.
+      statusBody.innerHTML = res.html;
     } else if (res.status === 401) {
       // The login expired: every further poll would be another failed login, which the app
       // counts per address (too many lock this address out for a while). Stop and say so.

@@ -1,14 +1,13 @@
 /**
  * @module
- * Wires the configuration store, the supervisor (and its relay) and the web server into one
- * running app; `startApp()`/`stop()` are what the CLI and the tests use.
+ * Wires the configuration service, the supervisor (and its relay) and the web server into one
+ * running app; `startApp()`/`stop()` are what the CLI and the tests use. A configuration change
+ * goes one way: page, API, file or ctrlX load → configuration service → supervisor → relay.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
-import { ConfigStore } from './config/store.js';
-import { SecretStore } from './config/secrets.js';
+import { ConfigService } from './config/service.js';
 import type { Target } from './config/schema.js';
-import { ActiveConfiguration } from './ctrlx/active-configuration.js';
 import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
 import { healthOf, type HealthReporter } from './ctrlx/health.js';
 import { createGuard } from './web/access.js';
@@ -59,8 +58,8 @@ export interface RunningApp {
   /** `127.0.0.1:6080` or the socket path. */
   address: string;
   server: http.Server;
-  store: ConfigStore;
-  secrets: SecretStore;
+  /** The configuration service: targets, passwords, ctrlX load and save. */
+  config: ConfigService;
   supervisor: Supervisor;
   status(): AppStatus;
   /** Stops accepting, closes sessions with 1001, removes the socket. */
@@ -80,61 +79,47 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const startedAt = new Date().toISOString();
   const version = packageVersion();
 
-  const store = new ConfigStore({
+  // The passwords live apart from the configuration (in appDataDir): never in the active
+  // configuration, which ctrlX archives and exports.
+  const config = new ConfigService({
     solutionsDir: options.solutionsDir,
-    logger: log.child('config'),
+    appDataDir: options.appDataDir,
+    logger: log,
     ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
   });
-  // The passwords live apart from the configuration: never in the active configuration, which
-  // ctrlX archives and exports.
-  const secrets = new SecretStore({ dir: options.appDataDir, logger: log.child('secrets') });
   const supervisor = new Supervisor({
     logger: log.child('relay'),
-    passwordFor: (id) => secrets.get(id),
+    passwordFor: (id) => config.passwordFor(id),
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.limits?.maxSessions ? { maxSessions: options.limits.maxSessions } : {}),
     ...(options.limits?.maxSessionsPerTarget ? { maxSessionsPerTarget: options.limits.maxSessionsPerTarget } : {}),
     ...(options.fallbackTarget ? { fallbackTarget: options.fallbackTarget } : {}),
   });
-  const activeConfiguration = new ActiveConfiguration({ store, logger: log.child('solutions') });
-
-  await secrets.start();
-  await store.start();
-  // A hand edit or a load while the app was down may have moved a target: drop its password.
-  // Not while the file is unusable: the configuration in memory is then the empty one.
-  if (store.status().state === 'ok') await secrets.reconcile(store.config);
-  supervisor.start(store.config);
-  // Passwords first: a target moved by a load or a hand edit must not get its old password.
-  store.on('change', (config) => {
-    secrets.reconcile(config).catch(() => {}); // a failed write is logged; the memory is already right
-    supervisor.apply(config);
-  });
-  secrets.on('changed', (ids) => {
+  await config.start();
+  supervisor.start(config.current);
+  // The service brought the passwords in line with the change before announcing it.
+  config.on('change', (next) => supervisor.apply(next));
+  config.on('passwords', (ids) => {
     for (const id of ids) supervisor.resetAuthFailures(id);
   });
-  store.on('status', (s) => {
-    if (s.state === 'unmounted') log.warn('waiting for the active configuration folder', { dir: store.activeDir });
+  let unmounted = config.status().state === 'unmounted';
+  config.on('status', (s) => {
+    if (s.state === 'unmounted' && !unmounted) log.warn('waiting for the active configuration folder', { dir: config.activeDir });
+    unmounted = s.state === 'unmounted';
     options.health?.report(healthOf(s));
   });
-  options.health?.report(healthOf(store.status()));
-  if (store.status().state === 'unmounted') {
-    log.warn('the active configuration is not available yet; starting with no targets', { dir: store.activeDir });
+  options.health?.report(healthOf(config.status()));
+  if (unmounted) {
+    log.warn('the active configuration is not available yet; starting with no targets', { dir: config.activeDir });
   }
 
-  const status = (): AppStatus => ({
-    version,
-    startedAt,
-    config: { ...store.status(), loading: activeConfiguration.loading },
-    relay: supervisor.status(),
-  });
+  const status = (): AppStatus => ({ version, startedAt, config: config.status(), relay: supervisor.status() });
   const guard = createGuard(options.auth ? new Authenticator({ ...options.auth, logger: log.child('auth') }) : null, rateLimits.failedLogins);
   const app = createWebApp({
     guard,
     rateLimits,
-    store,
-    secrets,
+    config,
     supervisor,
-    activeConfiguration,
     csrf: new CsrfTokens(),
     status,
     probeTimeout: options.probeTimeout ?? 3000,
@@ -150,7 +135,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   try {
     address = await listen(server, options.listen);
   } catch (err) {
-    store.stop();
+    config.stop();
     rateLimits.close();
     await supervisor.stop();
     throw err;
@@ -161,7 +146,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       server.close();
-      store.stop();
+      config.stop();
       rateLimits.close();
       await supervisor.stop();
       await options.health?.idle();
@@ -169,5 +154,5 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });
     })());
 
-  return { address, server, store, secrets, supervisor, status, stop };
+  return { address, server, config, supervisor, status, stop };
 }

@@ -6,7 +6,11 @@
  * ({@link validateConfigInput}); it is split off here and kept by config/secrets.ts, never in the file.
  */
 import { z } from 'zod';
-import { isValidHost } from '../relay/address.js';
+import type { FieldError } from '../errors.js';
+import { isValidHost, parsePort } from '../relay/address.js';
+import { targetIdFrom } from '../shared/form-rules.js';
+
+export type { FieldError } from '../errors.js';
 
 export const CONFIG_VERSION = 1;
 export const MAX_TARGETS = 32;
@@ -14,6 +18,7 @@ export const MAX_NAME_LENGTH = 64;
 /** Longest idle time a target may set, in minutes (one day). */
 export const MAX_IDLE_MINUTES = 1440;
 
+const HOST_MESSAGE = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
 const IDLE_MESSAGE = `idleTimeout must be a whole number of minutes from 1 to ${MAX_IDLE_MINUTES} (leave it out to never close idle sessions)`;
 
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
@@ -31,7 +36,7 @@ export const TargetSchema = z.strictObject({
     .string({ error: 'host must be a string' })
     .trim()
     .min(1, { error: 'host must not be empty' })
-    .refine(isValidHost, { error: 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)' }),
+    .refine(isValidHost, { error: HOST_MESSAGE }),
   port: z
     .number({ error: 'port must be a number' })
     .int({ error: 'port must be a whole number' })
@@ -107,12 +112,6 @@ export const ConfigInputSchema = configSchemaOf(TargetInputSchema);
 export type Target = z.infer<typeof TargetSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** One problem with an input, naming the field (`targets[0].host`) it concerns. */
-export interface FieldError {
-  field: string;
-  message: string;
-}
-
 export type Validation = { ok: true; config: Config } | { ok: false; errors: FieldError[] };
 
 /** The initial state: no targets. */
@@ -186,12 +185,9 @@ export function validateConfigInput(raw: unknown, options: { versionOptional?: b
   return { ok: true, config: { version: result.data.version, targets }, passwords };
 }
 
-/** A fresh target id not used in `config`, derived from `name` where possible. */
+/** A fresh target id not used in `config`, derived from `name` where possible (the form's rule). */
 export function newTargetId(config: Config, name = ''): string {
-  const base = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'target';
-  const used = new Set(config.targets.map((t) => t.id.toLowerCase()));
-  if (!used.has(base)) return base;
-  for (let i = 2; ; i++) if (!used.has(`${base}-${i}`)) return `${base}-${i}`;
+  return targetIdFrom(name, config.targets.map((t) => t.id));
 }
 
 /** A target with its keys in the stored order (id, name, host, port, then idleTimeout when set). */
@@ -203,4 +199,26 @@ export function storedTarget(t: Target): Target {
 /** Serialises a configuration the way it is stored: stable key order, two-space indent. */
 export function serializeConfig(config: Config): string {
   return JSON.stringify({ version: config.version, targets: config.targets.map(storedTarget) }, null, 2) + '\n';
+}
+
+/**
+ * Checks the address of a "Test connection" (`POST api/v1/probe`, the form's Test button): a valid
+ * host (trimmed) and a port from 1 to 65535, given as a number or as digits. The settings form
+ * fills an empty port with the default first (`DEFAULT_VNC_PORT`, src/shared/form-rules.ts).
+ */
+export function validateProbeTarget(host: unknown, port: unknown): { ok: true; host: string; port: number } | { ok: false; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const h = typeof host === 'string' ? host.trim() : '';
+  if (!isValidHost(h)) errors.push({ field: 'host', message: HOST_MESSAGE });
+  let p = 0;
+  if (typeof port !== 'number' && typeof port !== 'string') {
+    errors.push({ field: 'port', message: 'port must be a number' });
+  } else {
+    try {
+      p = parsePort(String(port), 'port');
+    } catch (err) {
+      errors.push({ field: 'port', message: (err as Error).message });
+    }
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, host: h, port: p };
 }

@@ -4,23 +4,20 @@
  * the app's private data folder (`$SNAP_COMMON/app`), mode 0600, never in the ctrlX active
  * configuration (which ctrlX archives and exports).
  *
- * - Each record is bound to the address (host, port) its target had when the password was
- *   entered. A configuration that points the id at another address without going through the
- *   settings page (a ctrlX load, a hand edit of config.json) loses the password: it must never be
- *   sent to a server it was not entered for.
+ * - Each record holds the address (host, port) its target had when the password was entered;
+ *   which records to keep when the configuration changes is decided by the configuration service
+ *   (service.ts), the only user of this store.
  * - Written atomically (see atomic-write.ts), and only when a record really changed.
  * - A corrupt or invalid file is logged (never its content), treated as empty, and left on disk
  *   until the next real change replaces it.
  * - A password never appears in a log line, an error message or an event.
  */
-import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError, ERR_CONFIG_WRITE } from '../errors.js';
-import { formatHostPort } from '../relay/address.js';
 import { silentLogger, type Logger } from '../log.js';
-import { PasswordSchema, type Config } from './schema.js';
+import { PasswordSchema } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 
 export const SECRETS_FILE_NAME = 'vnc-passwords.json';
@@ -48,12 +45,6 @@ export interface SecretRecord {
   password: string;
 }
 
-/**
- * Password changes from the settings page or the API, by target id: a string sets (or replaces)
- * the password, `null` removes it. Targets not named keep theirs.
- */
-export type PasswordChanges = ReadonlyMap<string, string | null>;
-
 export interface SecretStoreOptions {
   /**
    * The app's private data folder (`appDataDir`), created 0700 on the first write if missing;
@@ -63,29 +54,18 @@ export interface SecretStoreOptions {
   logger?: Logger;
 }
 
-export interface SecretStoreEvents {
-  /**
-   * Passwords were set, replaced or removed from the settings page or the API (after the
-   * configuration was saved): the ids concerned, never the passwords.
-   */
-  changed: [targetIds: string[]];
-}
-
-export class SecretStore extends EventEmitter<SecretStoreEvents> {
+export class SecretStore {
   /** `<dir>/vnc-passwords.json`, or null when kept in memory only. */
   readonly file: string | null;
   private readonly dir: string | null;
   private readonly log: Logger;
-  private records = new Map<string, SecretRecord>();
+  private byId = new Map<string, SecretRecord>();
   /** The file text last read or written; null when there is no file or it is unusable. */
   private lastText: string | null = null;
   /** Serialises writes so they reach the disk in the order the changes were made. */
   private queue: Promise<unknown> = Promise.resolve();
-  /** Serialises updates, so a rollback never undoes another request's change. */
-  private updates: Promise<unknown> = Promise.resolve();
 
   constructor(options: SecretStoreOptions) {
-    super();
     this.dir = options.dir;
     this.file = options.dir === null ? null : path.join(options.dir, SECRETS_FILE_NAME);
     this.log = options.logger ?? silentLogger;
@@ -114,108 +94,45 @@ export class SecretStore extends EventEmitter<SecretStoreEvents> {
       this.log.error('the VNC passwords file is corrupt or invalid; running without stored passwords until one is entered again', { file: this.file });
       return;
     }
-    this.records = records;
+    this.byId = records;
     this.lastText = text;
     this.log.info('VNC passwords loaded', { file: this.file, targets: records.size });
   }
 
   /** The password stored for target `id`, if any. */
   get(id: string): string | undefined {
-    return this.records.get(id)?.password;
+    return this.byId.get(id)?.password;
   }
 
   has(id: string): boolean {
-    return this.records.has(id);
+    return this.byId.has(id);
+  }
+
+  /** Every stored record, by target id (a snapshot: {@link set} replaces it). */
+  records(): ReadonlyMap<string, SecretRecord> {
+    return this.byId;
   }
 
   /**
-   * Applies password changes for the configuration `config` the user is saving, then runs
-   * `commit` (the save of that configuration). Every kept record is bound to its target's address
-   * in `config` (an address edited on the page keeps its password); records of targets not in
-   * `config` are removed. One atomic write if anything changed. If the write or `commit` fails,
-   * the previous passwords are put back and the error is rethrown; on success `changed` is emitted
-   * with the ids whose password was set (even to the same value) or removed.
-   *
-   * Call it instead of saving the configuration directly: the records are rebound before the
-   * configuration store announces the change, so {@link reconcile} keeps them.
-   * @throws {AppError} when the file cannot be written (no password in the message)
+   * Replaces every record in memory (the relay sees them at once); {@link persist} writes them.
+   * Which records to keep is the configuration service's rule, not the store's.
    */
-  update(config: Config, changes: PasswordChanges, commit: () => Promise<void> = async () => {}): Promise<void> {
-    const run = this.updates.then(() => this.updateLocked(config, changes, commit));
-    this.updates = run.catch(() => {});
-    return run;
-  }
-
-  private async updateLocked(config: Config, changes: PasswordChanges, commit: () => Promise<void>): Promise<void> {
-    const previous = this.records;
-    const next = new Map<string, SecretRecord>();
-    const touched: string[] = [];
-    for (const t of config.targets) {
-      const change = changes.get(t.id);
-      // Entering the same password again counts (the user retries after a rejection); removing
-      // a password that is not there does not.
-      if (typeof change === 'string' || (change === null && previous.has(t.id))) touched.push(t.id);
-      const password = change === undefined ? previous.get(t.id)?.password : (change ?? undefined);
-      if (password !== undefined) next.set(t.id, { host: t.host, port: t.port, password });
-    }
-    this.records = next;
-    try {
-      await this.persist();
-    } catch (err) {
-      this.records = previous;
-      throw err;
-    }
-    try {
-      await commit();
-    } catch (err) {
-      this.records = previous;
-      await this.persist().catch(() => {});
-      throw err;
-    }
-    for (const id of touched) {
-      this.log.info(next.has(id) ? 'VNC password set' : 'VNC password removed', { target: id });
-    }
-    if (touched.length) this.emit('changed', touched);
+  set(records: ReadonlyMap<string, SecretRecord>): void {
+    this.byId = new Map(records);
   }
 
   /**
-   * Brings the records in line with the configuration now in use (after any change: page save,
-   * ctrlX load, hand edit): removes records of targets that are gone and of targets whose address
-   * differs from the one the password was entered for. Writes only if something was removed.
+   * Writes the records if they differ from what the file holds (serialised, atomic, 0600).
+   * @throws {AppError} ERR_CONFIG_WRITE when the file cannot be written (no password in the message)
    */
-  async reconcile(config: Config): Promise<void> {
-    const byId = new Map(config.targets.map((t) => [t.id, t]));
-    let dropped = 0;
-    for (const [id, record] of [...this.records]) {
-      const t = byId.get(id);
-      if (!t) {
-        this.records.delete(id);
-        dropped++;
-        this.log.info('VNC password removed with its target', { target: id });
-      } else if (t.host !== record.host || t.port !== record.port) {
-        this.records.delete(id);
-        dropped++;
-        this.log.warn('VNC password dropped: the target now points at another address (changed outside the settings page); enter the password again on the settings page', {
-          target: id,
-          was: formatHostPort(record.host, record.port),
-          now: formatHostPort(t.host, t.port),
-        });
-      }
-    }
-    if (dropped) await this.persist();
-  }
-
-  // ---- internals ---------------------------------------------------------------------------
-
-  /** Writes the records if they differ from what the file holds (serialised, atomic, 0600). */
-  private persist(): Promise<void> {
+  persist(): Promise<void> {
     const run = this.queue.then(async () => {
       const { dir, file } = this;
       if (dir === null || file === null) return;
-      const text = serializeSecrets(this.records);
+      const text = serializeSecrets(this.byId);
       if (text === this.lastText) return;
       // Nothing stored and no usable file: nothing to write (a corrupt file stays as it is).
-      if (this.records.size === 0 && this.lastText === null) return;
+      if (this.byId.size === 0 && this.lastText === null) return;
       try {
         await fsp.mkdir(dir, { recursive: true, mode: SECRETS_DIR_MODE });
         await writeFileAtomic(file, text, SECRETS_FILE_MODE);
@@ -231,6 +148,8 @@ export class SecretStore extends EventEmitter<SecretStoreEvents> {
     this.queue = run.catch(() => {});
     return run;
   }
+
+  // ---- internals ---------------------------------------------------------------------------
 
   /** Makes an existing file private if it was readable or writable by others. */
   private async tighten(file: string): Promise<void> {

@@ -1,19 +1,18 @@
 /**
  * @module
- * ctrlX save/load of the active configuration (package-manifest `commands.activeConfiguration`).
+ * ctrlX save/load of the active configuration (package-manifest `commands.activeConfiguration`):
+ * the callbacks' body and their answers. What a phase does is the configuration service's
+ * ({@link ConfigService.load}, {@link ConfigService.persist}); this module only speaks ctrlX.
  *
  * Save: write the configuration in use to config.json (204).
  * Load: `query` → (Solutions copies the archived folder in) → `prepare` → `load` (read and validate
  * the file; Problem JSON if invalid) → `validate` → `activate` (the relay now runs with it) or
- * `abort` (back to the previous configuration). Unknown phases: 204. While a load is in progress
- * the file watcher is held back, so the new file takes effect at `activate`, not when it is copied.
+ * `abort` (back to the previous configuration). Unknown phases: 204.
  */
 import { z } from 'zod';
-import { AppError, ERR_CONFIG_UNAVAILABLE } from '../errors.js';
-import { emptyConfig, type Config } from '../config/schema.js';
-import type { ConfigStore } from '../config/store.js';
-import { silentLogger, type Logger } from '../log.js';
-import { PROBLEM_TYPES, problem, type Problem } from './problem.js';
+import type { ConfigService } from '../config/service.js';
+import { AppError, ERR_CONFIG_INVALID, ERR_INTERNAL } from '../errors.js';
+import type { CtrlxDiagnosis } from './problem.js';
 
 export const CallbackBody = z.object({
   configurationPath: z.string().max(4096).optional(),
@@ -22,153 +21,52 @@ export const CallbackBody = z.object({
 });
 export type CallbackBody = z.infer<typeof CallbackBody>;
 
-/** ctrlX main diagnosis code for a failed configuration load (generic app error). */
-const DIAG_LOAD_FAILED = '080F0100';
+/** 204, or the failure with the ctrlX fields its Problem JSON carries. */
+export type CallbackResult = { status: 204 } | { error: AppError; diagnosis: CtrlxDiagnosis };
 
-export type CallbackResult = { status: 204 } | { status: number; problem: Problem };
-
-interface LoadTransaction {
-  id: string | undefined;
-  previous: Config;
-  pending: Config | null;
-  timer: NodeJS.Timeout;
+/**
+ * ctrlX wants a save/load failure's messages to end with the callback's operation id, `[<id>]`, so
+ * the Solutions app can tie them to the operation. No `mainDiagnosisCode` is sent: the schema's
+ * example value 080F0100 means "Error in diagnostic system" on ctrlX OS, and the app has no
+ * diagnosis code of its own.
+ */
+export function withOperationId(text: string, id: string | undefined): string {
+  return id ? `${text} [${id}]` : text;
 }
 
-export interface ActiveConfigurationOptions {
-  store: ConfigStore;
-  /** A load not finished within this many ms is given up and the watcher resumes. Default 5 min. */
-  loadTimeout?: number;
-  logger?: Logger;
+/** `POST api/v1/save`: the ctrlX save phase. */
+export async function saveCallback(config: ConfigService, body: CallbackBody): Promise<CallbackResult> {
+  try {
+    await config.persist(body.id);
+  } catch (err) {
+    return failure(err, body, 'Saving the noVNC settings failed');
+  }
+  return { status: 204 };
 }
 
-export class ActiveConfiguration {
-  private readonly store: ConfigStore;
-  private readonly loadTimeout: number;
-  private readonly log: Logger;
-  private tx: LoadTransaction | null = null;
-
-  constructor(options: ActiveConfigurationOptions) {
-    this.store = options.store;
-    this.loadTimeout = options.loadTimeout ?? 5 * 60_000;
-    this.log = options.logger ?? silentLogger;
+/** `POST api/v1/load`: one phase of a ctrlX load. */
+export async function loadCallback(config: ConfigService, body: CallbackBody): Promise<CallbackResult> {
+  try {
+    await config.load(body.phase, body.id);
+  } catch (err) {
+    return failure(err, body, 'Loading the noVNC settings failed');
   }
+  return { status: 204 };
+}
 
-  /** True while a load is between `query`/`prepare` and `activate`/`abort`. */
-  get loading(): boolean {
-    return this.tx !== null;
-  }
-
-  async save(body: CallbackBody): Promise<CallbackResult> {
-    try {
-      await this.store.persist();
-    } catch (err) {
-      return this.failure(err, body, 'Saving the noVNC settings failed');
-    }
-    this.log.info('configuration save', { id: body.id, path: body.configurationPath });
-    return { status: 204 };
-  }
-
-  async load(body: CallbackBody): Promise<CallbackResult> {
-    this.log.info('configuration load', { phase: body.phase, id: body.id });
-    switch (body.phase) {
-      case 'query':
-      case 'prepare':
-        this.begin(body.id);
-        return { status: 204 };
-      case 'load':
-      case 'validate': {
-        this.begin(body.id);
-        const read = await this.store.readFile();
-        if (read.kind === 'invalid') {
-          const e = read.error;
-          const where = [e.line ? `line ${e.line}` : '', e.field ?? ''].filter(Boolean).join(', ');
-          const detail = `${e.file}${where ? ` (${where})` : ''}: ${e.reason}`;
-          return {
-            status: 422,
-            problem: problem(422, PROBLEM_TYPES.validation, 'The loaded noVNC settings are invalid', detail, {
-              ...(e.field ? { field: e.field } : {}),
-              mainDiagnosisCode: DIAG_LOAD_FAILED,
-              dynamicDescription: `${detail}${body.id ? ` [${body.id}]` : ''}`,
-              severity: 'ERROR',
-            }),
-          };
-        }
-        if (read.kind === 'unmounted') {
-          return this.failure(
-            new AppError(ERR_CONFIG_UNAVAILABLE, 'The active configuration folder is not available.', { status: 503 }),
-            body,
-            'Loading the noVNC settings failed',
-          );
-        }
-        // No file in the loaded configuration: back to the initial state (no targets).
-        this.tx!.pending = read.kind === 'ok' ? read.config : emptyConfig();
-        return { status: 204 };
-      }
-      case 'activate': {
-        const tx = this.tx;
-        if (!tx) return { status: 204 };
-        let next = tx.pending;
-        if (!next) {
-          const read = await this.store.readFile();
-          next = read.kind === 'ok' ? read.config : read.kind === 'missing' ? emptyConfig() : null;
-        }
-        if (next) this.store.use(next);
-        this.end();
-        // The watcher was held back during the load: bring the file's status (state, error,
-        // exists) up to date with what is on disk now; an unchanged file is not re-applied.
-        await this.store.reload().catch((err: unknown) => this.log.warn('activate: re-reading the file failed', { error: String(err) }));
-        return { status: 204 };
-      }
-      case 'abort': {
-        const tx = this.tx;
-        if (!tx) return { status: 204 };
-        this.end();
-        try {
-          // Put the previous configuration back, in memory and on disk (save skips identical content).
-          await this.store.save(tx.previous);
-        } catch (err) {
-          this.store.use(tx.previous);
-          this.log.warn('abort: could not rewrite the previous configuration', { error: String(err) });
-        }
-        return { status: 204 };
-      }
-      default:
-        return { status: 204 };
-    }
-  }
-
-  private begin(id: string | undefined): void {
-    if (this.tx) {
-      this.tx.id ??= id;
-      return;
-    }
-    this.store.suspendWatch();
-    const timer = setTimeout(() => {
-      this.log.warn('configuration load did not finish; watching the file again', { id });
-      this.end();
-      this.store.reload().catch(() => {});
-    }, this.loadTimeout);
-    timer.unref();
-    this.tx = { id, previous: this.store.config, pending: null, timer };
-  }
-
-  private end(): void {
-    if (!this.tx) return;
-    clearTimeout(this.tx.timer);
-    this.tx = null;
-    this.store.resumeWatch();
-  }
-
-  private failure(err: unknown, body: CallbackBody, title: string): CallbackResult {
-    const status = err instanceof AppError ? err.status : 500;
-    const detail = err instanceof Error ? err.message : String(err);
-    return {
-      status,
-      problem: problem(status, status === 503 ? PROBLEM_TYPES.unavailable : PROBLEM_TYPES.writeFailed, title, detail, {
-        mainDiagnosisCode: DIAG_LOAD_FAILED,
-        dynamicDescription: `${detail}${body.id ? ` [${body.id}]` : ''}`,
-        severity: 'ERROR',
-      }),
-    };
-  }
+/**
+ * The answer to a failed callback: the error's status and Problem type, `title` (unless the error
+ * has a title of its own kind, e.g. an invalid file), and messages that end with the operation id.
+ */
+function failure(err: unknown, body: CallbackBody, title: string): CallbackResult {
+  const e = err instanceof AppError ? err : new AppError(ERR_INTERNAL, err instanceof Error ? err.message : String(err), { cause: err });
+  const detail = withOperationId(e.message, body.id);
+  const error = new AppError(e.code, detail, {
+    status: e.status,
+    title: e.code === ERR_CONFIG_INVALID ? e.title : title,
+    ...(e.field !== undefined ? { field: e.field } : {}),
+    ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}),
+    cause: e,
+  });
+  return { error, diagnosis: { dynamicDescription: detail, severity: 'Error' } };
 }

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { AppError, ERR_FORBIDDEN, ERR_UNAUTHORIZED, ERR_UNAVAILABLE } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { APP_NAME } from './paths.js';
 
@@ -38,16 +39,6 @@ export interface Principal {
   name: string;
   scopes: readonly string[];
   expiresAt: number;
-}
-
-/** An authentication or authorisation failure with the HTTP status to answer. */
-export class AuthError extends Error {
-  readonly status: 401 | 403 | 503;
-  constructor(status: 401 | 403 | 503, message: string) {
-    super(message);
-    this.name = 'AuthError';
-    this.status = status;
-  }
 }
 
 export interface AuthOptions {
@@ -129,20 +120,21 @@ export class Authenticator {
 
   /**
    * Checks `token` for `access`.
-   * @throws {AuthError} 401 missing/malformed/expired/invalid, 403 scope missing, 503 identity manager unreachable
+   * @throws {AppError} ERR_UNAUTHORIZED (401) missing/malformed/expired/invalid, ERR_FORBIDDEN (403) scope
+   *   missing, ERR_UNAVAILABLE (503) identity manager unreachable
    */
   async authenticate(token: string | undefined, access: Access): Promise<Principal> {
-    if (!token) throw new AuthError(401, 'A ctrlX login is required: open this app from the ctrlX menu.');
+    if (!token) throw new AppError(ERR_UNAUTHORIZED, 'A ctrlX login is required: open this app from the ctrlX menu.');
     const claims = decodeJwt(token);
-    if (!claims) throw new AuthError(401, 'The access token is malformed.');
+    if (!claims) throw new AppError(ERR_UNAUTHORIZED, 'The access token is malformed.');
     const exp = typeof claims.exp === 'number' ? claims.exp : NaN;
-    if (!Number.isFinite(exp)) throw new AuthError(401, 'The access token has no expiry.');
-    if (exp + this.leeway < Date.now() / 1000) throw new AuthError(401, 'The access token has expired: log in to ctrlX again.');
+    if (!Number.isFinite(exp)) throw new AppError(ERR_UNAUTHORIZED, 'The access token has no expiry.');
+    if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.');
     const scopes = Array.isArray(claims.scope) ? claims.scope.filter((s): s is string => typeof s === 'string') : [];
     const name = typeof claims.name === 'string' ? claims.name : 'unknown';
     if (!GRANTS[access].some((s) => scopes.includes(s))) {
-      throw new AuthError(
-        403,
+      throw new AppError(
+        ERR_FORBIDDEN,
         access === 'manage'
           ? `User "${name}" may not change the remote screen settings (needs scope ${SCOPE_MANAGE}).`
           : `User "${name}" may not view the remote screen (needs scope ${SCOPE_VIEW}).`,
@@ -164,11 +156,11 @@ export class Authenticator {
       valid = await this.askValidity(token);
     } catch (err) {
       this.log.warn('identity manager unreachable', { url: this.url.origin + this.url.pathname, error: (err as Error).message });
-      throw new AuthError(503, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.');
+      throw new AppError(ERR_UNAVAILABLE, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.');
     }
     if (!valid) {
       this.log.warn('token rejected by the identity manager', { user: name });
-      throw new AuthError(401, 'The access token is not valid: log in to ctrlX again.');
+      throw new AppError(ERR_UNAUTHORIZED, 'The access token is not valid: log in to ctrlX again.');
     }
     if (this.cache.size >= 1000) {
       for (const [k, t] of this.cache) if (t <= now) this.cache.delete(k);

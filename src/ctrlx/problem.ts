@@ -1,9 +1,10 @@
 /**
  * @module
- * Problem JSON (RFC 9457) bodies, the one error format of the API and the ctrlX callbacks.
+ * Problem JSON (RFC 9457) bodies, the one error format of the API and the ctrlX callbacks, made
+ * from an {@link AppError} by {@link problemOf} and nothing else. The types are listed in
+ * docs/errors.md (kept in step with `ERROR_KINDS` by test/docs/problem-types.test.ts).
  */
-import type { Response } from 'express';
-import type { FieldError } from '../config/schema.js';
+import type { AppError, FieldError } from '../errors.js';
 
 export interface Problem {
   type: string;
@@ -14,44 +15,29 @@ export interface Problem {
   field?: string;
   /** Every invalid field. */
   errors?: FieldError[];
-  /** ctrlX diagnosis fields for the active-configuration callbacks. */
-  mainDiagnosisCode?: string;
+  /** ctrlX fields of a save/load callback failure (no `mainDiagnosisCode`: see active-configuration.ts). */
   dynamicDescription?: string;
-  severity?: 'ERROR' | 'WARNING';
+  severity?: 'Error' | 'Warning';
 }
 
-/** Problem type URIs, one per kind of error (see docs/errors.md). */
-export const PROBLEM_TYPES = {
-  validation: 'urn:ctrlx-novnc:problem:validation-failed',
-  notFound: 'urn:ctrlx-novnc:problem:not-found',
-  unavailable: 'urn:ctrlx-novnc:problem:unavailable',
-  writeFailed: 'urn:ctrlx-novnc:problem:write-failed',
-  badRequest: 'urn:ctrlx-novnc:problem:bad-request',
-  tooLarge: 'urn:ctrlx-novnc:problem:payload-too-large',
-  unsupportedMedia: 'urn:ctrlx-novnc:problem:unsupported-media-type',
-  forbidden: 'urn:ctrlx-novnc:problem:forbidden',
-  unauthorized: 'urn:ctrlx-novnc:problem:unauthorized',
-  tooManyRequests: 'urn:ctrlx-novnc:problem:too-many-requests',
-  tooManyFailedLogins: 'urn:ctrlx-novnc:problem:too-many-failed-logins',
-  internal: 'urn:ctrlx-novnc:problem:internal-error',
-} as const;
+/** The ctrlX fields a save/load callback adds to its Problem. */
+export type CtrlxDiagnosis = Pick<Problem, 'dynamicDescription' | 'severity'>;
 
-export function problem(status: number, type: string, title: string, detail: string, extra: Partial<Problem> = {}): Problem {
-  return { type, title, status, detail, ...extra };
-}
+/**
+ * Members an answer adds to the standard ones (RFC 9457 extension members): the ctrlX fields of a
+ * callback answer, or any other member a route documents.
+ */
+export type ProblemExtensions = CtrlxDiagnosis & { [member: string]: unknown };
 
-/** A 400 for invalid input, naming the first field and listing all. */
-export function validationProblem(errors: FieldError[], detailPrefix = 'The configuration is invalid'): Problem {
-  const first = errors[0];
-  return problem(
-    400,
-    PROBLEM_TYPES.validation,
-    'Validation failed',
-    first ? `${detailPrefix}: ${first.field}: ${first.message}` : detailPrefix,
-    { ...(first ? { field: first.field } : {}), errors },
-  );
-}
-
-export function sendProblem(res: Response, p: Problem): void {
-  res.status(p.status).type('application/problem+json').send(JSON.stringify(p));
+/** The Problem JSON of `err`, with `extra` members. */
+export function problemOf(err: AppError, extra: ProblemExtensions = {}): Problem {
+  return {
+    type: err.type,
+    title: err.title,
+    status: err.status,
+    detail: err.message,
+    ...(err.field !== undefined ? { field: err.field } : {}),
+    ...(err.errors ? { errors: [...err.errors] } : {}),
+    ...extra,
+  };
 }

@@ -2,85 +2,22 @@
  * @module
  * The Express app: every route under `/ctrlx-novnc` (the reverse proxy forwards the full path),
  * EJS views, static files, and exactly one error handler that answers Problem JSON on the API
- * and an HTML page elsewhere.
+ * and an HTML page elsewhere (see respond.ts).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { ConfigStore } from '../config/store.js';
-import { SecretStore } from '../config/secrets.js';
-import type { Supervisor } from '../supervisor/supervisor.js';
-import type { ActiveConfiguration } from '../ctrlx/active-configuration.js';
 import { PREFIX, packageRoot } from '../ctrlx/paths.js';
-import { PROBLEM_TYPES, problem, sendProblem } from '../ctrlx/problem.js';
-import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../errors.js';
 import { apiRouter } from './routes/api.js';
 import { configPageRouter } from './routes/config-page.js';
 import { novncRouter, preflightHandler, viewerRouter } from './routes/viewer.js';
-import { CsrfTokens, securityHeaders } from './security.js';
-import { createGuard, type Guard } from './access.js';
-import type { RateLimiters } from './rate-limit.js';
+import { renderError, sendError, toAppError } from './respond.js';
+import { securityHeaders } from './security.js';
+import { createGuard } from './access.js';
+import type { RouteDeps, WebDeps } from './deps.js';
 
-/** Everything the routes need, already built and checked. */
-export interface WebDeps {
-  store: ConfigStore;
-  /** The targets' VNC passwords; default: kept in memory only. */
-  secrets?: SecretStore;
-  supervisor: Supervisor;
-  activeConfiguration: ActiveConfiguration;
-  csrf: CsrfTokens;
-  /** Token and scope checks; default: none (authentication off). */
-  guard?: Guard;
-  /** Requests per client on the API and for changes (see rate-limit.ts); default: no limits. */
-  rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
-  /** The status object of `GET api/v1/status` and the page's panel. */
-  status: () => AppStatus;
-  probeTimeout: number;
-  logger: Logger;
-}
-
-/** What the routers get: the dependencies with the defaults filled in. */
-export type RouteDeps = WebDeps & { guard: Guard; secrets: SecretStore };
-
-export interface AppStatus {
-  version: string;
-  startedAt: string;
-  config: ReturnType<ConfigStore['status']> & { loading: boolean };
-  relay: ReturnType<Supervisor['status']>;
-}
-
-/** ` (at position N)` from a JSON.parse message, or ''. */
-function jsonErrorPosition(message: string | undefined): string {
-  const m = /position (\d+)/.exec(message ?? '');
-  return m ? ` (at position ${m[1]})` : '';
-}
-
-/** Maps errors thrown by body parsers and handlers to a status and a message. */
-function describe(err: unknown): { status: number; title: string; detail: string; type: string } {
-  const e = err as { status?: number; statusCode?: number; type?: string; message?: string };
-  if (err instanceof AppError) {
-    const type = err.status === 503 ? PROBLEM_TYPES.unavailable : err.status >= 500 ? PROBLEM_TYPES.writeFailed : PROBLEM_TYPES.badRequest;
-    return { status: err.status, title: err.status >= 500 ? 'Operation failed' : 'Bad request', detail: err.message, type };
-  }
-  switch (e.type) {
-    case 'entity.too.large':
-      return { status: 413, title: 'Payload too large', detail: 'The request body is too large.', type: PROBLEM_TYPES.tooLarge };
-    case 'entity.parse.failed':
-      // Not the parser's message: it quotes the body, which may hold a VNC password.
-      return { status: 400, title: 'Bad request', detail: `The body is not valid JSON${jsonErrorPosition(e.message)}.`, type: PROBLEM_TYPES.badRequest };
-    case 'parameters.too.many':
-      return { status: 413, title: 'Payload too large', detail: 'Too many form fields.', type: PROBLEM_TYPES.tooLarge };
-    case 'charset.unsupported':
-    case 'encoding.unsupported':
-      return { status: 415, title: 'Unsupported media type', detail: e.message ?? 'Unsupported encoding.', type: PROBLEM_TYPES.unsupportedMedia };
-  }
-  const status = e.status ?? e.statusCode;
-  if (status && status >= 400 && status < 500) {
-    return { status, title: 'Bad request', detail: e.message ?? 'Bad request.', type: PROBLEM_TYPES.badRequest };
-  }
-  return { status: 500, title: 'Internal error', detail: 'An unexpected error occurred; see the app log.', type: PROBLEM_TYPES.internal };
-}
+export type { AppStatus, RouteDeps, WebDeps } from './deps.js';
 
 /** The request's query string with its `?`, or ''. */
 function query(req: Request): string {
@@ -89,11 +26,7 @@ function query(req: Request): string {
 }
 
 export function createWebApp(options: WebDeps): express.Express {
-  const deps: RouteDeps = {
-    ...options,
-    guard: options.guard ?? createGuard(null),
-    secrets: options.secrets ?? new SecretStore({ dir: null }),
-  };
+  const deps: RouteDeps = { ...options, guard: options.guard ?? createGuard(null) };
   const app = express();
   const root = packageRoot();
   app.disable('x-powered-by');
@@ -136,19 +69,16 @@ export function createWebApp(options: WebDeps): express.Express {
   app.get(`${PREFIX}/websockify`, deps.guard.api('view'), preflightHandler(deps));
 
   app.use((req, res) => {
-    res.status(404).render('error', { title: 'Not found', detail: `Nothing here: ${req.path}` });
+    renderError(res, new AppError(ERR_NOT_FOUND, `Nothing here: ${req.path}`));
   });
 
-  // The one error handler: Problem JSON for the API, an HTML page elsewhere.
+  // The one error handler: Problem JSON for the API and the relay preflight, an HTML page elsewhere.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const d = describe(err);
-    if (d.status >= 500) deps.logger.error('request failed', { method: req.method, path: req.path, error: err instanceof Error ? err.stack : String(err) });
+    const e = toAppError(err);
+    // Refusals for want of the identity manager are logged where they happen.
+    if (e.status >= 500 && e.code !== ERR_UNAVAILABLE) deps.logger.error('request failed', { method: req.method, path: req.path, error: err instanceof Error ? err.stack : String(err) });
     if (res.headersSent) return;
-    if (req.path.startsWith(`${PREFIX}/api/`)) {
-      sendProblem(res, problem(d.status, d.type, d.title, d.detail));
-    } else {
-      res.status(d.status).render('error', { title: d.title, detail: d.detail });
-    }
+    sendError(req, res, e);
   });
   return app;
 }

@@ -17,8 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { MemoryStore, ipKeyGenerator, rateLimit, type Options, type RateLimitInfo } from 'express-rate-limit';
-import { PROBLEM_TYPES, problem, sendProblem } from '../ctrlx/problem.js';
-import { PREFIX } from '../ctrlx/paths.js';
+import { AppError, ERR_TOO_MANY_REQUESTS } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 
 /** At most `limit` counted requests per client within `windowMs` milliseconds (a fixed window). */
@@ -133,29 +132,6 @@ export function windowWords(ms: number): string {
 /** The sentence of a failed-login lockout. */
 export function failedLoginsDetail(seconds: number): string {
   return `Too many failed logins from your address; try again in ${seconds} s.`;
-}
-
-/** A 429 raised where no response object exists (a relay upgrade): carries `Retry-After`. */
-export class TooManyRequestsError extends Error {
-  readonly status = 429;
-  /** Seconds until the client may try again. */
-  readonly retryAfter: number;
-  constructor(message: string, retryAfter: number) {
-    super(message);
-    this.name = 'TooManyRequestsError';
-    this.retryAfter = retryAfter;
-  }
-}
-
-/** Answers 429: Problem JSON under `api/` (and for the relay preflight), the error page elsewhere. */
-function sendTooMany(req: Request, res: Response, retryAfter: number, detail: string, type: string, title: string): void {
-  res.setHeader('Retry-After', String(retryAfter));
-  const path = req.originalUrl.split('?')[0] ?? '';
-  if (path.startsWith(`${PREFIX}/api/`) || path.startsWith(`${PREFIX}/websockify`)) {
-    sendProblem(res, problem(429, type, title, detail));
-  } else {
-    res.status(429).render('error', { title, detail });
-  }
 }
 
 /** One client's failed logins in its current window, and its token checks still running. */
@@ -344,11 +320,12 @@ export function createRateLimiters(options: RateLimitersOptions): RateLimiters {
         warn: (err: unknown, msg?: string) => log.warn(msg ?? 'rate limiter warning', { error: String(err) }),
         error: (err: unknown, msg?: string) => log.error(msg ?? 'rate limiter error', { error: String(err) }),
       },
-      handler: function tooManyRequests(req: Request, res: Response, _next: NextFunction, _used: Options): void {
+      // The app's one error handler answers it: Problem JSON on the API, the error page elsewhere.
+      handler: function tooManyRequests(req: Request, _res: Response, next: NextFunction, _used: Options): void {
         const info = (req as Request & { rateLimit?: RateLimitInfo }).rateLimit;
         const seconds = secondsUntil(info?.resetTime, limit.windowMs);
         const detail = `Too many ${what} from your address (more than ${limit.limit} in ${windowWords(limit.windowMs)}); try again in ${seconds} s.`;
-        sendTooMany(req, res, seconds, detail, PROBLEM_TYPES.tooManyRequests, title);
+        next(new AppError(ERR_TOO_MANY_REQUESTS, detail, { retryAfter: seconds, title }));
       },
     });
   };

@@ -7,8 +7,9 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
 import { PREFIX } from '../ctrlx/paths.js';
-import { rejectUpgrade } from '../relay/upgrade.js';
+import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { refuseUpgrade, toAppError } from './respond.js';
 import { isSameOrigin } from './security.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
@@ -21,8 +22,8 @@ export interface ServerOptions {
   /** Extra origins allowed to open the relay WebSocket (besides the page's own). */
   allowedOrigins?: readonly string[];
   /**
-   * Checks the login of a relay upgrade; rejects with an error carrying `status` (401/403/503, or
-   * 429 with `retryAfter` seconds for a client with too many failed logins).
+   * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
+   * `retryAfter` seconds for a client with too many failed logins).
    */
   authorize?: (req: http.IncomingMessage) => Promise<void>;
 }
@@ -38,15 +39,15 @@ export function createServer(options: ServerOptions): http.Server {
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
-      rejectUpgrade(socket, 400, 'Bad request URL.');
+      refuseUpgrade(socket, new AppError(ERR_BAD_REQUEST, 'Bad request URL.'));
       return;
     }
     if (url.pathname !== RELAY_PATH && url.pathname !== RELAY_PATH + '/') {
-      rejectUpgrade(socket, 404, 'No WebSocket endpoint here.');
+      refuseUpgrade(socket, new AppError(ERR_NOT_FOUND, 'No WebSocket endpoint here.'));
       return;
     }
     if (!isSameOrigin(req, options.allowedOrigins)) {
-      rejectUpgrade(socket, 403, 'Cross-origin WebSocket connections are not allowed.');
+      refuseUpgrade(socket, new AppError(ERR_FORBIDDEN, 'Cross-origin WebSocket connections are not allowed.'));
       return;
     }
     const target = url.searchParams.get('target');
@@ -59,13 +60,7 @@ export function createServer(options: ServerOptions): http.Server {
         if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
         else socket.destroy();
       },
-      (err: { status?: number; message?: string; retryAfter?: number }) => {
-        const status = err.status ?? 500;
-        const headers: Record<string, string> = {};
-        if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="ctrlx-novnc"';
-        if (err.retryAfter) headers['Retry-After'] = String(err.retryAfter);
-        rejectUpgrade(socket, status, err.message ?? 'Not allowed.', headers);
-      },
+      (err: unknown) => refuseUpgrade(socket, toAppError(err)),
     );
   });
   return server;

@@ -160,7 +160,7 @@ describe('config.json edited from outside', () => {
     const app = await startApp({ listen: { host: '127.0.0.1', port: 0 }, solutionsDir: path.join(root, 'solutions'), appDataDir: path.join(root, 'app') });
     try {
       assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'notes.txt']);
-      assert.deepEqual(app.store.config, config(target('a', 5900)));
+      assert.deepEqual(app.config.current, config(target('a', 5900)));
     } finally {
       await app.stop();
       await removeDir(root);

@@ -111,7 +111,7 @@ describe('idleTimeout through the app', () => {
   it('reads the file and shows the value in GET config and to the relay supervisor', async () => {
     const got = (await http.get(`${API}/config`)).json();
     assert.deepEqual(got.targets[0], { ...press, idleTimeout: 20, passwordSet: false });
-    assert.equal(t.app.store.config.targets[0]!.idleTimeout, 20);
+    assert.equal(t.app.config.current.targets[0]!.idleTimeout, 20);
   });
 
   it('sets, changes and removes it with PUT (absent = never), storing it after port', async () => {
@@ -125,7 +125,7 @@ describe('idleTimeout through the app', () => {
     assert.equal(cleared.status, 200);
     assert.equal('idleTimeout' in cleared.json().targets[0], false);
     assert.equal('idleTimeout' in JSON.parse(fs.readFileSync(t.file, 'utf8')).targets[0], false);
-    assert.equal(t.app.store.config.targets[0]!.idleTimeout, undefined);
+    assert.equal(t.app.config.current.targets[0]!.idleTimeout, undefined);
   });
 
   it('accepts what GET answered, sent back as it is', async () => {
@@ -148,7 +148,7 @@ describe('idleTimeout through the app', () => {
   it('keeps the last good configuration when a hand edit sets an invalid value, and says which field', async () => {
     editConfigFile(t.file, serializeConfig(config(press)).replace('"port": 5900', '"port": 5900, "idleTimeout": 99999'));
     await waitFor('the file error', async () => (await http.status()).config.error?.field === 'targets[0].idleTimeout');
-    assert.equal(t.app.store.config.targets[0]!.idleTimeout, 20);
+    assert.equal(t.app.config.current.targets[0]!.idleTimeout, 20);
     const page = await http.get(`${PREFIX}/config/`);
     assert.match(page.text, /field targets\[0\]\.idleTimeout: idleTimeout must be a whole number of minutes from 1 to 1440/);
   });

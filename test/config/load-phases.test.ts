@@ -28,8 +28,7 @@ import {
   type TestApp,
 } from '../helpers/app.js';
 import { serializeConfig, type Config } from '../../src/config/schema.js';
-import { ConfigStore } from '../../src/config/store.js';
-import { ActiveConfiguration } from '../../src/ctrlx/active-configuration.js';
+import { ConfigService } from '../../src/config/service.js';
 
 const CONFIG_PATH = 'solutions/DefaultSolution/configurations/appdata';
 
@@ -117,10 +116,11 @@ describe('active configuration callbacks', () => {
     const p = assertProblem(res, 422, {
       type: 'urn:ctrlx-novnc:problem:validation-failed',
       field: 'targets[0].host',
-      mainDiagnosisCode: '080F0100',
-      severity: 'ERROR',
+      severity: 'Error',
     });
-    assert.match(p.detail, /config\.json \(line 4, targets\[0\]\.host\): host must be/);
+    // ctrlX OS reads 080F0100 as "Error in diagnostic system": no diagnosis code is sent.
+    assert.equal('mainDiagnosisCode' in p, false);
+    assert.match(p.detail, /config\.json \(line 4, targets\[0\]\.host\): host must be .* \[load-1\]$/);
     assert.match(p.dynamicDescription, /\[load-1\]$/);
 
     // validate says the same.
@@ -266,9 +266,12 @@ describe('active configuration callbacks', () => {
   it('answers 503 Problem JSON for load and save while the active configuration is unavailable', async () => {
     fs.rmSync(t.activeDir, { recursive: true });
     await expect204('query');
-    const p = assertProblem(await load('load'), 503, { type: 'urn:ctrlx-novnc:problem:unavailable', mainDiagnosisCode: '080F0100' });
-    assert.match(p.detail, /not available/);
-    assertProblem(await http.post(`${API}/save`, { configurationPath: CONFIG_PATH, id: 's', phase: 'save' }), 503);
+    const p = assertProblem(await load('load'), 503, { type: 'urn:ctrlx-novnc:problem:unavailable', severity: 'Error' });
+    assert.equal('mainDiagnosisCode' in p, false);
+    assert.match(p.detail, /not available.* \[load-1\]$/);
+    assert.match(p.dynamicDescription, /\[load-1\]$/);
+    const saved = assertProblem(await http.post(`${API}/save`, { configurationPath: CONFIG_PATH, id: 's', phase: 'save' }), 503, { severity: 'Error' });
+    assert.match(saved.detail, / \[s\]$/);
     await expect204('abort');
   });
 });
@@ -279,17 +282,16 @@ describe('a load that never finishes', () => {
     const solutionsDir = path.join(root, 'solutions');
     const { file } = configPaths(solutionsDir);
     writeConfigFile(file, config(target('a', 5900)));
-    const store = new ConfigStore({ solutionsDir, pollInterval: 20, debounce: 20 });
-    await store.start();
+    const service = new ConfigService({ solutionsDir, appDataDir: null, pollInterval: 20, debounce: 20, loadTimeout: 150 });
+    await service.start();
     try {
-      const ac = new ActiveConfiguration({ store, loadTimeout: 150 });
-      assert.deepEqual(await ac.load({ phase: 'prepare', id: 'stuck' }), { status: 204 });
-      assert.equal(ac.loading, true);
+      await service.load('prepare', 'stuck');
+      assert.equal(service.loading, true);
       editConfigFile(file, config(target('b', 5901)));
-      await waitFor('the load to be given up', () => !ac.loading);
-      await waitFor('the file applied once the watcher resumed', () => store.config.targets[0]?.id === 'b');
+      await waitFor('the load to be given up', () => !service.loading);
+      await waitFor('the file applied once the watcher resumed', () => service.current.targets[0]?.id === 'b');
     } finally {
-      store.stop();
+      service.stop();
       await removeDir(root);
     }
   });

@@ -1,31 +1,52 @@
 /**
- * The VNC password store on its own (src/config/secrets.ts), on real files in a temporary folder:
- * mode 0600 in a 0700 folder, records bound to the target's address, writes only on a real
- * change, a corrupt file left alone until the next change, rollback when the configuration save
- * fails, and never a password in a log line or an error.
+ * The VNC passwords (src/config/secrets.ts, driven by src/config/service.ts), on real files in a
+ * temporary folder: mode 0600 in a 0700 folder, records bound to the target's address (the
+ * service's rule), writes only on a real change, a corrupt file left alone until the next change,
+ * rollback when the configuration save fails, and never a password in a log line or an error.
+ *
+ * A save from the page or the API is `service.save(config, changes)`; a change from outside (a
+ * ctrlX load, a hand edit) is driven here through the load phases, so it is applied at a known
+ * moment.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { SECRETS_FILE_NAME, SecretStore } from '../../src/config/secrets.js';
+import { SECRETS_FILE_NAME } from '../../src/config/secrets.js';
+import { ConfigService } from '../../src/config/service.js';
+import type { Config } from '../../src/config/schema.js';
 import { AppError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { config, makeTempDir, removeDir, target } from '../helpers/app.js';
+import { config, configPaths, makeTempDir, removeDir, target, writeConfigFile } from '../helpers/app.js';
 
 const SECRET = 'Pw-7c1e!';
 const OTHER = 'zweites#Pw';
 
-describe('SecretStore', () => {
+describe('VNC passwords', () => {
   let root: string;
   let dir: string;
   let file: string;
+  let solutionsDir: string;
   let logs: string[];
+  let services: ConfigService[];
 
-  const open = async (): Promise<SecretStore> => {
-    const store = new SecretStore({ dir, logger: createLogger({ level: 'debug', timestamps: false, sink: (_l, line) => logs.push(line) }) });
-    await store.start();
-    return store;
+  const open = async (appDataDir: string | null = dir): Promise<ConfigService> => {
+    const service = new ConfigService({
+      solutionsDir,
+      appDataDir,
+      pollInterval: 20,
+      logger: createLogger({ level: 'debug', timestamps: false, sink: (_l, line) => logs.push(line) }),
+    });
+    services.push(service);
+    await service.start();
+    return service;
+  };
+  /** A change from outside the settings page: a ctrlX load of `next`. */
+  const fromOutside = async (s: ConfigService, next: Config): Promise<void> => {
+    await s.load('prepare', 'outside');
+    writeConfigFile(configPaths(solutionsDir).file, next);
+    await s.load('activate', 'outside');
+    assert.deepEqual(s.current, next);
   };
   const onDisk = (): { version: number; targets: Record<string, { host: string; port: number; password: string }> } =>
     JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -35,9 +56,13 @@ describe('SecretStore', () => {
     root = await makeTempDir('secrets');
     dir = path.join(root, 'app');
     file = path.join(dir, SECRETS_FILE_NAME);
+    solutionsDir = path.join(root, 'solutions');
+    fs.mkdirSync(configPaths(solutionsDir).activeDir, { recursive: true });
     logs = [];
+    services = [];
   });
   afterEach(async () => {
+    for (const s of services) s.stop();
     for (const line of logs) assert.ok(!line.includes(SECRET) && !line.includes(OTHER), `a log line holds a password: ${line}`);
     await removeDir(root);
   });
@@ -47,128 +72,128 @@ describe('SecretStore', () => {
 
   it('starts empty without a file and creates nothing until a password is set', async () => {
     const s = await open();
-    assert.equal(s.get('press'), undefined);
-    assert.equal(s.has('press'), false);
-    await s.reconcile(config(press));
-    await s.update(config(press), new Map());
-    await s.update(config(press), new Map([['press', null]]));
+    assert.equal(s.passwordFor('press'), undefined);
+    assert.equal(s.hasPassword('press'), false);
+    await fromOutside(s, config(press));
+    await s.save(config(press), new Map());
+    await s.save(config(press), new Map([['press', null]]));
     assert.equal(fs.existsSync(dir), false, 'no folder made for nothing');
   });
 
   it('stores a password bound to the address, in a 0600 file in a 0700 folder', async () => {
     const s = await open();
-    await s.update(config(press, weld), new Map([['press', SECRET]]));
-    assert.equal(s.get('press'), SECRET);
-    assert.equal(s.has('weld'), false);
+    await s.save(config(press, weld), new Map([['press', SECRET]]));
+    assert.equal(s.passwordFor('press'), SECRET);
+    assert.equal(s.hasPassword('weld'), false);
     assert.equal(mode(dir), 0o700);
     assert.equal(mode(file), 0o600);
     assert.deepEqual(onDisk(), { version: 1, targets: { press: { host: '10.0.0.5', port: 5900, password: SECRET } } });
     assert.deepEqual(fs.readdirSync(dir), [SECRETS_FILE_NAME], 'no temporary file left');
     // A second store reads it back.
-    assert.equal((await open()).get('press'), SECRET);
+    assert.equal((await open()).passwordFor('press'), SECRET);
   });
 
   it('keeps passwords not named, replaces, removes, rebinds edited addresses and forgets removed targets', async () => {
     const s = await open();
-    await s.update(config(press, weld), new Map([['press', SECRET], ['weld', OTHER]]));
+    await s.save(config(press, weld), new Map([['press', SECRET], ['weld', OTHER]]));
     // The page moved press to another address and port: the password follows (the user edited it).
     const moved = target('press', 5910, 'hmi.plant.example');
-    await s.update(config(moved, weld), new Map());
+    await s.save(config(moved, weld), new Map());
     assert.deepEqual(onDisk().targets.press, { host: 'hmi.plant.example', port: 5910, password: SECRET });
-    assert.equal(s.get('weld'), OTHER);
+    assert.equal(s.passwordFor('weld'), OTHER);
     // Replace one, remove the other.
-    await s.update(config(moved, weld), new Map([['press', OTHER], ['weld', null]]));
-    assert.equal(s.get('press'), OTHER);
-    assert.equal(s.has('weld'), false);
+    await s.save(config(moved, weld), new Map([['press', OTHER], ['weld', null]]));
+    assert.equal(s.passwordFor('press'), OTHER);
+    assert.equal(s.hasPassword('weld'), false);
     // A target left out of the configuration loses its password.
-    await s.update(config(weld), new Map());
+    await s.save(config(weld), new Map());
     assert.deepEqual(onDisk(), { version: 1, targets: {} });
-    assert.equal(s.has('press'), false);
+    assert.equal(s.hasPassword('press'), false);
   });
 
   it('writes only when something changed', async () => {
     const s = await open();
-    await s.update(config(press), new Map([['press', SECRET]]));
+    await s.save(config(press), new Map([['press', SECRET]]));
     const before = fs.statSync(file);
-    await s.update(config(press), new Map());
-    await s.update(config(press), new Map([['press', SECRET]]));
-    await s.reconcile(config(press));
-    await s.update(config({ ...press, name: 'Renamed' }), new Map());
+    await s.save(config(press), new Map());
+    await s.save(config(press), new Map([['press', SECRET]]));
+    await fromOutside(s, config(press));
+    await s.save(config({ ...press, name: 'Renamed' }), new Map());
     const after = fs.statSync(file);
     assert.equal(after.ino, before.ino, 'the file was not replaced');
     assert.equal(after.mtimeMs, before.mtimeMs);
   });
 
-  it('reconcile drops the passwords of targets that are gone or point elsewhere, and says which', async () => {
+  it('a load or a hand edit drops the passwords of targets that are gone or point elsewhere, and says which', async () => {
     const s = await open();
     const third = target('third', 5902, '10.0.0.7');
-    await s.update(config(press, weld, third), new Map([['press', SECRET], ['weld', OTHER], ['third', SECRET]]));
+    await s.save(config(press, weld, third), new Map([['press', SECRET], ['weld', OTHER], ['third', SECRET]]));
     logs.length = 0;
     // A load or a hand edit: press on another host, weld on another port, third gone; a renamed
     // target at the same address keeps its password.
-    await s.reconcile(config({ ...press, host: '10.0.0.99' }, { ...weld, port: 5999 }));
-    assert.equal(s.has('press'), false);
-    assert.equal(s.has('weld'), false);
-    assert.equal(s.has('third'), false);
+    await fromOutside(s, config({ ...press, host: '10.0.0.99' }, { ...weld, port: 5999 }));
+    assert.equal(s.hasPassword('press'), false);
+    assert.equal(s.hasPassword('weld'), false);
+    assert.equal(s.hasPassword('third'), false);
     assert.deepEqual(onDisk().targets, {});
     const warnings = logs.filter((l) => l.startsWith('warn'));
     assert.equal(warnings.length, 2, logs.join('\n'));
     assert.match(warnings[0]!, /target=press was=10\.0\.0\.5:5900 now=10\.0\.0\.99:5900/);
     assert.match(warnings[1]!, /target=weld was=10\.0\.0\.6:5901 now=10\.0\.0\.6:5999/);
 
-    await s.update(config(press), new Map([['press', SECRET]]));
-    await s.reconcile(config({ ...press, name: 'Another name' }));
-    assert.equal(s.get('press'), SECRET, 'a new name at the same address keeps the password');
+    await s.save(config(press), new Map([['press', SECRET]]));
+    await fromOutside(s, config({ ...press, name: 'Another name' }));
+    assert.equal(s.passwordFor('press'), SECRET, 'a new name at the same address keeps the password');
   });
 
-  it('keeps a password through a page save whose configuration change is reconciled during the save', async () => {
+  it('keeps a password through a page save whose configuration change goes through the drop rule during the save', async () => {
     const s = await open();
-    await s.update(config(press), new Map([['press', SECRET]]));
+    await s.save(config(press), new Map([['press', SECRET]]));
     const moved = config({ ...press, host: '10.0.0.50' });
-    // The configuration store announces the change inside its save; reconcile runs then.
-    await s.update(moved, new Map(), () => s.reconcile(moved));
-    assert.equal(s.get('press'), SECRET);
+    // The configuration store announces the change inside its save; the drop rule runs then.
+    await s.save(moved, new Map());
+    assert.equal(s.passwordFor('press'), SECRET);
     assert.equal(onDisk().targets.press!.host, '10.0.0.50');
   });
 
   it('puts the previous passwords back when the configuration save fails', async () => {
     const s = await open();
-    await s.update(config(press), new Map([['press', SECRET]]));
-    const failure = new Error('disk full');
-    await assert.rejects(
-      s.update(config({ ...press, host: '10.0.0.50' }, weld), new Map([['press', OTHER], ['weld', OTHER]]), async () => {
-        assert.equal(s.get('press'), OTHER, 'applied while the configuration is saved');
-        throw failure;
-      }),
-      (err) => err === failure,
-    );
-    assert.equal(s.get('press'), SECRET);
-    assert.equal(s.has('weld'), false);
+    await s.save(config(press), new Map([['press', SECRET]]));
+    // The configuration cannot be saved: the active configuration folder is gone.
+    fs.rmSync(configPaths(solutionsDir).activeDir, { recursive: true });
+    await assert.rejects(s.save(config({ ...press, host: '10.0.0.50' }, weld), new Map([['press', OTHER], ['weld', OTHER]])), (err) => {
+      assert.ok(err instanceof AppError);
+      assert.equal(err.code, 'ERR_CONFIG_UNAVAILABLE');
+      return true;
+    });
+    assert.equal(s.passwordFor('press'), SECRET);
+    assert.equal(s.hasPassword('weld'), false);
     assert.deepEqual(onDisk().targets, { press: { host: '10.0.0.5', port: 5900, password: SECRET } });
   });
 
   it('emits the ids whose password was set or removed, after the save', async () => {
     const s = await open();
     const seen: string[][] = [];
-    s.on('changed', (ids) => seen.push(ids));
-    await s.update(config(press, weld), new Map([['press', SECRET]]));
-    await s.update(config(press, weld), new Map());
-    await s.update(config(press, weld), new Map([['press', null], ['weld', null]]));
-    await assert.rejects(s.update(config(press), new Map([['press', OTHER]]), () => Promise.reject(new Error('no'))));
+    s.on('passwords', (ids) => seen.push(ids));
+    await s.save(config(press, weld), new Map([['press', SECRET]]));
+    await s.save(config(press, weld), new Map());
+    await s.save(config(press, weld), new Map([['press', null], ['weld', null]]));
+    fs.rmSync(configPaths(solutionsDir).activeDir, { recursive: true });
+    await assert.rejects(s.save(config(press), new Map([['press', OTHER]])));
     assert.deepEqual(seen, [['press'], ['press']], 'weld had no password to remove');
   });
 
   it('reports a failed write without the password and changes nothing', async () => {
     fs.writeFileSync(dir, 'a file where the folder should be');
     const s = await open();
-    await assert.rejects(s.update(config(press), new Map([['press', SECRET]])), (err: unknown) => {
+    await assert.rejects(s.save(config(press), new Map([['press', SECRET]])), (err: unknown) => {
       assert.ok(err instanceof AppError);
       assert.equal(err.code, 'ERR_CONFIG_WRITE');
       assert.match(err.message, /^Saving the VNC password failed \(\w+\)\. Nothing was changed\.$/);
       assert.ok(!err.message.includes(SECRET));
       return true;
     });
-    assert.equal(s.has('press'), false);
+    assert.equal(s.hasPassword('press'), false);
   });
 
   for (const [label, text] of [
@@ -181,18 +206,18 @@ describe('SecretStore', () => {
       fs.mkdirSync(dir, { mode: 0o700 });
       fs.writeFileSync(file, text, { mode: 0o600 });
       const s = await open();
-      assert.equal(s.has('press'), false);
-      assert.equal(s.get('press'), undefined);
+      assert.equal(s.hasPassword('press'), false);
+      assert.equal(s.passwordFor('press'), undefined);
       const errors = logs.filter((l) => l.startsWith('error'));
       assert.equal(errors.length, 1, logs.join('\n'));
       assert.match(errors[0]!, /VNC passwords file is corrupt or invalid/);
       // Changes that change nothing do not overwrite it.
-      await s.reconcile(config());
-      await s.update(config(press), new Map());
-      await s.update(config(press), new Map([['press', null]]));
+      await fromOutside(s, config());
+      await s.save(config(press), new Map());
+      await s.save(config(press), new Map([['press', null]]));
       assert.equal(fs.readFileSync(file, 'utf8'), text);
       // A password entered again replaces it with a valid file.
-      await s.update(config(press), new Map([['press', OTHER]]));
+      await s.save(config(press), new Map([['press', OTHER]]));
       assert.deepEqual(onDisk(), { version: 1, targets: { press: { host: '10.0.0.5', port: 5900, password: OTHER } } });
     });
   }
@@ -201,17 +226,17 @@ describe('SecretStore', () => {
     fs.mkdirSync(dir, { mode: 0o755 });
     fs.writeFileSync(file, JSON.stringify({ version: 1, targets: { press: { host: '10.0.0.5', port: 5900, password: SECRET } } }));
     fs.chmodSync(file, 0o644);
+    writeConfigFile(configPaths(solutionsDir).file, config(press));
     const s = await open();
     assert.equal(mode(file), 0o600);
-    assert.equal(s.get('press'), SECRET);
+    assert.equal(s.passwordFor('press'), SECRET);
     assert.ok(logs.some((l) => /made it private \(0600\).* was=644/.test(l)), logs.join('\n'));
   });
 
   it('keeps passwords in memory only without a folder', async () => {
-    const s = new SecretStore({ dir: null });
-    await s.start();
-    await s.update(config(press), new Map([['press', SECRET]]));
-    assert.equal(s.get('press'), SECRET);
-    assert.equal(s.file, null);
+    const s = await open(null);
+    await s.save(config(press), new Map([['press', SECRET]]));
+    assert.equal(s.passwordFor('press'), SECRET);
+    assert.equal(fs.existsSync(dir), false, 'no passwords file anywhere');
   });
 });

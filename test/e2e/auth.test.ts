@@ -69,7 +69,7 @@ describe('viewer end to end with ctrlX authentication (chromium, fake identity m
       const text = (await page.locator('#message').textContent()) ?? '';
       return { ok: /^Saved\./.test(text), seen: text };
     });
-    assert.deepEqual(app.app.store.config.targets.map((t) => [t.name, t.port]), [['Line 1 HMI', demo.port]]);
+    assert.deepEqual(app.app.config.current.targets.map((t) => [t.name, t.port]), [['Line 1 HMI', demo.port]]);
   });
 
   browser.test('without a token the page asks to open the app from the ctrlX menu', async ({ page }) => {

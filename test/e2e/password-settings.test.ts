@@ -29,8 +29,7 @@ describe('VNC password on the settings page (chromium)', () => {
 
   /** Opens the page with passwords reset; records the PUT bodies sent and every answer's text. */
   async function open(page: Page): Promise<{ puts: Record<string, unknown>[]; answers: string[] }> {
-    await app.app.secrets.update(initial, new Map([['press', null], ['weld', null]]));
-    await app.app.store.save(initial);
+    await app.app.config.save(initial, new Map([['press', null], ['weld', null]]));
     const puts: Record<string, unknown>[] = [];
     const answers: string[] = [];
     page.on('request', (r) => {
@@ -63,7 +62,7 @@ describe('VNC password on the settings page (chromium)', () => {
     await row(page, 0).locator('input[name="password"]').fill(SECRET);
     await save(page);
     assert.deepEqual((puts[0]!.targets as { password?: unknown }[]).map((x) => x.password), [SECRET, undefined]);
-    assert.equal(app.app.secrets.get('press'), SECRET);
+    assert.equal(app.app.config.passwordFor('press'), SECRET);
     assert.equal(await row(page, 0).locator('input[name="password"]').inputValue(), '', 'the field is empty again');
     assert.equal(await row(page, 0).locator('input[name="password"]').getAttribute('placeholder'), 'unchanged');
     assert.equal(await state(page, 0), 'Password set');
@@ -73,13 +72,13 @@ describe('VNC password on the settings page (chromium)', () => {
     await row(page, 0).locator('input[name="name"]').fill('Press 2');
     await save(page);
     assert.equal('password' in (puts[1]!.targets as object[])[0]!, false);
-    assert.equal(app.app.secrets.get('press'), SECRET);
+    assert.equal(app.app.config.passwordFor('press'), SECRET);
 
     // Remove password.
     await row(page, 0).getByLabel('Remove password').check();
     await save(page);
     assert.equal((puts[2]!.targets as { password?: unknown }[])[0]!.password, null);
-    assert.equal(app.app.secrets.has('press'), false);
+    assert.equal(app.app.config.hasPassword('press'), false);
     assert.equal(await state(page, 0), 'No password stored');
     assert.equal(await row(page, 0).locator('[data-field="removePassword"]').isVisible(), false);
 
@@ -93,7 +92,7 @@ describe('VNC password on the settings page (chromium)', () => {
     await save(page, /^Not saved: .*targets\[1\]\.password/);
     assert.match((await row(page, 1).locator('.error[data-for="password"]').textContent()) ?? '', /Latin-1/);
     assert.equal(await row(page, 1).locator('input[name="password"]').getAttribute('aria-invalid'), 'true');
-    assert.equal(app.app.secrets.has('weld'), false);
+    assert.equal(app.app.config.hasPassword('weld'), false);
 
     await row(page, 1).locator('input[name="password"]').fill(SECOND);
     await save(page);
@@ -102,7 +101,7 @@ describe('VNC password on the settings page (chromium)', () => {
     await row(page, 1).getByLabel('Remove password').check();
     await save(page, /^Not saved: Type a new password or tick "Remove password", not both\.$/);
     assert.equal(puts.length, sent, 'nothing was sent');
-    assert.equal(app.app.secrets.get('weld'), SECOND);
+    assert.equal(app.app.config.passwordFor('weld'), SECOND);
   });
 
   browser.test('a target added on the page starts without a password and can get one', async ({ page }) => {
@@ -118,8 +117,8 @@ describe('VNC password on the settings page (chromium)', () => {
     await added.locator('input[name="host"]').fill('10.1.1.9');
     await added.locator('input[name="password"]').fill(SECOND);
     await save(page);
-    assert.equal(app.app.secrets.get('robot'), SECOND);
-    assert.equal(app.app.secrets.get('press'), SECRET);
+    assert.equal(app.app.config.passwordFor('robot'), SECOND);
+    assert.equal(app.app.config.passwordFor('press'), SECRET);
     assert.equal(await state(page, 2), 'Password set');
   });
 });

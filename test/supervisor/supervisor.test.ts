@@ -28,8 +28,7 @@ import {
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
-import { ConfigStore } from '../../src/config/store.js';
-import { ActiveConfiguration } from '../../src/ctrlx/active-configuration.js';
+import { ConfigService } from '../../src/config/service.js';
 import { Relay, type RelayOptions } from '../../src/relay/relay-server.js';
 import { Supervisor, type SupervisorOptions } from '../../src/supervisor/supervisor.js';
 import { createWebApp } from '../../src/web/app.js';
@@ -195,19 +194,18 @@ async function startWithSupervisor(options: SupervisorOptions, initial = config(
   const root = await makeTempDir('sup');
   const solutionsDir = path.join(root, 'solutions');
   writeConfigFile(path.join(solutionsDir, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), initial);
-  const store = new ConfigStore({ solutionsDir, pollInterval: 50 });
-  await store.start();
+  const service = new ConfigService({ solutionsDir, appDataDir: null, pollInterval: 50 });
+  await service.start();
   const supervisor = new Supervisor(options);
-  supervisor.start(store.config);
-  store.on('change', (c) => supervisor.apply(c));
-  const activeConfiguration = new ActiveConfiguration({ store });
+  supervisor.start(service.current);
+  service.on('change', (c) => supervisor.apply(c));
   const status = () => ({
     version: 'test',
     startedAt: new Date().toISOString(),
-    config: { ...store.status(), loading: activeConfiguration.loading },
+    config: service.status(),
     relay: supervisor.status(),
   });
-  const app = createWebApp({ store, supervisor, activeConfiguration, csrf: new CsrfTokens(), status, probeTimeout: 500, logger: silentLogger });
+  const app = createWebApp({ config: service, supervisor, csrf: new CsrfTokens(), status, probeTimeout: 500, logger: silentLogger });
   const server = createServer({ app, supervisor });
   await listen(server, { host: '127.0.0.1', port: 0 });
   const port = (server.address() as net.AddressInfo).port;
@@ -216,7 +214,7 @@ async function startWithSupervisor(options: SupervisorOptions, initial = config(
     supervisor,
     close: async () => {
       server.close();
-      store.stop();
+      service.stop();
       await supervisor.stop();
       server.closeAllConnections();
       await removeDir(root);

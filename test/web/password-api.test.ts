@@ -87,7 +87,7 @@ describe('VNC passwords through the API', () => {
     const answers = await everything(http);
     assert.ok(!answers.includes(SECRET), 'no answer holds the password');
     assert.deepEqual((await http.get(`${API}/config`)).json().targets.map((x: { passwordSet: boolean }) => x.passwordSet), [true, false]);
-    assert.equal(t.app.secrets.get('press'), SECRET, 'the relay can have it');
+    assert.equal(t.app.config.passwordFor('press'), SECRET, 'the relay can have it');
   });
 
   it('keeps the password when the field is absent, replaces it with a string, removes it with null', async () => {
@@ -163,7 +163,7 @@ describe('VNC passwords through the API', () => {
     await waitFor('the hand edit to drop the password of the moved target', () => !fs.readFileSync(secrets, 'utf8').includes(SECRET));
     assert.deepEqual(stored(secrets).targets, { weld: { host: '10.0.0.6', port: 5901, password: SECOND } });
     assert.deepEqual((await http.get(`${API}/config`)).json().targets.map((x: { passwordSet: boolean }) => x.passwordSet), [false, true]);
-    assert.equal(t.app.secrets.get('press'), undefined, 'the relay no longer gets it');
+    assert.equal(t.app.config.passwordFor('press'), undefined, 'the relay no longer gets it');
     const warning = logs.find((l) => /VNC password dropped/.test(l));
     assert.ok(warning, logs.join('\n'));
     assert.match(warning, /^warn .*target=press was=hmi-2\.plant\.example:5910 now=10\.9\.9\.9:5910/);
@@ -192,7 +192,7 @@ describe('VNC passwords through the API', () => {
     await load('validate');
     assert.equal(Object.keys(stored(secrets).targets).length, 3, 'nothing dropped before activate');
     await load('activate');
-    assert.deepEqual(['press', 'weld', 'third', 'new'].map((id) => t.app.secrets.has(id)), [true, false, false, false], 'in use at once');
+    assert.deepEqual(['press', 'weld', 'third', 'new'].map((id) => t.app.config.hasPassword(id)), [true, false, false, false], 'in use at once');
     await waitFor('the passwords file to follow', () => Object.keys(stored(secrets).targets).length === 1);
     assert.deepEqual(stored(secrets).targets, { press: { host: '10.0.0.5', port: 5900, password: SECRET } });
     const view = (await http.get(`${API}/config`)).json();
@@ -224,7 +224,7 @@ describe('VNC passwords through the API', () => {
       const http = client((app.server.address() as { port: number }).port);
       assert.equal((await http.get(`${API}/status`)).status, 200, 'the app runs');
       assert.deepEqual((await http.get(`${API}/config`)).json().targets, [{ ...press, passwordSet: false }]);
-      assert.equal(app.secrets.get('press'), undefined);
+      assert.equal(app.config.passwordFor('press'), undefined);
       assert.ok(logs.some((l) => /^error .*VNC passwords file is corrupt or invalid/.test(l)), logs.join('\n'));
       // A save that changes no password leaves the file alone.
       assert.equal((await http.put(`${API}/config`, { targets: [{ ...press, name: 'Renamed' }] })).status, 200);
@@ -289,8 +289,8 @@ describe('VNC passwords through the API', () => {
       logger: createLogger({ level: 'debug', timestamps: false, sink: (_l, line) => logs.push(line) }),
     });
     try {
-      assert.equal(app.secrets.get('press'), SECRET);
-      assert.equal(app.secrets.get('weld'), undefined);
+      assert.equal(app.config.passwordFor('press'), SECRET);
+      assert.equal(app.config.passwordFor('weld'), undefined);
       assert.deepEqual(Object.keys(stored(first.secrets).targets), ['press']);
     } finally {
       await app.stop();
@@ -305,8 +305,8 @@ describe('VNC passwords through the API', () => {
     const { startApp } = await import('../../src/app.js');
     const app = await startApp({ listen: { host: '127.0.0.1', port: 0 }, solutionsDir: first.t.solutionsDir, appDataDir: path.dirname(first.secrets) });
     try {
-      assert.equal(app.store.status().state, 'invalid');
-      assert.equal(app.secrets.get('press'), SECRET, 'not dropped because of the empty stand-in configuration');
+      assert.equal(app.config.status().state, 'invalid');
+      assert.equal(app.config.passwordFor('press'), SECRET, 'not dropped because of the empty stand-in configuration');
       assert.equal(stored(first.secrets).targets.press?.password, SECRET);
     } finally {
       await app.stop();

@@ -43,8 +43,7 @@ describe('settings page with JavaScript (chromium)', () => {
   });
 
   async function open(page: Page): Promise<Record<string, any>[]> {
-    await app.app.secrets.update(initial, new Map([['press', null], ['weld', null]]));
-    await app.app.store.save(initial);
+    await app.app.config.save(initial, new Map([['press', null], ['weld', null]]));
     const puts: Record<string, any>[] = [];
     page.on('request', (r) => {
       if (r.method() === 'PUT') puts.push(JSON.parse(r.postData() ?? '{}'));

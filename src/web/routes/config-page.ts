@@ -7,19 +7,18 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { newTargetId, validateConfigInput, type Config, type FieldError } from '../../config/schema.js';
-import type { SecretStore } from '../../config/secrets.js';
+import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
+import type { ConfigService } from '../../config/service.js';
 import { probeTarget, type ProbeResult } from '../../relay/probe.js';
-import { isValidHost, parsePort } from '../../relay/address.js';
-import { AppError } from '../../errors.js';
+import { ERR_INTERNAL } from '../../errors.js';
+import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
-import type { RouteDeps } from '../app.js';
+import type { RouteDeps } from '../deps.js';
 
-export const DEFAULT_VNC_PORT = 5900;
+export { DEFAULT_VNC_PORT } from '../../shared/form-rules.js';
 /** Form posts above this many bytes get 413. */
 export const FORM_BODY_LIMIT = 32 * 1024;
-
-type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout';
 
 /**
  * One row of the form, as typed (strings), with its errors and probe result. Never the password
@@ -44,7 +43,6 @@ export interface FormRow {
 
 /** Shown next to a password field when the page comes back without saving what was typed. */
 const RETYPE_PASSWORD = 'Not saved yet: type the password again before saving (it is never shown on the page).';
-const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
 
 export interface PageMessage {
   kind: 'ok' | 'error' | 'info';
@@ -59,14 +57,14 @@ function emptyRow(): FormRow {
   return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
 }
 
-function rowsFromConfig(config: Config, secrets: SecretStore): FormRow[] {
-  return config.targets.map((t) => ({
+function rowsFromConfig(service: ConfigService): FormRow[] {
+  return service.current.targets.map((t) => ({
     id: t.id,
     name: t.name,
     host: t.host,
     port: String(t.port),
     idleTimeout: t.idleTimeout === undefined ? '' : String(t.idleTimeout),
-    passwordSet: secrets.has(t.id),
+    passwordSet: service.hasPassword(t.id),
     passwordTyped: false,
     removePassword: false,
     errors: {},
@@ -84,7 +82,7 @@ function list(value: unknown): string[] {
  * checkboxes carry their row's target id: unticked boxes are not posted, so an index would not
  * line up.
  */
-function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { rows: FormRow[]; typed: string[] } {
+function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { rows: FormRow[]; typed: string[] } {
   const ids = list(body.id);
   const names = list(body.name);
   const hosts = list(body.host);
@@ -106,7 +104,7 @@ function rowsFromForm(body: Record<string, unknown>, secrets: SecretStore): { ro
       host: hosts[i] ?? '',
       port: ports[i] ?? '',
       idleTimeout: idles[i] ?? '',
-      passwordSet: id !== '' && secrets.has(id),
+      passwordSet: id !== '' && service.hasPassword(id),
       passwordTyped: password !== '',
       removePassword: id !== '' && remove.has(id),
       errors: {},
@@ -120,58 +118,35 @@ function askToRetype(rows: FormRow[]): void {
   for (const row of rows) if (row.passwordTyped) row.errors.password ??= RETYPE_PASSWORD;
 }
 
-/** Digits as a number; anything else as typed, so the schema's message explains what is wanted. */
-function typedNumber(text: string): number | string {
-  return /^\d+$/.test(text) ? Number(text) : text;
-}
-
 /**
- * Turns the rows into a configuration and password changes: blank rows are dropped, a blank name
- * becomes the host, a blank port 5900, a blank idle timeout never, new rows get an id; a typed password sets it, a ticked
- * "Remove password" removes it, an empty field keeps it. Errors are attached to the rows they
- * concern.
+ * Turns the rows into a configuration and password changes by the form's rules
+ * (src/shared/form-rules.ts, the same the page's script applies), then the configuration's.
+ * Errors are attached to the rows they concern.
  */
 function configFromRows(
   rows: FormRow[],
   typed: string[],
 ): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[] } {
-  const used: Config = { version: 1, targets: [] };
-  const rowOf: number[] = [];
-  const targets: Record<string, unknown>[] = [];
-  const errors: FieldError[] = [];
-  rows.forEach((row, i) => {
-    const host = row.host.trim();
-    const name = row.name.trim() || host;
-    const password = typed[i] ?? '';
-    const idleText = row.idleTimeout.trim();
-    if (!host && !row.name.trim() && !row.port.trim() && !idleText && !password) return;
-    const portText = row.port.trim();
-    const port = portText === '' ? DEFAULT_VNC_PORT : typedNumber(portText);
-    const id = row.id.trim() || newTargetId(used, name);
-    used.targets.push({ id, name, host, port: 0 });
-    const target: Record<string, unknown> = { id, name, host, port };
-    if (idleText) target.idleTimeout = typedNumber(idleText);
-    if (password && row.removePassword) {
-      row.errors.password = PASSWORD_AND_REMOVE;
-      errors.push({ field: `targets[${targets.length}].password`, message: PASSWORD_AND_REMOVE });
-    } else if (password) target.password = password;
-    else if (row.removePassword) target.password = null;
-    rowOf.push(i);
-    targets.push(target);
+  const { targets, rowOf, conflicts } = targetsFromRows(
+    rows.map((row, i) => ({ ...row, password: typed[i] ?? '', removePassword: row.removePassword })),
+  );
+  const errors: FieldError[] = conflicts.map((i) => {
+    rows[i]!.errors.password = PASSWORD_AND_REMOVE;
+    return { field: `targets[${rowOf.indexOf(i)}].password`, message: PASSWORD_AND_REMOVE };
   });
   const result = validateConfigInput({ targets }, { versionOptional: true });
   if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
   if (!result.ok) errors.push(...result.errors);
   for (const e of errors) {
-    const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(e.field);
-    const row = m ? rows[rowOf[Number(m[1])]!] : undefined;
-    if (row && m) row.errors[m[2] as RowField] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
+    const at = rowFieldOf(e.field);
+    const row = at ? rows[rowOf[at.target]!] : undefined;
+    if (row && at) row.errors[at.field] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
   }
   return { errors };
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
-  const { store, secrets, csrf } = deps;
+  const { config: service, csrf } = deps;
   const router = Router();
 
   const render = (res: Response, rows: FormRow[], message: PageMessage | null, status = 200): void => {
@@ -187,7 +162,7 @@ export function configPageRouter(deps: RouteDeps): Router {
 
   router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
     const key = typeof req.query.m === 'string' ? req.query.m : '';
-    render(res, rowsFromConfig(store.config, secrets), MESSAGES[key] ?? null);
+    render(res, rowsFromConfig(service), MESSAGES[key] ?? null);
   });
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
@@ -195,13 +170,13 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
       render(
         res,
-        rowsFromConfig(store.config, secrets),
+        rowsFromConfig(service),
         { kind: 'error', text: 'This form has expired or did not come from this page (the app may have restarted). Nothing was saved: check the values and save again.' },
         403,
       );
       return;
     }
-    const { rows, typed } = rowsFromForm(body, secrets);
+    const { rows, typed } = rowsFromForm(body, service);
 
     if (body.action === 'add') {
       rows.push(emptyRow());
@@ -217,15 +192,9 @@ export function configPageRouter(deps: RouteDeps): Router {
     }
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
       const row = rows[Number(body.probe)]!;
-      const host = row.host.trim();
-      if (!isValidHost(host)) row.errors.host = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
-      let port = DEFAULT_VNC_PORT;
-      try {
-        if (row.port.trim()) port = parsePort(row.port.trim(), 'port');
-      } catch (err) {
-        row.errors.port = (err as AppError).message;
-      }
-      if (!row.errors.host && !row.errors.port) row.probe = await probeTarget(host, port, deps.probeTimeout);
+      const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
+      if (checked.ok) row.probe = await probeTarget(checked.host, checked.port, deps.probeTimeout);
+      else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
       askToRetype(rows);
       render(res, rows, null);
       return;
@@ -240,10 +209,12 @@ export function configPageRouter(deps: RouteDeps): Router {
     }
     const { config, passwords } = built;
     try {
-      await secrets.update(config, passwords, () => store.save(config));
+      await service.save(config, passwords);
     } catch (err) {
+      const e = toAppError(err);
+      if (e.code === ERR_INTERNAL) deps.logger.error('saving the settings failed', { error: err instanceof Error ? err.stack : String(err) });
       askToRetype(rows);
-      render(res, rows, { kind: 'error', text: err instanceof Error ? err.message : String(err) }, err instanceof AppError ? err.status : 500);
+      render(res, rows, { kind: 'error', text: e.message }, e.status);
       return;
     }
     res.redirect(303, './?m=saved');

@@ -7,8 +7,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router } from 'express';
-import { PROBLEM_TYPES, problem, sendProblem } from '../../ctrlx/problem.js';
-import type { RouteDeps } from '../app.js';
+import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../../errors.js';
+import { sendProblem } from '../respond.js';
+import type { RouteDeps } from '../deps.js';
 
 /** The installed noVNC package folder (holds core/ and vendor/). */
 export function novncDir(): string {
@@ -43,9 +44,15 @@ export function preflightHandler(deps: RouteDeps): express.RequestHandler {
     const id = typeof req.query.target === 'string' ? req.query.target : null;
     const admitted = deps.supervisor.admit(id);
     if ('status' in admitted) {
-      if (admitted.retryAfter) res.setHeader('Retry-After', String(admitted.retryAfter));
-      const type = admitted.status === 404 ? PROBLEM_TYPES.notFound : PROBLEM_TYPES.unavailable;
-      sendProblem(res, problem(admitted.status, type, admitted.status === 404 ? 'Unknown target' : 'Not available', admitted.reason));
+      const notFound = admitted.status === 404;
+      sendProblem(
+        res,
+        new AppError(notFound ? ERR_NOT_FOUND : ERR_UNAVAILABLE, admitted.reason, {
+          status: admitted.status,
+          title: notFound ? 'Unknown target' : 'Not available',
+          ...(admitted.retryAfter ? { retryAfter: admitted.retryAfter } : {}),
+        }),
+      );
       return;
     }
     res.status(426).setHeader('Upgrade', 'websocket');
