@@ -121,6 +121,8 @@ const freeSlabs: Buffer[] = [];
 const MAX_FREE_SLABS = 16;
 /** Server bytes held between its SecurityResult and the browser's ClientInit (it should send none). */
 const MAX_EARLY_SERVER_BYTES = 64 * 1024;
+/** The zero-byte write that surfaces a reset reported as EOF (see onTargetEnd). */
+const EMPTY = Buffer.alloc(0);
 
 /** Close reasons must fit a control frame: 123 bytes of UTF-8. */
 function clampReason(reason: string): string {
@@ -226,6 +228,8 @@ export class RelaySession {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: options.keepAliveDelay,
+      // Half-open so a write is still possible after 'end' (see onTargetEnd); end() is ours to call.
+      allowHalfOpen: true,
       onread: { buffer: readBuffer, callback: (n, buf) => this.onTargetRead(n, buf) },
     });
     this.tcp.on('connect', this.onTargetConnect);
@@ -552,7 +556,25 @@ export class RelaySession {
     if (down?.length && open) this.ws.send(down);
   }
 
+  /**
+   * The target's FIN, or a reset in disguise: libuv before 1.52 (Node 20) reports EOF instead of
+   * ECONNRESET when an RST arrives while unread data is queued (libuv/libuv#4997). A zero-byte
+   * write tells them apart: the kernel answers it with the pending ECONNRESET, which arrives as
+   * 'error' (onTargetError); after a real FIN it succeeds and the end is handled as one.
+   */
   private readonly onTargetEnd = (): void => {
+    if (this.tcp.destroyed || this.tcp.writableEnded) {
+      this.onTargetFin();
+      return;
+    }
+    this.tcp.write(EMPTY, (err) => {
+      if (err) return; // reported through 'error'
+      this.onTargetFin();
+      this.tcp.end();
+    });
+  };
+
+  private onTargetFin(): void {
     if (this.splice) {
       this.onSpliceTargetGone(true);
       return;
@@ -563,7 +585,7 @@ export class RelaySession {
     }
     // Every byte the target sent has been handed to the WebSocket; the close frame follows it.
     this.closeBrowser(CLOSE_NORMAL, 'target closed');
-  };
+  }
 
   /**
    * The server connection ended during the spliced handshake: `byServer` for its FIN, false when

@@ -40,13 +40,6 @@ const EARLY_MS = 250;
 const LIMIT = { timeout: 90_000 };
 
 const RESET_SEED = 0x0e5e7;
-/**
- * libuv before 1.52 (Node 20; Node 24 has 1.52) reports EOF instead of ECONNRESET when an RST
- * arrives while unread data is queued (libuv/libuv#4997), and the relay then closes with 1000.
- */
-const RESET_AS_EOF = /^1\.(\d|[1-4]\d|5[01])\./.test(process.versions.uv)
-  ? `bug: on Node ${process.versions.node} (libuv ${process.versions.uv}) a target RST with unread data arrives as 'end', and src/relay/relay.ts (onTargetEnd) closes the browser with 1000 "target closed"; a 0-byte write after 'end' (allowHalfOpen) would surface ECONNRESET`
-  : undefined;
 const RESET_SESSIONS = 12;
 
 interface StreamingConnection {
@@ -149,7 +142,7 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
     const reset = `ECONNRESET 127.0.0.1:${resetting.port}`;
     for (const [i, { v, verifier }] of viewers.entries()) {
       const end = `${ends[i]!.code} ${ends[i]!.reason}`;
-      // 1000 "target closed" is the Node 20 fault checked (as a known bug) by the next test.
+      // The next test requires the reset itself (1011), also on Node 20 (libuv before 1.52 reports it as EOF).
       assert.ok(end === `1011 ${reset}` || end === '1000 target closed', `session ${i} ended with ${end}`);
       resetEnds.push(end);
       assert.equal(await v.greeting, GREETING);
@@ -171,7 +164,7 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
     });
   });
 
-  it('reports a reset to the browser as 1011 "ECONNRESET <target>", never as a clean close', { ...LIMIT, todo: RESET_AS_EOF }, () => {
+  it('reports a reset to the browser as 1011 "ECONNRESET <target>", never as a clean close', LIMIT, () => {
     assert.equal(resetEnds.length, RESET_SESSIONS, 'the previous test ran');
     assert.deepEqual(resetEnds.filter((e) => !e.startsWith('1011 ECONNRESET')), [], 'sessions that saw the reset as a clean close');
   });
