@@ -160,9 +160,9 @@ describe('idle timeout from the configuration', () => {
       ws.close();
     }
     assert.deepEqual(
-      seen.map((x) => [x.id, x.idleTimeout]),
+      seen.map((x) => [x.id, x.idleMs]),
       [
-        ['a', 900],
+        ['a', 900_000],
         ['b', undefined],
       ],
     );

@@ -2,13 +2,15 @@
  * @module
  * The viewer: the page `/ctrlx-novnc/viewer/`, the noVNC library files served from the installed
  * `@novnc/novnc` package at `/ctrlx-novnc/novnc/`, and the preflight `GET websockify?target=`
- * that tells the viewer in words why an upgrade would be refused.
+ * that tells the viewer why an upgrade would be refused: the failure kind and its code (from
+ * src/shared/failures.ts) for the viewer to choose its message, and the reason in words.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router } from 'express';
 import { PROBLEM_TYPES, problem, sendProblem } from '../../ctrlx/problem.js';
 import type { RouteDeps } from '../app.js';
+import { FAILURES } from '../../shared/failures.js';
 
 /** The installed noVNC package folder (holds core/ and vendor/). */
 export function novncDir(): string {
@@ -31,21 +33,26 @@ export function viewerRouter(deps: RouteDeps): Router {
   router.get('/', deps.guard.page('view'), (_req, res) => {
     const relay = deps.supervisor.status();
     res.render('viewer', {
-      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo })),
+      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: t.target, idleMinutes: t.idleMinutes })),
     });
   });
   return router;
 }
 
-/** `GET websockify?target=`: 426 when an upgrade would be accepted, else the refusal as Problem JSON. */
+/**
+ * `GET websockify?target=`: 426 when an upgrade would be accepted, else the refusal as Problem
+ * JSON with `kind` and `code` (the row of the failure table) besides the reason in `detail`.
+ */
 export function preflightHandler(deps: RouteDeps): express.RequestHandler {
   return (req, res) => {
     const id = typeof req.query.target === 'string' ? req.query.target : null;
     const admitted = deps.supervisor.admit(id);
-    if ('status' in admitted) {
+    if ('kind' in admitted) {
       if (admitted.retryAfter) res.setHeader('Retry-After', String(admitted.retryAfter));
       const type = admitted.status === 404 ? PROBLEM_TYPES.notFound : PROBLEM_TYPES.unavailable;
-      sendProblem(res, problem(admitted.status, type, admitted.status === 404 ? 'Unknown target' : 'Not available', admitted.reason));
+      const title = admitted.status === 404 ? 'Unknown target' : 'Not available';
+      const body = { ...problem(admitted.status, type, title, admitted.reason), kind: admitted.kind, code: FAILURES[admitted.kind].code };
+      sendProblem(res, body);
       return;
     }
     res.status(426).setHeader('Upgrade', 'websocket');
