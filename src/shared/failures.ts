@@ -45,7 +45,7 @@ export const FAILURES = {
   'target-closed': { code: 1000, retry: true, fix: 'none', summary: 'the VNC server ended the session (its FIN); every byte it sent was delivered first' },
   'shutting-down': { code: 1001, retry: true, fix: 'none', summary: 'the app is stopping or restarting' },
   'bad-frame': { code: 1002, retry: true, fix: 'none', summary: 'the viewer sent a malformed WebSocket frame (sent by ws)' },
-  'text-message': { code: 1003, retry: false, fix: 'none', summary: 'the viewer sent a text message; the relay carries binary messages only' },
+  'text-message': { code: 1003, retry: true, fix: 'none', summary: 'the viewer sent a text message; the relay carries binary messages only' },
   'invalid-utf8': { code: 1007, retry: true, fix: 'none', summary: 'the viewer sent a close reason that is not UTF-8 (sent by ws)' },
   'message-too-big': { code: 1009, retry: true, fix: 'none', summary: 'the viewer sent a message above the 64 KiB limit' },
   // ---- the session was closed by the app -----------------------------------------------------
