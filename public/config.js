@@ -213,7 +213,7 @@ form.addEventListener('submit', (event) => {
 
 // ---- live status -------------------------------------------------------------------------
 
-const STATE_TEXT = { running: 'Running', restarting: 'Restarting', failed: 'Failed, retrying', stopped: 'Stopped' };
+const STATE_TEXT = { running: 'Running', stopped: 'Stopped' };
 
 function fmtBytes(n) {
   return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
@@ -264,10 +264,8 @@ function renderStatus(s) {
   state.textContent = STATE_TEXT[r.state] || r.state;
   q('since').textContent = time(r.since);
   q('sessions').textContent = String(r.totals.sessionsOpen);
-  q('restarts').textContent = String(r.restarts);
   renderTargets(q('targets'), r.targets);
   q('auth').textContent = authText(r.targets);
-  q('lastError').textContent = r.lastError ? `${r.lastError.message} (${time(r.lastError.at)})` : 'none';
   const cfg = q('config');
   cfg.replaceChildren();
   const badge = document.createElement('span');
