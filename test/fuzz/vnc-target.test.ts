@@ -36,7 +36,7 @@ import {
 } from '../helpers/fuzz.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { collect, openClient, type Received } from '../helpers/ws-client.js';
-import { knownVersion, parseVersion } from '../../src/rfb/protocol.js';
+import { checkGreeting, knownVersion, parseVersion } from '../../src/rfb/protocol.js';
 
 const SEED = fuzzSeed();
 const CASES = fuzzBudget(0.06);
@@ -46,8 +46,6 @@ const RSS_GROWTH_KIB = 40 * 1024;
 /** What the browser sends as soon as the WebSocket is open (a ClientProtocolVersion). */
 const CLIENT_HELLO = Buffer.from('RFB 003.008\n');
 const PASSWORD = 'fuzz-pw1';
-const GREETING = /^RFB \d{3}\.\d{3}\n$/;
-const GREETING_PREFIX = /^(R(F(B( (\d(\d(\d(\.(\d(\d(\d)?)?)?)?)?)?)?)?)?)?)?$/;
 
 // ---- the fake server's scripts ------------------------------------------------------------------
 
@@ -195,11 +193,11 @@ const HANDSHAKE_CODES = new Set<number>(HANDSHAKE_FAILURES.map((k) => FAILURES[k
  */
 function expectWithoutPassword(s: FakeScript): Expectation {
   const sent = sentBytes(s);
-  const head = sent.subarray(0, 12).toString('latin1');
-  if (sent.length >= 12 && GREETING.test(head)) return { outcome: 'relayed', data: sent, why: 'valid greeting' };
+  const greeting = checkGreeting(sent);
+  if (greeting === 'complete') return { outcome: 'relayed', data: sent, why: 'valid greeting' };
   // A reset can overtake the bytes before it: then the cause is the reset (a TCP error).
   if (s.then === 'reset') return { outcome: 'refused', kinds: ['not-vnc', 'connection-reset'], why: 'no full greeting, then a reset' };
-  if (sent.length >= 12 || !GREETING_PREFIX.test(head)) return { outcome: 'refused', kinds: ['not-vnc'], why: 'no RFB greeting' };
+  if (greeting === 'invalid') return { outcome: 'refused', kinds: ['not-vnc'], why: 'no RFB greeting' };
   // A (possibly empty) beginning of a greeting, then:
   if (s.then === 'stay') return { outcome: 'refused', kinds: ['not-vnc'], why: 'greeting never completed' };
   return { outcome: 'refused', kinds: ['not-vnc'], why: 'FIN before a full greeting' };
@@ -212,7 +210,7 @@ function expectWithoutPassword(s: FakeScript): Expectation {
 function expectWithPassword(s: FakeScript): Expectation {
   const sent = sentBytes(s);
   const head = sent.subarray(0, 12);
-  if (sent.length < 12 || !GREETING.test(head.toString('latin1'))) return expectWithoutPassword(s);
+  if (checkGreeting(sent) !== 'complete') return expectWithoutPassword(s);
   const numbers = parseVersion(head);
   if (!numbers || !knownVersion(numbers)) {
     return { outcome: 'refused', kinds: ['handshake-failed'], why: 'unknown version' };
