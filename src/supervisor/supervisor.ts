@@ -81,10 +81,10 @@ export interface SupervisorOptions {
   passwordFor?: (targetId: string) => string | undefined;
   /** Rejected passwords in a row after which new sessions to that target are held back. Default 3. */
   authFailuresBeforeBackoff?: number;
-  /** First hold-back in ms, doubled per further failure. Default 30000. */
-  authBackoff?: number;
-  /** Hold-back cap in ms. Default 600000 (10 min). */
-  maxAuthBackoff?: number;
+  /** First hold-back in milliseconds, doubled per further failure. Default 30000. */
+  authBackoffMs?: number;
+  /** Hold-back cap in milliseconds. Default 600000 (10 min). */
+  maxAuthBackoffMs?: number;
   relay?: RelayOptions;
   /** Used as the only target while the configuration has none (the built-in demo server). */
   fallbackTarget?: Target;
@@ -348,8 +348,8 @@ export class Supervisor {
     a.at = new Date().toISOString();
     const free = this.options.authFailuresBeforeBackoff ?? 3;
     if (a.failures >= free) {
-      const base = this.options.authBackoff ?? 30_000;
-      const delay = Math.min(base * 2 ** (a.failures - free), this.options.maxAuthBackoff ?? 600_000);
+      const base = this.options.authBackoffMs ?? 30_000;
+      const delay = Math.min(base * 2 ** (a.failures - free), this.options.maxAuthBackoffMs ?? 600_000);
       a.until = Date.now() + delay;
       this.log.warn('holding back sessions after rejected VNC passwords', {
         targetId: id,
