@@ -11,7 +11,7 @@ import { formatHostPort } from './address.js';
 import { IdleWatch } from './idle-watch.js';
 import { SMALL_READ, giveSlab, readBuffer, takeSlab } from './read-pool.js';
 import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
-import { checkGreeting, VERSION_LENGTH } from '../rfb/protocol.js';
+import { GreetingWait } from '../rfb/protocol.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { FAILURES, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
 
@@ -112,8 +112,20 @@ function clampReason(reason: string): string {
 /** The zero-byte write that tells a FIN from a reset reported as EOF (see onTargetEnd). */
 const EMPTY = Buffer.alloc(0);
 
+/** The phases of a session, in order; see {@link RelaySession}. */
+type Phase = 'connecting' | 'greeting' | 'login' | 'relaying' | 'closed';
+
+const NEXT: Readonly<Record<Phase, readonly Phase[]>> = {
+  connecting: ['greeting', 'login', 'relaying', 'closed'],
+  greeting: ['relaying', 'closed'],
+  login: ['relaying', 'closed'],
+  relaying: ['closed'],
+  closed: [],
+};
+
 /**
- * Phases of a session. Each is entered once, in this order, through {@link RelaySession.enter}:
+ * Pairs a browser WebSocket with a TCP connection to `target`. Its phases, each entered once
+ * through {@link RelaySession.enter} (the table `NEXT` lists the moves allowed):
  *
  * ```
  *  connecting ──TCP up──┬──────────────────────────────► relaying ──► closed
@@ -130,22 +142,11 @@ const EMPTY = Buffer.alloc(0);
  * | relaying   | to the target, unchanged    | to the browser, unchanged           | idle timeout     |
  * | closed     | dropped                     | dropped                             | –                |
  *
- * Closing is not a phase: each side closes on its own (`browserClosed`, `targetClosed`) while the
- * bytes already in flight drain the way the current phase sends them; a close timer bounds it.
- * The first cause of the end (`cause`) and the close code sent (`codeSent`) are noted once.
- */
-type Phase = 'connecting' | 'greeting' | 'login' | 'relaying' | 'closed';
-
-const NEXT: Readonly<Record<Phase, readonly Phase[]>> = {
-  connecting: ['greeting', 'login', 'relaying', 'closed'],
-  greeting: ['relaying', 'closed'],
-  login: ['relaying', 'closed'],
-  relaying: ['closed'],
-  closed: [],
-};
-
-/**
- * Pairs a browser WebSocket with a TCP connection to `target`.
+ * `greeting` only with `requireRfb`, `login` only with a stored password. Closing is not a phase:
+ * each side closes on its own (`browserClosed`, `targetClosed`) while the bytes already in flight
+ * drain the way the current phase sends them, bounded by the close timer; `closed` follows once
+ * both are. The first cause of the end (`cause`) and the close code sent (`codeSent`) are noted
+ * once, for {@link SessionEnd}.
  *
  * Flow control: while more than `highWaterMark` bytes wait to be written to the browser, the
  * target socket is paused (resumed on the browser socket's `drain`); while the target socket's
@@ -170,8 +171,8 @@ export class RelaySession {
   private phase: Phase = 'connecting';
   /** Connecting, greeting: browser messages held until the target is up and proven. */
   private pending: Buffer[] = [];
-  /** Greeting: the target's first bytes so far. */
-  private greeting: Buffer = EMPTY;
+  /** Greeting: the target's first bytes, until they are `RFB xxx.yyy\n`. */
+  private greeting: GreetingWait | null = null;
   /** Login: the relay's VNC login (stored password); null without a password. */
   private readonly login: VncLogin | null;
   /** The deadline of the connecting, greeting and login phases. */
@@ -312,6 +313,7 @@ export class RelaySession {
       this.enter('login');
     } else if (this.options.requireRfb) {
       this.enter('greeting');
+      this.greeting = new GreetingWait();
     } else {
       this.startRelaying();
       return;
@@ -484,20 +486,15 @@ export class RelaySession {
       return;
     }
     if (this.idle !== null) this.idle.server(chunk);
-    // Collects the first 12 bytes and checks them against `RFB xxx.yyy\n`.
-    const got = Buffer.concat([this.greeting, chunk]);
+    const got = this.greeting!.push(chunk); // a copy: the slab can go back
     sent?.();
-    const check = checkGreeting(got);
-    if (check === 'invalid') {
+    if (got === 'wait') return;
+    if (got === 'invalid') {
       this.closeWith('not-vnc', `not a VNC server: ${this.label} sent no RFB greeting`);
       this.tcp.destroy();
       return;
     }
-    if (got.length < VERSION_LENGTH) {
-      this.greeting = got;
-      return;
-    }
-    this.greeting = EMPTY;
+    this.greeting = null;
     this.startRelaying();
     this.toBrowser(got);
   }

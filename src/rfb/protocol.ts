@@ -68,6 +68,20 @@ export function checkGreeting(bytes: Uint8Array): 'complete' | 'partial' | 'inva
   return n === VERSION_LENGTH ? 'complete' : 'partial';
 }
 
+/**
+ * Collects a peer's first bytes until they are a complete greeting: `push` answers `wait` (a
+ * prefix of one so far), `invalid`, or every byte received so far once the first 12 are one.
+ */
+export class GreetingWait {
+  private got: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): 'wait' | 'invalid' | Buffer {
+    this.got = this.got.length ? Buffer.concat([this.got, chunk]) : Buffer.from(chunk);
+    const check = checkGreeting(this.got);
+    return check === 'complete' ? this.got : check === 'partial' ? 'wait' : 'invalid';
+  }
+}
+
 /** Parses `RFB xxx.yyy\n`; undefined when the 12 bytes are not a ProtocolVersion message. */
 export function parseVersion(bytes: Uint8Array): VersionNumbers | undefined {
   if (bytes.length !== VERSION_LENGTH || checkGreeting(bytes) !== 'complete') return undefined;
