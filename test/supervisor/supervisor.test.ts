@@ -24,6 +24,7 @@ import {
   type TestApp,
 } from '../helpers/app.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { FAILURES } from '../../src/shared/failures.js';
 
 const servers: Record<string, FakeServer> = {};
 before(async () => {
@@ -43,6 +44,9 @@ describe('routing upgrades', () => {
     assert.equal(r.status, 503);
     assert.equal(r.body, 'No VNC target is configured yet: add one on the settings page.\n');
     assert.equal((await refusedUpgrade(t.port, '?target=a')).status, 503);
+    // The preflight names the failure kind, for the viewer to choose its message by.
+    const preflight = JSON.parse((await client(t.port).get(`${PREFIX}/websockify`)).text);
+    assert.deepEqual([preflight.status, preflight.kind, preflight.code], [503, 'no-target', FAILURES['no-target'].code]);
   });
 
   it('answers 404 for an unknown id and connects known ids; no parameter means the first target', async () => {
@@ -50,6 +54,8 @@ describe('routing upgrades', () => {
     const unknown = await refusedUpgrade(t.port, '?target=nope');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body, 'Unknown VNC target "nope".\n');
+    const preflight = JSON.parse((await client(t.port).get(`${PREFIX}/websockify?target=nope`)).text);
+    assert.deepEqual([preflight.status, preflight.kind, preflight.code], [404, 'unknown-target', FAILURES['unknown-target'].code]);
     // Ids are matched exactly; a long id is cut in the message.
     assert.equal((await refusedUpgrade(t.port, '?target=A')).status, 404);
     assert.equal((await refusedUpgrade(t.port, `?target=${'x'.repeat(500)}`)).body, `Unknown VNC target "${'x'.repeat(64)}".\n`);
