@@ -2,6 +2,7 @@
 // messages for every failure, and automatic reconnection with backoff.
 import './token.js';
 import RFB from '../novnc/core/rfb.js';
+import { closeMessage, refusalMessage } from '../shared/viewer-messages.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -70,7 +71,14 @@ async function refreshTargets() {
     const res = await fetch(new URL('../api/v1/status', location.href), { headers });
     if (!res.ok) return;
     const targets = (await res.json()).relay.targets;
-    targetSelect.replaceChildren(...targets.map((t) => new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id)));
+    targetSelect.replaceChildren(
+      ...targets.map((t) => {
+        const option = new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id);
+        option.dataset.address = t.target;
+        option.dataset.idleMinutes = t.idleMinutes ?? '';
+        return option;
+      }),
+    );
     // An explicit choice that vanished is kept: the relay then says the target is unknown.
     targetSelect.value = picked || (targets[0] ? targets[0].id : '');
     targetSelect.closest('label').classList.toggle('hidden', targets.length < 2);
@@ -82,6 +90,13 @@ async function refreshTargets() {
 function targetName() {
   const opt = targetSelect.selectedOptions[0];
   return opt ? opt.textContent : 'the VNC server';
+}
+
+/** The target as the messages need it: its name, address and idle timeout (from the page). */
+function targetInfo() {
+  const opt = targetSelect.selectedOptions[0];
+  const minutes = opt && opt.dataset.idleMinutes ? Number(opt.dataset.idleMinutes) : null;
+  return { name: targetName(), address: (opt && opt.dataset.address) || undefined, idleMinutes: minutes };
 }
 
 /** The relay URL, derived from this page (ws: or wss:, same host, under the same path prefix). */
@@ -211,68 +226,23 @@ $('password-cancel').addEventListener('click', () => {
   stop('Connection cancelled.');
 });
 
-/** Turns how the connection ended into a sentence and a retry decision. */
+/**
+ * Turns how the connection ended into a sentence and a retry decision: by the close code, or by
+ * the preflight's failure kind when the upgrade was refused (src/shared/viewer-messages.ts).
+ */
 async function explain() {
-  // Failures of the handshake the relay does itself with a stored password (RFB reason and close
-  // reason carry the same text).
-  const relayReason = (lastSecurity && lastSecurity.reason) || (lastClose && lastClose.reason) || '';
-  if (/^authentication failed: /.test(relayReason)) {
-    const said = /\(server: (.*)\)$/.exec(relayReason);
-    return {
-      text: `${targetName()} did not accept the VNC password stored in the settings${said ? ` (${said[1]})` : ''}. Enter the right password in the settings.`,
-      retry: false,
-      settings: true,
-    };
-  }
-  if (/^security type not supported: /.test(relayReason)) {
-    return { text: `${targetName()} cannot be opened: ${relayReason.replace(/^security type not supported: /, '')}.`, retry: false, settings: true };
-  }
-  if (/^VNC server .* refused the connection|^VNC handshake with /.test(relayReason)) {
-    return { text: `${relayReason}.`, retry: true };
-  }
-  if (lastSecurity) {
-    const reason = lastSecurity.reason ? `: ${lastSecurity.reason}` : '';
-    return { text: `Authentication with ${targetName()} failed${reason}. Check the VNC password.`, retry: false };
-  }
-  const close = lastClose || { code: 1006, reason: '' };
-  const reason = close.reason || '';
-  if (close.code === 4000) return { text: `The target was changed in the settings; reconnecting…`, retry: true, soon: true };
-  if (close.code === 4001) {
-    const span = reason.replace(/^idle: no input for /, '');
-    return { text: `Disconnected from ${targetName()} after ${span} without input. Connect again when you need it.`, retry: false };
-  }
-  if (close.code === 1001) return { text: 'The app is restarting; reconnecting…', retry: true };
-  if (/^not a VNC server/.test(reason)) {
-    return { text: `${targetName()} is reachable, but it is not a VNC server (${reason.replace(/^not a VNC server:? ?/, '')}). Check the port in the settings.`, retry: true, settings: true };
-  }
-  const m = /^(E[A-Z]+) (.*)$/.exec(reason);
-  if (m) {
-    const why = {
-      ECONNREFUSED: 'connection refused (is the VNC server running?)',
-      ETIMEDOUT: 'no answer (timed out)',
-      EHOSTUNREACH: 'the host is unreachable',
-      ENETUNREACH: 'the network is unreachable',
-      ENOTFOUND: 'the host name is unknown',
-      EAI_AGAIN: 'the host name cannot be resolved right now',
-      ECONNRESET: 'the connection was reset',
-    }[m[1]] || m[1];
-    return { text: `Cannot reach the VNC server ${m[2]}: ${why}.`, retry: true, settings: true };
-  }
-  if (close.code === 1000 && reason === 'target closed') return { text: `${targetName()} closed the connection.`, retry: true };
-  if (close.opened) return { text: `The connection to ${targetName()} was lost${reason ? ` (${reason})` : ''}.`, retry: true };
-  // The upgrade itself was refused: ask the relay why, in words.
+  const close = lastClose || { code: 1006, reason: '', opened: false };
+  const target = targetInfo();
+  const message = closeMessage({ ...close, securityFailure: lastSecurity }, target);
+  if (message) return message;
+  // The upgrade itself was refused: ask the relay why.
   try {
     const url = relayUrl();
     url.protocol = location.protocol;
     const token = window.ctrlxToken && window.ctrlxToken();
     const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
     const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : {};
-    if (res.status === 426) return { text: `Could not open the connection to ${targetName()}.`, retry: true };
-    if (res.status === 503 && /No VNC target/.test(body.detail || '')) {
-      return { text: 'No VNC target is configured yet. Add one in the settings.', retry: true, settings: true, quiet: true };
-    }
-    if (res.status === 401 || res.status === 403) return { text: `Not allowed: ${body.detail || res.statusText}. Reload the page from the ctrlX menu.`, retry: false };
-    return { text: body.detail || `The relay refused the connection (HTTP ${res.status}).`, retry: true, settings: res.status === 404 || /password/.test(body.detail || '') };
+    return refusalMessage({ status: res.status, statusText: res.statusText, kind: body.kind, detail: body.detail }, target);
   } catch {
     return { text: 'The app cannot be reached; reconnecting…', retry: true };
   }

@@ -123,8 +123,8 @@ async function runRelay(args: string[]): Promise<void> {
   const relay = new Relay({
     logger: log,
     maxPayload: numberFlag(values['max-payload'], 'max-payload', 64 * 1024),
-    connectTimeout: numberFlag(values['connect-timeout'], 'connect-timeout', 5) * 1000,
-    heartbeatInterval: numberFlag(values.heartbeat, 'heartbeat', 20, true),
+    connectTimeoutMs: numberFlag(values['connect-timeout'], 'connect-timeout', 5) * 1000,
+    heartbeatMs: numberFlag(values.heartbeat, 'heartbeat', 20, true) * 1000,
   });
 
   const server = http.createServer((req, res) => {

@@ -28,6 +28,8 @@ import {
   VERSION_LENGTH,
   type RfbVersion,
 } from '../rfb/protocol.js';
+import { ByteQueue } from '../rfb/byte-queue.js';
+import { CLIENT_MESSAGES } from '../rfb/client-messages.js';
 import {
   bytesPerPixel,
   createRectEncoder,
@@ -90,15 +92,15 @@ const LINGER = 2000;
 /** Largest rectangle count in one FramebufferUpdate (a U16). */
 const MAX_RECTS = 0xffff;
 
-/** Fixed sizes of client messages; SetEncodings and ClientCutText add a variable part. */
-const MESSAGE_SIZE: Record<number, number> = {
-  [MSG_SET_PIXEL_FORMAT]: 20,
-  [MSG_SET_ENCODINGS]: 4,
-  [MSG_FRAMEBUFFER_UPDATE_REQUEST]: 10,
-  [MSG_KEY_EVENT]: 8,
-  [MSG_POINTER_EVENT]: 6,
-  [MSG_CLIENT_CUT_TEXT]: 8,
-};
+/** The client messages of the RFB core, the ones the demo understands. */
+const CORE_MESSAGES = new Set([
+  MSG_SET_PIXEL_FORMAT,
+  MSG_SET_ENCODINGS,
+  MSG_FRAMEBUFFER_UPDATE_REQUEST,
+  MSG_KEY_EVENT,
+  MSG_POINTER_EVENT,
+  MSG_CLIENT_CUT_TEXT,
+]);
 
 export class DemoSession {
   readonly id: number;
@@ -114,7 +116,8 @@ export class DemoSession {
   private readonly log: Logger;
   private encoder: RectEncoder = createRectEncoder(DEFAULT_PIXEL_FORMAT);
   private phase: Phase = 'version';
-  private input: Buffer = Buffer.alloc(0);
+  /** Bytes received and not yet parsed. */
+  private readonly input = new ByteQueue();
   private challenge: Buffer | undefined;
   private readonly dirty = new DirtyRegion();
   /** Union of the rectangles requested and not answered yet. */
@@ -176,7 +179,7 @@ export class DemoSession {
 
   private onData(chunk: Buffer): void {
     if (this.phase === 'ignore' || this.phase === 'closing') return;
-    this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
+    this.input.push(chunk);
     // Every step consumes one whole message or returns false to wait for more bytes, so the
     // input never holds more than one message (bounded by maxCutText or 4 + 4 * 65535 bytes).
     try {
@@ -194,10 +197,7 @@ export class DemoSession {
 
   /** Takes `n` bytes off the input, or undefined when fewer have arrived. */
   private take(n: number): Buffer | undefined {
-    if (this.input.length < n) return undefined;
-    const out = this.input.subarray(0, n);
-    this.input = this.input.subarray(n);
-    return out;
+    return this.input.take(n) ?? undefined;
   }
 
   /** Handles one message of the current phase; false when waiting for bytes or closing. */
@@ -324,10 +324,12 @@ export class DemoSession {
 
   /** Handles one client message if it has fully arrived; false to wait for more bytes. */
   private onMessage(): boolean {
-    const input = this.input;
-    if (input.length === 0) return false;
+    if (this.input.length === 0) return false;
+    // The whole message is read in place (peek joins what arrived); take() then consumes it.
+    const input = this.input.peek();
     const type = input[0]!;
-    const size = MESSAGE_SIZE[type];
+    // The demo takes the six messages of the RFB core; others (noVNC sends none to it) end the session.
+    const size = CORE_MESSAGES.has(type) ? CLIENT_MESSAGES[type]!.header : undefined;
     if (size === undefined) {
       this.fail(`unknown message type ${type}`);
       return false;

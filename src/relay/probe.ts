@@ -5,9 +5,7 @@
  */
 import net from 'node:net';
 import { formatHostPort } from './address.js';
-
-/** `RFB xxx.yyy\n`, the first 12 bytes every VNC server sends. */
-export const RFB_GREETING = /^RFB (\d{3})\.(\d{3})\n$/;
+import { checkGreeting, VERSION_LENGTH, versionText } from '../rfb/protocol.js';
 
 export type ProbeOutcome = 'vnc' | 'not-vnc' | 'refused' | 'timeout' | 'not-found' | 'unreachable' | 'error';
 
@@ -44,16 +42,13 @@ export function probeTarget(host: string, port: number, timeoutMs = 3000): Promi
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      if (received.length < 12) {
-        if (!'RFB '.startsWith(received.subarray(0, 4).toString('latin1'))) {
-          done('not-vnc', `port open but not a VNC server: ${target} does not speak RFB`);
-        }
-        return;
+      // The first 12 bytes every VNC server sends: `RFB xxx.yyy\n`.
+      const check = checkGreeting(received);
+      if (check === 'invalid') done('not-vnc', `port open but not a VNC server: ${target} does not speak RFB`);
+      else if (check === 'complete') {
+        const version = versionText(received.subarray(0, VERSION_LENGTH));
+        done('vnc', `VNC server, ${version}`, version);
       }
-      const greeting = received.subarray(0, 12).toString('latin1');
-      const m = RFB_GREETING.exec(greeting);
-      if (m) done('vnc', `VNC server, RFB ${m[1]}.${m[2]}`, `RFB ${m[1]}.${m[2]}`);
-      else done('not-vnc', `port open but not a VNC server: ${target} does not speak RFB`);
     });
     socket.on('end', () => done('not-vnc', `port open but not a VNC server: ${target} closed the connection without an RFB greeting`));
     socket.on('error', (err: NodeJS.ErrnoException) => {

@@ -9,7 +9,6 @@ import { WebSocketServer } from 'ws';
 import { formatHostPort } from './address.js';
 import { rejectUpgrade } from './upgrade.js';
 import {
-  CLOSE_GOING_AWAY,
   RelaySession,
   type RelayTarget,
   type SessionEnd,
@@ -18,21 +17,22 @@ import {
   type SessionSecrets,
 } from './relay.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
+import type { FailureKind } from '../shared/failures.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export interface RelayOptions {
   /** Largest message accepted from the browser, in bytes; larger closes with 1009. Default 64 KiB. */
   maxPayload?: number;
-  /** Milliseconds to wait for the TCP connection to the target. Default 5000. */
-  connectTimeout?: number;
-  /** Seconds between pings to each browser; no pong by the next tick terminates it. 0 = off. Default 20. */
-  heartbeatInterval?: number;
+  /** Milliseconds to wait for the TCP connection to the target (and again for its greeting or the VNC login). Default 5000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds between pings to each browser; no pong by the next tick terminates it. 0 = off. Default 20000. */
+  heartbeatMs?: number;
   /** Bytes queued towards a browser above which the target is paused. Default 256 KiB. */
   highWaterMark?: number;
   /** Milliseconds a side gets to finish closing before it is destroyed. Default 30000. */
-  closeTimeout?: number;
+  closeTimeoutMs?: number;
   /** Milliseconds of idle time before TCP keep-alive probes to the target. Default 30000. */
-  keepAliveDelay?: number;
+  keepAliveDelayMs?: number;
   /** Close sessions whose target does not greet with `RFB xxx.yyy\n` ("not a VNC server"). Default false. */
   requireRfb?: boolean;
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
@@ -44,11 +44,11 @@ type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
-  connectTimeout: 5000,
-  heartbeatInterval: 20,
+  connectTimeoutMs: 5000,
+  heartbeatMs: 20_000,
   highWaterMark: 256 * 1024,
-  closeTimeout: 30_000,
-  keepAliveDelay: 30_000,
+  closeTimeoutMs: 30_000,
+  keepAliveDelayMs: 30_000,
   requireRfb: false,
 };
 
@@ -86,12 +86,12 @@ function peerOf(req: IncomingMessage): string {
 }
 
 function checkOptions(o: ResolvedOptions): void {
-  const positive = ['maxPayload', 'connectTimeout', 'highWaterMark', 'closeTimeout'] as const;
+  const positive = ['maxPayload', 'connectTimeoutMs', 'highWaterMark', 'closeTimeoutMs'] as const;
   for (const key of positive) {
     if (!(Number.isFinite(o[key]) && o[key] > 0)) throw new RangeError(`relay option ${key} must be a positive number`);
   }
-  if (!(Number.isFinite(o.heartbeatInterval) && o.heartbeatInterval >= 0)) {
-    throw new RangeError('relay option heartbeatInterval must be 0 (off) or a positive number of seconds');
+  if (!(Number.isFinite(o.heartbeatMs) && o.heartbeatMs >= 0)) {
+    throw new RangeError('relay option heartbeatMs must be 0 (off) or a positive number of milliseconds');
   }
 }
 
@@ -129,10 +129,10 @@ export class Relay {
       maxPayload: this.options.maxPayload,
       handleProtocols: chooseProtocol,
     });
-    if (this.options.heartbeatInterval > 0) {
+    if (this.options.heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => {
         for (const session of this.live) session.heartbeat();
-      }, this.options.heartbeatInterval * 1000);
+      }, this.options.heartbeatMs);
       this.heartbeatTimer.unref();
     }
   }
@@ -182,12 +182,12 @@ export class Relay {
     return { sessionsOpen: this.live.size, sessionsTotal: this.totals.sessionsTotal, bytesUp: up, bytesDown: down };
   }
 
-  /** Closes the sessions `filter` selects with `code`/`reason`; returns how many. */
-  closeSessions(filter: (session: RelaySession) => boolean, code: number, reason: string): number {
+  /** Closes the sessions `filter` selects with `kind`'s close code and `reason`; returns how many. */
+  closeSessions(filter: (session: RelaySession) => boolean, kind: FailureKind, reason: string): number {
     let n = 0;
     for (const s of this.live) {
       if (filter(s)) {
-        s.close(code, reason);
+        s.close(kind, reason);
         n++;
       }
     }
@@ -201,13 +201,13 @@ export class Relay {
   }
 
   /**
-   * Stops accepting, closes every session with `code` (default 1001 "server shutting down") and
-   * resolves when all have ended; sessions still open after `graceMs` are dropped.
+   * Stops accepting, closes every session with 1001 "server shutting down" and resolves when all
+   * have ended; sessions still open after `graceMs` are dropped.
    */
-  async close(code = CLOSE_GOING_AWAY, reason = 'server shutting down', graceMs = 3000): Promise<void> {
+  async close(graceMs = 3000): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeatTimer);
-    this.closeSessions(() => true, code, reason);
+    this.closeSessions(() => true, 'shutting-down', 'server shutting down');
     const timer = setTimeout(() => {
       for (const s of this.live) s.destroy();
     }, graceMs);
@@ -226,6 +226,7 @@ export class Relay {
       duration: (end.durationMs / 1000).toFixed(3) + 's',
       up: session.bytesUp,
       down: session.bytesDown,
+      kind: end.kind,
       code: end.code,
       reason: end.reason,
       detail: end.detail,

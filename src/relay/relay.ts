@@ -8,8 +8,12 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { formatHostPort } from './address.js';
-import { BrowserHandshake, ServerHandshake, type HandshakeOutcome, type HandshakeStep } from '../rfb/security-proxy.js';
-import { InputWatcher } from '../rfb/input-watcher.js';
+import { IdleWatch } from './idle-watch.js';
+import { SMALL_READ, giveSlab, readBuffer, takeSlab } from './read-pool.js';
+import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
+import { GreetingWait } from '../rfb/protocol.js';
+import type { HandshakeOutcome } from '../rfb/security-proxy.js';
+import { FAILURES, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
 
 /** Where a session connects to. `id`/`name` come from the configuration when there is one. */
 export interface RelayTarget {
@@ -18,25 +22,25 @@ export interface RelayTarget {
   id?: string | undefined;
   name?: string | undefined;
   /**
-   * Seconds without user input (keys, pointer, clipboard) after which a session is closed with
-   * 4001; absent or 0 for never.
+   * Milliseconds without user input (keys, pointer, clipboard) after which a session is closed
+   * with 4001 "idle"; absent or 0 for never.
    */
-  idleTimeout?: number | undefined;
+  idleMs?: number | undefined;
 }
 
 /** Tunables of a session, all filled in by the {@link Relay}. */
 export interface SessionOptions {
-  /** Milliseconds to wait for the TCP connection to the target. */
-  connectTimeout: number;
+  /** Milliseconds for the TCP connection to the target, and again for its greeting or the VNC login. */
+  connectTimeoutMs: number;
   /** Bytes queued towards the browser above which reading from the target pauses. */
   highWaterMark: number;
   /** Milliseconds a side gets to finish closing before it is destroyed. */
-  closeTimeout: number;
+  closeTimeoutMs: number;
   /** Milliseconds of idle time before TCP keep-alive probes start on the target socket. */
-  keepAliveDelay: number;
+  keepAliveDelayMs: number;
   /**
    * Require the target to open with an RFB ProtocolVersion greeting (`RFB xxx.yyy\n`) within
-   * `connectTimeout`; otherwise close with 1011 "not a VNC server". Browser bytes are held until
+   * `connectTimeoutMs`; otherwise close with "not a VNC server". Browser bytes are held until
    * the greeting is seen, so nothing reaches a non-VNC service.
    */
   requireRfb: boolean;
@@ -56,16 +60,6 @@ export interface SessionSecrets {
   password?: string | undefined;
 }
 
-/** The spliced handshake of a session with a stored password (see rfb/security-proxy.ts). */
-interface Splice {
-  server: ServerHandshake;
-  browser: BrowserHandshake;
-  browserGreeted: boolean;
-  serverDone: HandshakeOutcome | null;
-  /** Server bytes that followed its SecurityResult, sent once the browser is through too. */
-  serverRest: Buffer | null;
-}
-
 /** A snapshot of a session for status pages and logs. */
 export interface SessionInfo {
   id: number;
@@ -79,9 +73,22 @@ export interface SessionInfo {
   connected: boolean;
 }
 
+/**
+ * Why a session ended: a kind of the failure table (src/shared/failures.ts; `target-closed` is the
+ * normal end), or the viewer's own doing: it closed (`viewer-closed`) or vanished or was dropped
+ * without a close frame (`viewer-gone`).
+ */
+export type EndKind = FailureKind | 'viewer-closed' | 'viewer-gone';
+
 /** How a session ended, reported once through `onEnd`. */
 export interface SessionEnd {
-  /** WebSocket close code sent or received (1006 when the browser vanished). */
+  /** The first cause of the end. */
+  kind: EndKind;
+  /**
+   * The close code the browser was sent: the relay's own (the kind's code in the table) or, when
+   * the browser closed first, the echo of its code; 1006 when no close frame was sent (the
+   * browser vanished or was dropped).
+   */
   code: number;
   /** Short reason, e.g. `ECONNREFUSED 10.0.0.5:5900` or `target closed`. */
   reason: string;
@@ -90,37 +97,9 @@ export interface SessionEnd {
   durationMs: number;
 }
 
-// WebSocket close codes used by the relay (RFC 6455 §7.4.1, plus the application range).
-export const CLOSE_NORMAL = 1000;
-export const CLOSE_GOING_AWAY = 1001;
-export const CLOSE_UNSUPPORTED_DATA = 1003;
+// WebSocket close codes of RFC 6455 §7.4.1 the relay meets besides those in the failure table.
 export const CLOSE_NO_STATUS = 1005;
 export const CLOSE_ABNORMAL = 1006;
-export const CLOSE_TOO_BIG = 1009;
-export const CLOSE_INTERNAL_ERROR = 1011;
-export const CLOSE_TARGET_CHANGED = 4000;
-export const CLOSE_IDLE = 4001;
-
-/** A complete RFB ProtocolVersion greeting. */
-const RFB_GREETING = /^RFB \d{3}\.\d{3}\n$/;
-/** A prefix of one (fewer than 12 bytes received). */
-const RFB_PREFIX = /^(R(F(B( (\d(\d(\d(\.(\d(\d(\d)?)?)?)?)?)?)?)?)?)?)?$/;
-
-/**
- * Target reads: up to 256 KiB per read() instead of Node's 64 KiB, into one buffer shared by all
- * sessions (the relay is single-threaded and each read is copied out before the next), so there
- * is no fresh 64 KiB allocation per read. Large chunks are copied into recycled slabs, small ones
- * into Node's shared 8 KiB pool.
- */
-const READ_SIZE = 256 * 1024;
-const readBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
-/** Chunks up to this size are copied with Buffer.from (Node's pool); larger ones into a slab. */
-const SMALL_CHUNK = 4096;
-/** Slabs whose bytes have been handed to a browser socket, ready for reuse; at most 16 (4 MiB). */
-const freeSlabs: Buffer[] = [];
-const MAX_FREE_SLABS = 16;
-/** Server bytes held between its SecurityResult and the browser's ClientInit (it should send none). */
-const MAX_EARLY_SERVER_BYTES = 64 * 1024;
 
 /** Close reasons must fit a control frame: 123 bytes of UTF-8. */
 function clampReason(reason: string): string {
@@ -130,8 +109,44 @@ function clampReason(reason: string): string {
   return out + '...';
 }
 
+/** The zero-byte write that tells a FIN from a reset reported as EOF (see onTargetEnd). */
+const EMPTY = Buffer.alloc(0);
+
+/** The phases of a session, in order; see {@link RelaySession}. */
+type Phase = 'connecting' | 'greeting' | 'login' | 'relaying' | 'closed';
+
+const NEXT: Readonly<Record<Phase, readonly Phase[]>> = {
+  connecting: ['greeting', 'login', 'relaying', 'closed'],
+  greeting: ['relaying', 'closed'],
+  login: ['relaying', 'closed'],
+  relaying: ['closed'],
+  closed: [],
+};
+
 /**
- * Pairs a browser WebSocket with a TCP connection to `target`.
+ * Pairs a browser WebSocket with a TCP connection to `target`. Its phases, each entered once
+ * through {@link RelaySession.enter} (the table `NEXT` lists the moves allowed):
+ *
+ * ```
+ *  connecting ──TCP up──┬──────────────────────────────► relaying ──► closed
+ *      │                ├─► greeting ──RFB greeting──►──┤              ▲
+ *      │                └─► login ─────both through──►──┘              │
+ *      └──────────────── any phase: both sides closed ─────────────────┘
+ * ```
+ *
+ * | phase      | browser bytes               | target bytes                        | deadline         |
+ * |------------|-----------------------------|-------------------------------------|------------------|
+ * | connecting | held (`pending`)            | none yet                            | connect timeout  |
+ * | greeting   | held (`pending`)            | checked for `RFB xxx.yyy\n`         | connect timeout  |
+ * | login      | to the {@link VncLogin}     | to the {@link VncLogin}             | connect timeout  |
+ * | relaying   | to the target, unchanged    | to the browser, unchanged           | idle timeout     |
+ * | closed     | dropped                     | dropped                             | –                |
+ *
+ * `greeting` only with `requireRfb`, `login` only with a stored password. Closing is not a phase:
+ * each side closes on its own (`browserClosed`, `targetClosed`) while the bytes already in flight
+ * drain the way the current phase sends them, bounded by the close timer; `closed` follows once
+ * both are. The first cause of the end (`cause`) and the close code sent (`codeSent`) are noted
+ * once, for {@link SessionEnd}.
  *
  * Flow control: while more than `highWaterMark` bytes wait to be written to the browser, the
  * target socket is paused (resumed on the browser socket's `drain`); while the target socket's
@@ -153,27 +168,25 @@ export class RelaySession {
   private readonly options: SessionOptions;
   private readonly onEnd: (session: RelaySession, end: SessionEnd) => void;
   private readonly label: string;
-  private connected = false;
-  /** Browser messages that arrived before the target connection was up. */
-  private pending: Buffer[] | null = [];
-  /** The target's first bytes while its RFB greeting is being checked; null once checked. */
-  private greeting: Buffer | null;
-  /** Set while the relay runs the security handshake on the browser's behalf; null after. */
-  private splice: Splice | null = null;
+  private phase: Phase = 'connecting';
+  /** Connecting, greeting: browser messages held until the target is up and proven. */
+  private pending: Buffer[] = [];
+  /** Greeting: the target's first bytes, until they are `RFB xxx.yyy\n`. */
+  private greeting: GreetingWait | null = null;
+  /** Login: the relay's VNC login (stored password); null without a password. */
+  private readonly login: VncLogin | null;
+  /** The deadline of the connecting, greeting and login phases. */
+  private deadline: NodeJS.Timeout | undefined;
+  private readonly idle: IdleWatch | null;
   private downPaused = false;
-  private connectTimer: NodeJS.Timeout | undefined;
+  private connected = false;
+  private browserClosed = false;
+  private targetClosed = false;
   private closeTimer: NodeJS.Timeout | undefined;
-  private wsClosed = false;
-  private tcpClosed = false;
-  private closeCode: number | undefined;
-  private closeReason = '';
-  private ended = false;
-  /** Finds user input in the browser's messages, when the target has an idle timeout. */
-  private input: InputWatcher | null = null;
-  private lastInput = Date.now();
-  private idleTimer: NodeJS.Timeout | undefined;
-  /** Log detail of a failed spliced handshake (never shown to the browser). */
-  private handshakeDetail: string | undefined;
+  /** The reason ws gave for closing the browser on a protocol error, if it did. */
+  private browserFailed: string | undefined;
+  private cause: { kind: EndKind; reason: string; detail: string | undefined } | null = null;
+  private codeSent: number | undefined;
 
   constructor(
     id: number,
@@ -193,19 +206,9 @@ export class RelaySession {
     this.options = options;
     this.onEnd = onEnd;
     this.label = formatHostPort(target.host, target.port);
-    if (secrets.password !== undefined) {
-      // The handshake machine checks the greeting itself.
-      this.splice = {
-        server: new ServerHandshake(secrets.password, this.label),
-        browser: new BrowserHandshake(),
-        browserGreeted: false,
-        serverDone: null,
-        serverRest: null,
-      };
-      this.greeting = null;
-    } else {
-      this.greeting = options.requireRfb ? Buffer.alloc(0) : null;
-    }
+    this.login = secrets.password !== undefined ? new VncLogin(secrets.password, this.label, this.loginPorts()) : null;
+    const idleMs = target.idleMs ?? 0;
+    this.idle = idleMs > 0 ? new IdleWatch(idleMs, this.login !== null, this.onIdle) : null;
 
     // Nothing goes to the target before it is connected: hold the browser until then.
     ws.pause();
@@ -214,18 +217,15 @@ export class RelaySession {
     ws.on('error', this.onBrowserError);
     ws.on('pong', this.onPong);
     browserSocket.on('drain', this.onBrowserDrain);
-    const idle = target.idleTimeout ?? 0;
-    if (idle > 0) {
-      this.input = new InputWatcher(this.splice !== null);
-      this.idleTimer = setTimeout(this.onIdleCheck, idle * 1000);
-    }
 
     this.tcp = net.connect({
       host: target.host,
       port: target.port,
       noDelay: true,
       keepAlive: true,
-      keepAliveInitialDelay: options.keepAliveDelay,
+      keepAliveInitialDelay: options.keepAliveDelayMs,
+      // Half-open so a write is still possible after 'end' (see onTargetEnd); end() is ours to call.
+      allowHalfOpen: true,
       onread: { buffer: readBuffer, callback: (n, buf) => this.onTargetRead(n, buf) },
     });
     this.tcp.on('connect', this.onTargetConnect);
@@ -234,17 +234,17 @@ export class RelaySession {
     this.tcp.on('drain', this.onTargetDrain);
     this.tcp.on('error', this.onTargetError);
     this.tcp.on('close', this.onTargetClose);
-    this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeout);
+    this.deadline = setTimeout(this.onDeadline, options.connectTimeoutMs);
   }
 
   /** True while the relay is doing the security handshake with the server for this session. */
   get authenticating(): boolean {
-    return this.splice !== null && this.splice.serverDone === null;
+    return this.phase === 'login' && this.login!.authenticating;
   }
 
   /** False once the browser side has closed (the server side may still be finishing). */
   get browserOpen(): boolean {
-    return !this.wsClosed;
+    return !this.browserClosed;
   }
 
   /** A snapshot for status output. */
@@ -261,19 +261,19 @@ export class RelaySession {
   }
 
   /**
-   * Closes the session from the server side: the browser gets `code`/`reason` after every byte
-   * already received from the target, the target gets what the browser already sent, then FIN.
+   * Closes the session from the server side with `kind`'s close code: the browser gets it after
+   * every byte already received from the target, the target gets what the browser already sent,
+   * then FIN.
    */
-  close(code: number, reason: string): void {
-    this.closeBrowser(code, reason);
+  close(kind: FailureKind, reason: string): void {
+    this.closeWith(kind, reason);
   }
 
   /** Drops both sides at once, without a closing handshake (shutdown deadline passed). */
   destroy(): void {
-    this.closeCode ??= CLOSE_ABNORMAL;
-    this.closeReason ||= 'terminated';
-    if (!this.wsClosed) this.ws.terminate();
-    if (!this.tcpClosed) this.tcp.destroy();
+    this.noteCause('shutting-down', 'terminated');
+    if (!this.browserClosed) this.ws.terminate();
+    if (!this.targetClosed) this.tcp.destroy();
   }
 
   /** Heartbeat tick: terminate when the last ping went unanswered, else ping again. */
@@ -287,8 +287,7 @@ export class RelaySession {
       return;
     }
     if (!this.alive) {
-      this.closeCode ??= CLOSE_ABNORMAL;
-      this.closeReason ||= 'no pong from browser';
+      this.noteCause('viewer-gone', 'no pong from browser');
       this.ws.terminate();
       return;
     }
@@ -296,31 +295,90 @@ export class RelaySession {
     this.ws.ping();
   }
 
-  // ---- browser side ------------------------------------------------------------------------
+  // ---- phases --------------------------------------------------------------------------------
+
+  /** Moves to `next` if the table allows it; false (and no change) otherwise. */
+  private enter(next: Phase): boolean {
+    if (!NEXT[this.phase].includes(next)) return false;
+    this.phase = next;
+    if (next === 'relaying' || next === 'closed') clearTimeout(this.deadline);
+    return true;
+  }
+
+  /** Target connected: check its greeting, log in, or relay at once. */
+  private readonly onTargetConnect = (): void => {
+    clearTimeout(this.deadline);
+    this.connected = true;
+    if (this.login) {
+      this.enter('login');
+    } else if (this.options.requireRfb) {
+      this.enter('greeting');
+      this.greeting = new GreetingWait();
+    } else {
+      this.startRelaying();
+      return;
+    }
+    // Browser bytes wait until the target has proven to be a VNC server.
+    this.deadline = setTimeout(this.onDeadline, this.options.connectTimeoutMs);
+  };
+
+  /** Enters relaying from connecting or greeting: what the browser sent so far goes to the target. */
+  private startRelaying(): void {
+    if (!this.enter('relaying')) return;
+    const pending = this.pending;
+    this.pending = [];
+    let full = false;
+    for (const chunk of pending) full = !this.tcp.write(chunk);
+    if (this.browserClosed) {
+      this.tcp.end();
+      return;
+    }
+    if (!full) this.ws.resume();
+  }
+
+  /** The connect timeout, or the greeting or login deadline after it. */
+  private readonly onDeadline = (): void => {
+    if (this.phase === 'connecting') this.closeWith('connect-timeout', `ETIMEDOUT ${this.label}`);
+    else if (this.phase === 'login') this.closeWithLogin(this.login!.timedOut());
+    else this.closeWith('not-vnc', `not a VNC server: no RFB greeting from ${this.label}`);
+    this.tcp.destroy();
+  };
+
+  private readonly onIdle = (): void => {
+    this.closeWith('idle', `idle: no input for ${this.idle!.span()}`);
+  };
+
+  // ---- browser side --------------------------------------------------------------------------
 
   private readonly onBrowserMessage = (data: RawData, isBinary: boolean): void => {
     if (!isBinary) {
-      this.closeBrowser(CLOSE_UNSUPPORTED_DATA, 'text frames are not supported');
+      this.closeWith('text-message', 'text frames are not supported');
       return;
     }
     // binaryType is 'nodebuffer': fragments arrive joined, so `data` is one Buffer.
     const chunk = data as Buffer;
     this.bytesUp += chunk.length;
-    if (this.splice) {
-      this.onBrowserStep(this.splice.browser.push(chunk));
+    if (this.phase !== 'relaying') {
+      this.browserBytesBeforeRelaying(chunk);
       return;
     }
-    if (this.input?.browser(chunk)) this.lastInput = Date.now();
-    if (this.pending) {
-      this.pending.push(chunk);
-      return;
-    }
+    if (this.idle !== null) this.idle.browser(chunk);
     if (this.tcp.destroyed || this.tcp.writableEnded) return;
     if (!this.tcp.write(chunk)) this.ws.pause();
   };
 
+  private browserBytesBeforeRelaying(chunk: Buffer): void {
+    if (this.phase === 'login') {
+      this.login!.fromBrowser(chunk);
+      return;
+    }
+    if (this.phase === 'closed') return;
+    if (this.idle !== null) this.idle.browser(chunk);
+    this.pending.push(chunk);
+  }
+
   private readonly onTargetDrain = (): void => {
-    if (!this.wsClosed) this.ws.resume();
+    if (!this.browserClosed) this.ws.resume();
   };
 
   private readonly onBrowserDrain = (): void => {
@@ -335,96 +393,79 @@ export class RelaySession {
   };
 
   private readonly onBrowserError = (err: Error & { code?: string }): void => {
-    // ws already closes the connection with the matching code (1002, 1009, ...).
-    this.closeReason ||= err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'message too big' : err.message;
+    // ws closes the connection itself with the matching code (1002, 1007, 1009); the kind
+    // follows from that code in onBrowserClose.
+    this.browserFailed = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'message too big' : err.message;
   };
 
   private readonly onBrowserClose = (code: number, reason: Buffer): void => {
-    this.wsClosed = true;
+    this.browserClosed = true;
     this.browser.removeListener('drain', this.onBrowserDrain);
-    this.closeCode ??= code;
-    if (!this.closeReason) this.closeReason = reason.length ? reason.toString() : 'browser closed';
-    if (this.tcpClosed) {
+    this.codeSent ??= code;
+    if (this.browserFailed !== undefined) this.noteCause(failureOf(code) ?? 'viewer-gone', this.browserFailed);
+    else this.noteCause(code === CLOSE_ABNORMAL ? 'viewer-gone' : 'viewer-closed', reason.length ? reason.toString() : 'browser closed');
+    if (this.targetClosed) {
       this.finish();
       return;
     }
-    if (this.splice) {
+    if (this.phase === 'login') {
       // Mid-handshake: the server has nothing of the browser's to receive.
       this.tcp.destroy();
       return;
     }
     // Whatever the browser sent still reaches the target, then FIN (end() flushes first).
-    if (this.pending === null) this.tcp.end();
+    if (this.phase === 'relaying') this.tcp.end();
     this.tcp.resume();
     this.armCloseTimer();
   };
 
-  /** Sends a close frame once; the frame is queued behind all data already sent. */
-  private closeBrowser(code: number, reason: string): void {
-    if (this.wsClosed || this.ws.readyState !== this.ws.OPEN) return;
-    this.closeCode ??= code;
-    this.closeReason ||= reason;
-    this.ws.close(code, clampReason(reason));
+  /** Notes `kind` as the cause (if none yet) and sends the browser its close code, once. */
+  private closeWith(kind: FailureKind, reason: string, detail?: string): void {
+    if (this.browserClosed || this.ws.readyState !== this.ws.OPEN) return;
+    this.noteCause(kind, reason, detail);
+    this.codeSent ??= FAILURES[kind].code;
+    // The close frame is queued behind all data already sent.
+    this.ws.close(FAILURES[kind].code, clampReason(reason));
     // Keep reading so the browser's answering close frame is seen (the socket may be paused).
     this.ws.resume();
     this.armCloseTimer();
   }
 
-  // ---- target side -------------------------------------------------------------------------
-
-  private readonly onTargetConnect = (): void => {
-    clearTimeout(this.connectTimer);
-    this.connected = true;
-    if (this.greeting !== null || this.splice) {
-      // Browser bytes wait until the target has proven to be a VNC server.
-      this.connectTimer = setTimeout(this.onGreetingTimeout, this.options.connectTimeout);
-      return;
-    }
-    this.releasePending();
-  };
-
-  /** Sends what the browser sent so far to the target and lets the browser flow. */
-  private releasePending(): void {
-    const pending = this.pending!;
-    this.pending = null;
-    let full = false;
-    for (const chunk of pending) full = !this.tcp.write(chunk);
-    if (this.wsClosed) {
-      this.tcp.end();
-      return;
-    }
-    if (!full) this.ws.resume();
+  private closeWithLogin(failure: LoginFailure): void {
+    this.closeWith(failure.kind, failure.message, failure.detail);
   }
+
+  private noteCause(kind: EndKind, reason: string, detail?: string): void {
+    if (this.cause === null) this.cause = { kind, reason, detail };
+    else this.cause.detail ??= detail;
+  }
+
+  // ---- target side ---------------------------------------------------------------------------
 
   /** Copies one read out of the shared {@link readBuffer} and relays it. Never pauses (true). */
   private onTargetRead(n: number, buf: Uint8Array): boolean {
-    if (n <= SMALL_CHUNK) {
+    if (n <= SMALL_READ) {
       this.onTargetData(Buffer.from(buf.subarray(0, n)));
       return true;
     }
-    const slab = freeSlabs.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+    const slab = takeSlab();
     slab.set(buf.subarray(0, n));
-    this.onTargetData(slab.subarray(0, n), () => {
-      if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
-    });
+    this.onTargetData(slab.subarray(0, n), () => giveSlab(slab));
     return true;
   }
 
   /** `sent` runs once the chunk has been written to the browser socket (not if it is dropped). */
   private onTargetData(chunk: Buffer, sent?: () => void): void {
     this.bytesDown += chunk.length;
-    if (this.splice) {
-      // The handshake keeps views of its bytes: copy out of a slab before recycling it.
-      this.onServerBytes(this.splice, sent ? Buffer.from(chunk) : chunk);
-      sent?.();
+    if (this.phase !== 'relaying') {
+      this.targetBytesBeforeRelaying(chunk, sent);
       return;
     }
-    this.input?.server(chunk);
-    if (this.greeting !== null) {
-      const checked = this.checkGreeting(chunk);
-      if (!checked) return;
-      chunk = checked;
-    }
+    if (this.idle !== null) this.idle.server(chunk);
+    this.toBrowser(chunk, sent);
+  }
+
+  private toBrowser(chunk: Buffer, sent?: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return; // browser gone: drain and drop
     this.ws.send(chunk, sent);
     if (this.ws.bufferedAmount >= this.options.highWaterMark) {
@@ -433,219 +474,137 @@ export class RelaySession {
     }
   }
 
-  /**
-   * Collects the first 12 bytes and checks them against `RFB xxx.yyy\n`. Returns everything
-   * received so far once the greeting is good, or null (still waiting, or rejected).
-   */
-  private checkGreeting(chunk: Buffer): Buffer | null {
-    const got = Buffer.concat([this.greeting!, chunk]);
-    const head = got.subarray(0, 12).toString('latin1');
-    const ok = got.length >= 12 ? RFB_GREETING.test(head) : RFB_PREFIX.test(head);
-    if (!ok) {
-      this.greeting = null;
-      this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} sent no RFB greeting`);
-      this.tcp.destroy();
-      return null;
+  private targetBytesBeforeRelaying(chunk: Buffer, sent: (() => void) | undefined): void {
+    if (this.phase === 'login') {
+      // The login keeps views of its bytes: copy out of a slab before recycling it.
+      this.login!.fromServer(sent ? Buffer.from(chunk) : chunk);
+      sent?.();
+      return;
     }
-    if (got.length < 12) {
-      this.greeting = got;
-      return null;
+    if (this.phase !== 'greeting') {
+      sent?.(); // closed: dropped
+      return;
+    }
+    if (this.idle !== null) this.idle.server(chunk);
+    const got = this.greeting!.push(chunk); // a copy: the slab can go back
+    sent?.();
+    if (got === 'wait') return;
+    if (got === 'invalid') {
+      this.closeWith('not-vnc', `not a VNC server: ${this.label} sent no RFB greeting`);
+      this.tcp.destroy();
+      return;
     }
     this.greeting = null;
-    clearTimeout(this.connectTimer);
-    this.releasePending();
-    return got;
+    this.startRelaying();
+    this.toBrowser(got);
   }
-
-  private readonly onGreetingTimeout = (): void => {
-    const failed = this.splice?.serverDone;
-    if (failed && !failed.ok) this.closeBrowser(CLOSE_INTERNAL_ERROR, failed.failure.message);
-    else if (failed?.ok) this.closeBrowser(CLOSE_INTERNAL_ERROR, 'the viewer did not complete the VNC handshake in time');
-    else if (this.splice?.server.greeted) this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} timed out`);
-    else this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: no RFB greeting from ${this.label}`);
-    this.tcp.destroy();
-  };
-
-  /** Closes the session once `idleTimeout` seconds have passed without user input. */
-  private readonly onIdleCheck = (): void => {
-    const idleMs = (this.target.idleTimeout ?? 0) * 1000;
-    const left = this.lastInput + idleMs - Date.now();
-    if (left > 0) {
-      this.idleTimer = setTimeout(this.onIdleCheck, left);
-      return;
-    }
-    const minutes = idleMs / 60_000;
-    const span = Number.isInteger(minutes) ? `${minutes} min` : `${idleMs / 1000} s`;
-    this.closeBrowser(CLOSE_IDLE, `idle: no input for ${span}`);
-  };
-
-  // ---- spliced security handshake (stored password) -----------------------------------------
-
-  /** Server bytes during the relay's own handshake with it. */
-  private onServerBytes(splice: Splice, chunk: Buffer): void {
-    if (splice.serverDone) {
-      // The server may only speak again after ClientInit, which the browser has not sent yet.
-      if (!splice.serverDone.ok) return;
-      splice.serverRest = Buffer.concat([splice.serverRest ?? Buffer.alloc(0), chunk]);
-      if (splice.serverRest.length > MAX_EARLY_SERVER_BYTES) {
-        this.handshakeDetail = `protocol: ${splice.serverRest.length} bytes from the server before ClientInit`;
-        this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} failed: the server sent data out of turn`);
-        this.tcp.destroy();
-      }
-      return;
-    }
-    const step = splice.server.push(chunk);
-    for (const b of step.send) this.tcp.write(b);
-    if (splice.server.greeted && !splice.browserGreeted) {
-      // A VNC server after all: greet the browser and start reading it.
-      splice.browserGreeted = true;
-      if (this.ws.readyState === this.ws.OPEN) this.ws.send(splice.browser.greeting());
-      this.ws.resume();
-    }
-    if (step.done) this.onServerDone(splice, step.done);
-  }
-
-  private onServerDone(splice: Splice, outcome: HandshakeOutcome): void {
-    splice.serverDone = outcome;
-    this.options.onHandshake?.(this.target, outcome);
-    if (!outcome.ok) {
-      this.closeReason ||= outcome.failure.message;
-      this.handshakeDetail = `${outcome.failure.kind}: ${outcome.failure.detail}`;
-      this.tcp.end();
-      if (!splice.browserGreeted) {
-        // Not even a VNC greeting: the browser never saw an RFB byte.
-        this.closeBrowser(CLOSE_INTERNAL_ERROR, outcome.failure.message);
-        return;
-      }
-    } else {
-      splice.serverRest = outcome.rest;
-    }
-    this.onBrowserStep(splice.browser.serverDone(outcome));
-  }
-
-  /** Applies what the browser-side machine produced: bytes for the browser and, at its end, the switch to relaying. */
-  private onBrowserStep(step: HandshakeStep): void {
-    const splice = this.splice;
-    if (!splice) return;
-    const open = this.ws.readyState === this.ws.OPEN;
-    for (const b of step.send) if (open) this.ws.send(b);
-    if (!step.done) return;
-    if (!step.done.ok) {
-      this.handshakeDetail ??= `${step.done.failure.kind}: ${step.done.failure.detail}`;
-      // The failure message went out as RFB's own "no security types + reason"; the close frame
-      // repeats it for viewers that read close reasons.
-      this.closeBrowser(CLOSE_INTERNAL_ERROR, step.done.failure.message);
-      if (!this.tcp.destroyed) this.tcp.end();
-      return;
-    }
-    if (!splice.serverDone?.ok) return; // cannot happen: the browser side ends after the server's
-    // Both sides are through: from here on bytes pass unchanged.
-    this.splice = null;
-    clearTimeout(this.connectTimer);
-    this.pending = null;
-    const up = step.done.rest;
-    if (up.length) {
-      if (this.input?.browser(up)) this.lastInput = Date.now();
-      this.tcp.write(up);
-    }
-    const down = splice.serverRest;
-    if (down?.length && open) this.ws.send(down);
-  }
-
-  private readonly onTargetEnd = (): void => {
-    if (this.splice) {
-      this.onSpliceTargetGone(true);
-      return;
-    }
-    if (this.greeting !== null) {
-      this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} closed without an RFB greeting`);
-      return;
-    }
-    // Every byte the target sent has been handed to the WebSocket; the close frame follows it.
-    this.closeBrowser(CLOSE_NORMAL, 'target closed');
-  };
 
   /**
-   * The server connection ended during the spliced handshake: `byServer` for its FIN, false when
-   * it was reset or dropped by the relay (timeout, browser gone). After a failure the browser's
-   * version may still be on its way: it gets the RFB failure message then (or the close reason
-   * at the handshake timeout). Otherwise the server hung up mid-handshake.
+   * The target's FIN, or a reset in disguise: libuv before 1.52 (Node 20) reports EOF instead of
+   * ECONNRESET when an RST arrives while unread data is queued (libuv/libuv#4997). A zero-byte
+   * write tells them apart: the kernel answers it with the pending ECONNRESET, which arrives as
+   * 'error' (onTargetError); after a real FIN it succeeds and the end is handled as one.
    */
-  private onSpliceTargetGone(byServer: boolean): void {
-    const splice = this.splice!;
-    if (splice.serverDone && !splice.serverDone.ok) return;
-    if (!splice.server.greeted) {
-      this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} closed without an RFB greeting`);
+  private readonly onTargetEnd = (): void => {
+    if (this.tcp.destroyed || this.tcp.writableEnded) {
+      this.onTargetFin();
       return;
     }
-    const detail = 'server closed during the handshake';
-    this.handshakeDetail ??= `protocol: ${detail}`;
-    if (splice.serverDone === null) {
-      // A 3.3/3.7 server closes after a wrong password without a reason: that is the usual cause.
-      // Only its own FIN is its verdict; a reset or the relay's own teardown is not.
-      const rejected = byServer && splice.server.awaitingResult;
-      this.onServerDone(splice, {
-        ok: false,
-        failure: {
-          kind: rejected ? 'auth' : 'protocol',
-          message: rejected
-            ? `authentication failed: ${this.label} did not accept the VNC password stored in the settings (it closed the connection)`
-            : `VNC handshake with ${this.label} failed: the server closed the connection`,
-          detail,
-        },
-      });
-      return;
+    this.tcp.write(EMPTY, (err) => {
+      if (err) return; // reported through 'error'
+      this.onTargetFin();
+      this.tcp.end();
+    });
+  };
+
+  private onTargetFin(): void {
+    if (this.phase === 'login') {
+      const failure = this.login!.serverGone(true);
+      if (failure) this.closeWithLogin(failure);
+    } else if (this.phase === 'greeting') {
+      this.closeWith('not-vnc', `not a VNC server: ${this.label} closed without an RFB greeting`);
+    } else {
+      // Every byte the target sent has been handed to the WebSocket; the close frame follows it.
+      this.closeWith('target-closed', 'target closed');
     }
-    this.closeBrowser(CLOSE_INTERNAL_ERROR, `VNC handshake with ${this.label} failed: the server closed the connection`);
   }
 
   private readonly onTargetError = (err: NodeJS.ErrnoException): void => {
-    const failed = this.splice?.serverDone;
-    if (failed && !failed.ok) return; // the failure is what the browser hears about
-    this.closeBrowser(CLOSE_INTERNAL_ERROR, `${err.code ?? err.message} ${this.label}`);
-  };
-
-  private readonly onConnectTimeout = (): void => {
-    this.closeBrowser(CLOSE_INTERNAL_ERROR, `ETIMEDOUT ${this.label}`);
-    this.tcp.destroy();
+    if (this.phase === 'login' && this.login!.state !== 'server' && this.login!.state !== 'browser') return; // the login failure is what the browser hears about
+    this.closeWith(errnoKind(err.code), `${err.code ?? err.message} ${this.label}`);
   };
 
   private readonly onTargetClose = (): void => {
-    this.tcpClosed = true;
-    if (this.splice && this.splice.serverDone?.ok !== false) this.onSpliceTargetGone(false);
-    // After a failed spliced handshake the browser may still be waiting to be told (its
-    // version first); the handshake timer bounds that.
-    if (this.splice?.serverDone?.ok !== false) {
-      clearTimeout(this.connectTimer);
-      // Closed without 'end' or 'error' (destroyed, reset): still tell the browser.
-      if (this.greeting !== null && this.connected) {
-        this.closeBrowser(CLOSE_INTERNAL_ERROR, `not a VNC server: ${this.label} closed without an RFB greeting`);
-      } else this.closeBrowser(CLOSE_NORMAL, 'target closed');
+    this.targetClosed = true;
+    if (this.phase === 'login') {
+      const failure = this.login!.serverGone(false);
+      if (failure) this.closeWithLogin(failure);
     }
-    if (this.wsClosed) this.finish();
+    // After a failed login the browser may still be waiting to be told (its version first); the
+    // deadline bounds that. Otherwise the browser hears now, if it has not yet.
+    if (!(this.phase === 'login' && this.login!.state === 'refusing')) {
+      clearTimeout(this.deadline);
+      // Closed without 'end' or 'error' (destroyed, reset): still tell the browser.
+      if (this.phase === 'greeting') this.closeWith('not-vnc', `not a VNC server: ${this.label} closed without an RFB greeting`);
+      else this.closeWith('target-closed', 'target closed');
+    }
+    if (this.browserClosed) this.finish();
   };
 
-  // ---- teardown ----------------------------------------------------------------------------
+  // ---- the login (stored password) -----------------------------------------------------------
 
-  /** Whatever side is still open after `closeTimeout` is destroyed: no half-open pairs. */
+  private loginPorts(): LoginPorts {
+    return {
+      toServer: (bytes) => {
+        this.tcp.write(bytes);
+      },
+      toBrowser: (bytes) => {
+        if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes);
+      },
+      browserGreeted: () => this.ws.resume(),
+      serverOutcome: (outcome) => this.options.onHandshake?.(this.target, outcome),
+      serverFailed: (failure) => {
+        this.noteCause(failure.kind, failure.message, failure.detail);
+        this.tcp.end();
+      },
+      through: (up, down) => {
+        if (!this.enter('relaying')) return;
+        this.pending = [];
+        if (up.length) {
+          if (this.idle !== null) this.idle.browser(up);
+          this.tcp.write(up);
+        }
+        if (down?.length && this.ws.readyState === this.ws.OPEN) this.ws.send(down);
+      },
+      failed: (failure) => {
+        this.closeWithLogin(failure);
+        if (failure.drop) this.tcp.destroy();
+        else if (!this.tcp.destroyed) this.tcp.end();
+      },
+    };
+  }
+
+  // ---- teardown ------------------------------------------------------------------------------
+
+  /** Whatever side is still open after `closeTimeoutMs` is destroyed: no half-open pairs. */
   private armCloseTimer(): void {
     if (this.closeTimer) return;
     this.closeTimer = setTimeout(() => {
-      if (!this.wsClosed) this.ws.terminate();
-      if (!this.tcpClosed) this.tcp.destroy();
-    }, this.options.closeTimeout);
+      if (!this.browserClosed) this.ws.terminate();
+      if (!this.targetClosed) this.tcp.destroy();
+    }, this.options.closeTimeoutMs);
   }
 
   private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.connectTimer);
-    clearTimeout(this.idleTimer);
+    if (!this.enter('closed')) return;
+    this.idle?.stop();
     clearTimeout(this.closeTimer);
+    const cause = this.cause ?? { kind: 'viewer-closed', reason: '', detail: undefined };
     this.onEnd(this, {
-      code: this.closeCode ?? CLOSE_NO_STATUS,
-      reason: this.closeReason,
-      detail: this.handshakeDetail,
+      kind: cause.kind,
+      code: this.codeSent ?? CLOSE_NO_STATUS,
+      reason: cause.reason,
+      detail: cause.detail,
       durationMs: Date.now() - this.startedAt,
     });
   }

@@ -9,41 +9,11 @@
  * follow the stream (another security type, an unknown message type), it fails open: every byte
  * from the browser then counts as input, so a session is never closed for idleness wrongly.
  */
+import { CLIENT_MESSAGES } from './client-messages.js';
 import { knownVersion, parseVersion, SECURITY_NONE, SECURITY_VNC_AUTH, VERSION_LENGTH } from './protocol.js';
 
 /** Browser bytes kept while the handshake prefix is being worked out; more means give up. */
 const MAX_HEAD = 64;
-
-/** Sizes of client-to-server messages: fixed, or computed from the bytes seen so far. */
-type Size = (head: Buffer) => number | undefined;
-
-const fixed =
-  (n: number): Size =>
-  () =>
-    n;
-
-/**
- * Client messages noVNC sends (rfbproto): type → size, and whether it is user input. `undefined`
- * from a size function means "need more bytes to tell"; the argument holds what has arrived.
- */
-const MESSAGES: Record<number, { size: Size; input: boolean | ((head: Buffer) => boolean); need: number }> = {
-  0: { size: fixed(20), input: false, need: 1 }, // SetPixelFormat
-  2: { size: (h) => 4 + 4 * h.readUInt16BE(2), input: false, need: 4 }, // SetEncodings
-  3: { size: fixed(10), input: false, need: 1 }, // FramebufferUpdateRequest
-  4: { size: fixed(8), input: true, need: 1 }, // KeyEvent
-  // PointerEvent; with the marker bit 0x80 the extended form (ExtendedMouseButtons) has a 7th byte.
-  5: { size: (h) => (h[1]! & 0x80 ? 7 : 6), input: true, need: 2 },
-  // ClientCutText; a negative length is the extended clipboard (its absolute value), whose
-  // Request/Notify/Provide messages noVNC also sends by itself: only plain text counts as input.
-  6: { size: (h) => 8 + Math.abs(h.readInt32BE(4)), input: (h) => h.readInt32BE(4) >= 0, need: 8 },
-  150: { size: fixed(10), input: false, need: 1 }, // EnableContinuousUpdates
-  248: { size: (h) => 9 + h[8]!, input: false, need: 9 }, // ClientFence
-  250: { size: fixed(4), input: true, need: 1 }, // xvp (reboot/shutdown requests)
-  251: { size: (h) => 8 + 16 * h[6]!, input: false, need: 8 }, // SetDesktopSize
-  253: { size: (h) => 4 + h.readUInt16BE(2), input: false, need: 4 }, // gii
-  // QEMU: only its extended key event (subtype 0, 12 bytes) is sent by noVNC.
-  255: { size: (h) => (h[1] === 0 ? 12 : -1), input: true, need: 2 },
-};
 
 export class InputWatcher {
   /** Browser handshake bytes still to skip; undefined while unknown. */
@@ -135,11 +105,10 @@ export class InputWatcher {
     let buf = this.partial.length ? Buffer.concat([this.partial, chunk]) : chunk;
     let input = false;
     while (buf.length > 0) {
-      const spec = MESSAGES[buf[0]!];
+      const spec = CLIENT_MESSAGES[buf[0]!];
       if (!spec) return this.giveUp();
       if (buf.length < spec.need) break;
       const size = spec.size(buf);
-      if (size === undefined) break;
       if (size < 0) return this.giveUp();
       if (typeof spec.input === 'function' ? spec.input(buf) : spec.input) input = true;
       if (buf.length < size) {

@@ -50,11 +50,48 @@ export interface VersionNumbers {
   minor: number;
 }
 
+/** The shape of a ProtocolVersion message; `0` stands for any digit. */
+const GREETING_SHAPE = 'RFB 000.000\n';
+
+/**
+ * Checks the first bytes of a peer against `RFB xxx.yyy\n` (the one greeting check of the
+ * project): `complete` when the first 12 bytes are one, `partial` when fewer than 12 have arrived
+ * and they can still become one, `invalid` otherwise. Bytes after the 12th are not looked at.
+ */
+export function checkGreeting(bytes: Uint8Array): 'complete' | 'partial' | 'invalid' {
+  const n = Math.min(bytes.length, VERSION_LENGTH);
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i]!;
+    const want = GREETING_SHAPE.charCodeAt(i);
+    if (want === 0x30 ? c < 0x30 || c > 0x39 : c !== want) return 'invalid';
+  }
+  return n === VERSION_LENGTH ? 'complete' : 'partial';
+}
+
+/**
+ * Collects a peer's first bytes until they are a complete greeting: `push` answers `wait` (a
+ * prefix of one so far), `invalid`, or every byte received so far once the first 12 are one.
+ */
+export class GreetingWait {
+  private got: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): 'wait' | 'invalid' | Buffer {
+    this.got = this.got.length ? Buffer.concat([this.got, chunk]) : Buffer.from(chunk);
+    const check = checkGreeting(this.got);
+    return check === 'complete' ? this.got : check === 'partial' ? 'wait' : 'invalid';
+  }
+}
+
 /** Parses `RFB xxx.yyy\n`; undefined when the 12 bytes are not a ProtocolVersion message. */
 export function parseVersion(bytes: Uint8Array): VersionNumbers | undefined {
-  if (bytes.length !== VERSION_LENGTH) return undefined;
-  const m = /^RFB (\d{3})\.(\d{3})\n$/.exec(Buffer.from(bytes).toString('latin1'));
-  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+  if (bytes.length !== VERSION_LENGTH || checkGreeting(bytes) !== 'complete') return undefined;
+  const digits = (from: number): number => (bytes[from]! - 0x30) * 100 + (bytes[from + 1]! - 0x30) * 10 + (bytes[from + 2]! - 0x30);
+  return { major: digits(4), minor: digits(8) };
+}
+
+/** `RFB 003.008` for a ProtocolVersion message (without the newline), for messages. */
+export function versionText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.subarray(0, VERSION_LENGTH - 1)).toString('latin1');
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   SECURITY_RESULT_OK,
   SECURITY_VNC_AUTH,
   VERSION_LENGTH,
+  checkGreeting,
   formatVersion,
   knownVersion,
   lengthPrefixed,
@@ -28,6 +29,7 @@ import {
   u32,
   type RfbVersion,
 } from './protocol.js';
+import { ByteQueue } from './byte-queue.js';
 import { VNC_AUTH_CHALLENGE_LENGTH, vncAuthResponse } from './vnc-auth.js';
 
 /** What went wrong, in two registers: `message` for the browser, `detail` for the log. */
@@ -78,50 +80,6 @@ const SECURITY_TYPE_NAMES: Record<number, string> = {
 export function securityTypeName(type: number): string {
   const name = SECURITY_TYPE_NAMES[type];
   return name ? `${name} (${type})` : `type ${type}`;
-}
-
-/** A FIFO of received chunks from which exact byte counts are taken. */
-class ByteQueue {
-  private chunks: Buffer[] = [];
-  length = 0;
-
-  push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-  }
-
-  /** The next `n` bytes, or null when fewer have arrived (nothing is consumed then). */
-  take(n: number): Buffer | null {
-    if (this.length < n) return null;
-    const first = this.chunks[0];
-    let out: Buffer;
-    if (first && first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.chunks, this.length);
-      out = all.subarray(0, n);
-      this.chunks = all.length > n ? [all.subarray(n)] : [];
-    }
-    this.length -= n;
-    return out;
-  }
-
-  /** Everything received and not yet taken, without consuming it. */
-  peek(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.length)];
-    return this.chunks[0] ?? Buffer.alloc(0);
-  }
-
-  /** Everything left, emptying the queue. */
-  rest(): Buffer {
-    const out = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
-    this.chunks = [];
-    this.length = 0;
-    return out;
-  }
 }
 
 const fail = (kind: HandshakeFailure['kind'], message: string, detail = message): HandshakeStep => ({
@@ -304,13 +262,8 @@ export class ServerHandshake {
   /** Rejects a partial greeting that can no longer become `RFB xxx.yyy\n`. */
   private checkPartialGreeting(): 'wait' | HandshakeStep {
     const partial = this.queue.peek();
-    const pattern = 'RFB 000.000\n';
-    for (let i = 0; i < partial.length; i++) {
-      const c = partial[i]!;
-      const ok = pattern[i] === '0' ? c >= 0x30 && c <= 0x39 : c === pattern.charCodeAt(i);
-      if (!ok) {
-        return fail('not-rfb', `not a VNC server: ${this.label} sent no RFB greeting`, `greeting "${printable(partial)}"`);
-      }
+    if (checkGreeting(partial) === 'invalid') {
+      return fail('not-rfb', `not a VNC server: ${this.label} sent no RFB greeting`, `greeting "${printable(partial)}"`);
     }
     return 'wait';
   }

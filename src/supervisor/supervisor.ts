@@ -6,22 +6,27 @@
  *   name a host and port itself;
  * - on every configuration change closes the sessions whose target changed or vanished with
  *   4000 "target changed" and leaves the others running; new sessions use the new values;
- * - when the relay fails, replaces it with exponential backoff (capped at 30 s);
  * - hands the relay a target's stored VNC password, and after repeated rejected passwords holds
  *   new sessions to that target back (VNC servers lock clients out after a few failures);
  * - reports its state for the status page and the API.
+ *
+ * Refusals are kinds of the failure table (src/shared/failures.ts), answered the same way to an
+ * upgrade (HTTP status) and to the viewer's preflight (Problem JSON naming the kind). The relay
+ * is created once, at {@link Supervisor.start}: creating it fails only for bad options, which a
+ * retry would not mend, so the error reaches the caller and the process exits (snapd restarts it).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Relay, type RelayOptions } from '../relay/relay-server.js';
-import { CLOSE_INTERNAL_ERROR, CLOSE_TARGET_CHANGED, type RelayTarget } from '../relay/relay.js';
+import type { RelayTarget } from '../relay/relay.js';
+import { FAILURES, type FailureKind } from '../shared/failures.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
 import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
-export type RelayState = 'running' | 'restarting' | 'failed' | 'stopped';
+export type RelayState = 'running' | 'stopped';
 
 export interface SessionStatus {
   id: number;
@@ -36,10 +41,6 @@ export interface SessionStatus {
 export interface SupervisorStatus {
   state: RelayState;
   since: string;
-  lastError: { message: string; at: string } | null;
-  restarts: number;
-  /** Seconds until the next restart attempt while restarting. */
-  retryIn: number | null;
   /** The targets new sessions can use; `demo` marks the built-in fallback. */
   targets: TargetStatus[];
   sessions: SessionStatus[];
@@ -55,6 +56,8 @@ export interface TargetStatus {
   demo: boolean;
   /** The relay authenticates to this target with a stored password. */
   passwordSet: boolean;
+  /** Sessions without input are closed after this many minutes; null for never. */
+  idleMinutes: number | null;
   /** Rejected stored passwords in a row, and whether new sessions are held back because of them. */
   auth: AuthStatus | null;
 }
@@ -78,23 +81,40 @@ export interface SupervisorOptions {
   passwordFor?: (targetId: string) => string | undefined;
   /** Rejected passwords in a row after which new sessions to that target are held back. Default 3. */
   authFailuresBeforeBackoff?: number;
-  /** First hold-back in ms, doubled per further failure. Default 30000. */
-  authBackoff?: number;
-  /** Hold-back cap in ms. Default 600000 (10 min). */
-  maxAuthBackoff?: number;
+  /** First hold-back in milliseconds, doubled per further failure. Default 30000. */
+  authBackoffMs?: number;
+  /** Hold-back cap in milliseconds. Default 600000 (10 min). */
+  maxAuthBackoffMs?: number;
   relay?: RelayOptions;
   /** Used as the only target while the configuration has none (the built-in demo server). */
   fallbackTarget?: Target;
-  /** First restart delay in ms, doubled per consecutive failure. Default 500. */
-  initialBackoff?: number;
-  /** Restart delay cap in ms. Default 30000. */
-  maxBackoff?: number;
-  /** Makes the relay; replaceable so tests can make it fail. */
+  /** Makes the relay; replaceable so tests can watch it. */
   createRelay?: (options: RelayOptions) => Relay;
   logger?: Logger;
 }
 
-export const ERR_RELAY_FAILED = 'ERR_RELAY_FAILED';
+/** Why an upgrade is refused: a kind of the failure table, its HTTP status, and the reason in words. */
+export interface Refusal {
+  kind: FailureKind;
+  status: number;
+  reason: string;
+  /** Seconds, for `Retry-After`. */
+  retryAfter?: number;
+}
+
+function refuse(kind: FailureKind & keyof typeof REFUSAL_STATUS, reason: string, retryAfter?: number): Refusal {
+  return { kind, status: REFUSAL_STATUS[kind], reason, ...(retryAfter !== undefined ? { retryAfter } : {}) };
+}
+
+/** The refusals and their HTTP status, from the failure table. */
+const REFUSAL_STATUS = {
+  'no-target': FAILURES['no-target'].status,
+  'unknown-target': FAILURES['unknown-target'].status,
+  'too-many-sessions': FAILURES['too-many-sessions'].status,
+  'login-held-back': FAILURES['login-held-back'].status,
+  'relay-stopped': FAILURES['relay-stopped'].status,
+} as const;
+
 export const DEFAULT_MAX_SESSIONS = 32;
 export const DEFAULT_MAX_SESSIONS_PER_TARGET = 16;
 
@@ -105,23 +125,13 @@ function targetChanged(old: RelayTarget, now: Target | undefined): boolean {
 
 export class Supervisor {
   private readonly log: Logger;
-  private readonly options: Required<Pick<SupervisorOptions, 'initialBackoff' | 'maxBackoff'>> & SupervisorOptions;
+  private readonly options: SupervisorOptions;
   private readonly createRelay: (options: RelayOptions) => Relay;
   private relay: Relay | null = null;
-  /** Relays replaced after a failure, kept until their sessions have ended. */
-  private readonly retired = new Set<Relay>();
   private targets: Target[] = [];
   private usingFallback = false;
   private state: RelayState = 'stopped';
   private since = new Date();
-  private lastError: { message: string; at: string } | null = null;
-  private restarts = 0;
-  private failures = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private restartAt = 0;
-  private readonly totalsOfRetired = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
-  /** Set by {@link stop}; failures after it are not restarted. */
-  private stopped = false;
   /** Per target id: rejected stored passwords in a row (see {@link onHandshake}). */
   private readonly authFailures = new Map<
     string,
@@ -129,15 +139,22 @@ export class Supervisor {
   >();
 
   constructor(options: SupervisorOptions = {}) {
-    this.options = { initialBackoff: 500, maxBackoff: 30_000, ...options };
+    this.options = options;
     this.log = options.logger ?? silentLogger;
     this.createRelay = options.createRelay ?? ((o) => new Relay(o));
   }
 
-  /** Starts the relay with `config`. */
+  /** Creates the relay and serves `config`; throws when the relay cannot be created. */
   start(config: Config): void {
     this.setTargets(config);
-    this.spawn();
+    // Configured targets must be VNC servers: the relay is never a general TCP tunnel.
+    this.relay = this.createRelay({
+      requireRfb: true,
+      ...this.options.relay,
+      onHandshake: this.onHandshake,
+      logger: this.log,
+    });
+    this.setState('running');
   }
 
   /**
@@ -152,10 +169,7 @@ export class Supervisor {
       const t = byId.get(id);
       if (!t || formatHostPort(t.host, t.port) !== a.target) this.authFailures.delete(id);
     }
-    let closed = 0;
-    for (const relay of this.allRelays()) {
-      closed += relay.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), CLOSE_TARGET_CHANGED, 'target changed');
-    }
+    const closed = this.relay?.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), 'target-changed', 'target changed') ?? 0;
     this.log.info('configuration applied', {
       targets: this.targets.map((t) => `${t.id}=${formatHostPort(t.host, t.port)}`).join(',') || 'none',
       demo: this.usingFallback || undefined,
@@ -164,69 +178,53 @@ export class Supervisor {
   }
 
   /** The target a `?target=` value selects: the id given, or the first one. */
-  resolve(id: string | null): { target: Target } | { status: 404 | 503; reason: string } {
-    if (this.targets.length === 0) {
-      return { status: 503, reason: 'No VNC target is configured yet: add one on the settings page.' };
-    }
+  resolve(id: string | null): { target: Target } | Refusal {
+    if (this.targets.length === 0) return refuse('no-target', 'No VNC target is configured yet: add one on the settings page.');
     if (id === null || id === '') return { target: this.targets[0]! };
     const target = this.targets.find((t) => t.id === id);
-    if (!target) return { status: 404, reason: `Unknown VNC target "${id.slice(0, 64)}".` };
+    if (!target) return refuse('unknown-target', `Unknown VNC target "${id.slice(0, 64)}".`);
     return { target };
   }
 
   /**
-   * What an upgrade for `?target=<id>` would get now: the target, or the refusal (404 unknown
-   * target, 503 no target or relay restarting). Also answers the viewer's preflight GET.
+   * What an upgrade for `?target=<id>` would get now: the target, or the refusal (its kind, HTTP
+   * status and reason). Also answers the viewer's preflight GET.
    */
-  admit(targetId: string | null): { target: Target } | { status: 404 | 503; reason: string; retryAfter?: number } {
+  admit(targetId: string | null): { target: Target } | Refusal {
     const resolved = this.resolve(targetId);
-    if ('status' in resolved) return resolved;
+    if ('kind' in resolved) return resolved;
     const limit = this.sessionLimit(resolved.target);
-    if (limit) return { status: 503, reason: limit, retryAfter: 10 };
+    if (limit) return refuse('too-many-sessions', limit, 10);
     const held = this.authFailures.get(resolved.target.id);
     if (held && this.authenticating(resolved.target.id)) {
       // After a rejection, one attempt at a time: a burst of viewers must not use up the
       // server's own lockout allowance.
-      return {
-        status: 503,
-        reason: 'The VNC server rejected the stored password before; another viewer is trying it now. Try again in a moment.',
-        retryAfter: 2,
-      };
+      return refuse('login-held-back', 'The VNC server rejected the stored password before; another viewer is trying it now. Try again in a moment.', 2);
     }
     if (held && held.until > Date.now()) {
       const retryAfter = Math.max(1, Math.ceil((held.until - Date.now()) / 1000));
-      return {
-        status: 503,
-        reason:
-          `The VNC server rejected the stored password ${held.failures} times in a row; to avoid a lockout the next ` +
+      return refuse(
+        'login-held-back',
+        `The VNC server rejected the stored password ${held.failures} times in a row; to avoid a lockout the next ` +
           `attempt is allowed in ${retryAfter} s. Check the VNC password in the settings.`,
         retryAfter,
-      };
+      );
     }
-    if (!this.relay || this.state !== 'running') {
-      const retryAfter = Math.max(1, Math.ceil((this.restartAt - Date.now()) / 1000));
-      return { status: 503, reason: `The relay is restarting; try again in ${retryAfter} s.`, retryAfter };
-    }
+    if (!this.relay) return refuse('relay-stopped', 'The relay is shutting down.');
     return resolved;
   }
 
   /** Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null): void {
     const admitted = this.admit(targetId);
-    if ('status' in admitted) {
+    if ('kind' in admitted) {
       rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});
       return;
     }
     const { id, name, host, port, idleTimeout } = admitted.target;
-    try {
-      // The configuration counts idle time in minutes, the relay in seconds.
-      const target: RelayTarget = { id, name, host, port, ...(idleTimeout ? { idleTimeout: idleTimeout * 60 } : {}) };
-      this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) });
-      this.failures = 0;
-    } catch (err) {
-      rejectUpgrade(socket, 500, 'The relay failed; it is being restarted.');
-      this.fail(err);
-    }
+    // The configuration counts idle time in minutes (idleTimeout), the relay in milliseconds.
+    const target: RelayTarget = { id, name, host, port, ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}) };
+    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) });
   }
 
   /** Forgets rejected passwords of a target (its password was changed or removed). */
@@ -234,31 +232,10 @@ export class Supervisor {
     this.authFailures.delete(targetId);
   }
 
-  /** Reports a relay failure from outside (or from handleUpgrade): restart with backoff. */
-  fail(err: unknown): void {
-    // Not `state === 'stopped'`: that is also the state before the first start, and a relay
-    // whose very first creation fails must be retried like any other.
-    if (this.stopped) return;
-    const message = err instanceof Error ? err.message : String(err);
-    this.lastError = { message, at: new Date().toISOString() };
-    this.log.error('relay failed', { error: message, failures: this.failures + 1 });
-    if (this.relay) {
-      const old = this.relay;
-      this.relay = null;
-      this.retire(old, CLOSE_INTERNAL_ERROR, 'relay restarting');
-    }
-    this.scheduleRestart();
-  }
-
   status(): SupervisorStatus {
     const sessions: SessionStatus[] = [];
-    const totals = { sessionsOpen: 0, ...this.totalsOfRetired };
+    const totals = this.relay?.stats() ?? { sessionsOpen: 0, sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
     for (const relay of this.allRelays()) {
-      const s = relay.stats();
-      totals.sessionsOpen += s.sessionsOpen;
-      totals.sessionsTotal += s.sessionsTotal;
-      totals.bytesUp += s.bytesUp;
-      totals.bytesDown += s.bytesDown;
       for (const info of relay.sessionInfo()) {
         sessions.push({
           id: info.id,
@@ -274,19 +251,17 @@ export class Supervisor {
     return {
       state: this.state,
       since: this.since.toISOString(),
-      lastError: this.lastError,
-      restarts: this.restarts,
-      retryIn: this.state === 'restarting' ? Math.max(0, Math.ceil((this.restartAt - Date.now()) / 1000)) : null,
       targets: this.targets.map((t) => ({
         id: t.id,
         name: t.name,
         target: formatHostPort(t.host, t.port),
         demo: this.usingFallback,
         passwordSet: this.passwordOf(t.id) !== undefined,
+        idleMinutes: t.idleTimeout ?? null,
         auth: this.authStatus(t.id),
       })),
       sessions,
-      totals,
+      totals: { sessionsOpen: totals.sessionsOpen, sessionsTotal: totals.sessionsTotal, bytesUp: totals.bytesUp, bytesDown: totals.bytesDown },
       limits: {
         maxSessions: this.options.maxSessions ?? DEFAULT_MAX_SESSIONS,
         maxSessionsPerTarget: this.options.maxSessionsPerTarget ?? DEFAULT_MAX_SESSIONS_PER_TARGET,
@@ -296,12 +271,10 @@ export class Supervisor {
 
   /** Closes every session with 1001 and stops; resolves when all have ended. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
     this.setState('stopped');
-    const relays = this.allRelays();
+    const relay = this.relay;
     this.relay = null;
-    await Promise.all(relays.map((r) => r.close()));
+    await relay?.close();
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -312,8 +285,9 @@ export class Supervisor {
     this.targets = this.usingFallback ? [fallback!] : config.targets;
   }
 
+  /** The relay, as a list for the loops over sessions (none once stopped). */
   private allRelays(): Relay[] {
-    return this.relay ? [this.relay, ...this.retired] : [...this.retired];
+    return this.relay ? [this.relay] : [];
   }
 
   /** True while a session to `targetId` is in the relay's own security handshake. */
@@ -374,8 +348,8 @@ export class Supervisor {
     a.at = new Date().toISOString();
     const free = this.options.authFailuresBeforeBackoff ?? 3;
     if (a.failures >= free) {
-      const base = this.options.authBackoff ?? 30_000;
-      const delay = Math.min(base * 2 ** (a.failures - free), this.options.maxAuthBackoff ?? 600_000);
+      const base = this.options.authBackoffMs ?? 30_000;
+      const delay = Math.min(base * 2 ** (a.failures - free), this.options.maxAuthBackoffMs ?? 600_000);
       a.until = Date.now() + delay;
       this.log.warn('holding back sessions after rejected VNC passwords', {
         targetId: id,
@@ -385,50 +359,6 @@ export class Supervisor {
     }
     this.authFailures.set(id, a);
   };
-
-  private spawn(): void {
-    try {
-      // Configured targets must be VNC servers: the relay is never a general TCP tunnel.
-      this.relay = this.createRelay({
-        requireRfb: true,
-        ...this.options.relay,
-        onHandshake: this.onHandshake,
-        logger: this.log,
-      });
-      this.setState('running');
-    } catch (err) {
-      this.relay = null;
-      this.fail(err);
-    }
-  }
-
-  private scheduleRestart(): void {
-    this.failures++;
-    const delay = Math.min(this.options.initialBackoff * 2 ** (this.failures - 1), this.options.maxBackoff);
-    this.restartAt = Date.now() + delay;
-    this.setState(this.failures > 1 && delay >= this.options.maxBackoff ? 'failed' : 'restarting');
-    clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      this.restarts++;
-      this.log.info('restarting relay', { attempt: this.restarts });
-      this.spawn();
-    }, delay);
-    this.restartTimer.unref();
-  }
-
-  private retire(relay: Relay, code: number, reason: string): void {
-    this.retired.add(relay);
-    relay
-      .close(code, reason)
-      .catch(() => {})
-      .finally(() => {
-        const s = relay.stats();
-        this.totalsOfRetired.sessionsTotal += s.sessionsTotal;
-        this.totalsOfRetired.bytesUp += s.bytesUp;
-        this.totalsOfRetired.bytesDown += s.bytesDown;
-        this.retired.delete(relay);
-      });
-  }
 
   private setState(state: RelayState): void {
     if (state === this.state) return;

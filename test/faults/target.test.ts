@@ -15,6 +15,7 @@ import { FrameSource, FrameVerifier, between, prng } from '../helpers/stream.js'
 import { startHanging, startTarget, type HangingTarget, type TcpTarget } from '../helpers/targets.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { receiveBytes } from '../helpers/ws-client.js';
+import { FAILURES } from '../../src/shared/failures.js';
 import {
   GREETING,
   assertFdsBackTo,
@@ -40,13 +41,6 @@ const EARLY_MS = 250;
 const LIMIT = { timeout: 90_000 };
 
 const RESET_SEED = 0x0e5e7;
-/**
- * libuv before 1.52 (Node 20; Node 24 has 1.52) reports EOF instead of ECONNRESET when an RST
- * arrives while unread data is queued (libuv/libuv#4997), and the relay then closes with 1000.
- */
-const RESET_AS_EOF = /^1\.(\d|[1-4]\d|5[01])\./.test(process.versions.uv)
-  ? `bug: on Node ${process.versions.node} (libuv ${process.versions.uv}) a target RST with unread data arrives as 'end', and src/relay/relay.ts (onTargetEnd) closes the browser with 1000 "target closed"; a 0-byte write after 'end' (allowHalfOpen) would surface ECONNRESET`
-  : undefined;
 const RESET_SESSIONS = 12;
 
 interface StreamingConnection {
@@ -146,11 +140,11 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
 
     let delivered = 0;
     let offered = 0;
-    const reset = `ECONNRESET 127.0.0.1:${resetting.port}`;
+    const reset = `${FAILURES['connection-reset'].code} ECONNRESET 127.0.0.1:${resetting.port}`;
     for (const [i, { v, verifier }] of viewers.entries()) {
       const end = `${ends[i]!.code} ${ends[i]!.reason}`;
-      // 1000 "target closed" is the Node 20 fault checked (as a known bug) by the next test.
-      assert.ok(end === `1011 ${reset}` || end === '1000 target closed', `session ${i} ended with ${end}`);
+      // The next test requires the reset itself, also on Node 20 (libuv before 1.52 reports it as EOF).
+      assert.ok(end === reset || end === '1000 target closed', `session ${i} ended with ${end}`);
       resetEnds.push(end);
       assert.equal(await v.greeting, GREETING);
       assert.deepEqual(verifier.errors, [], `session ${i}: what arrived is the target's stream, in order`);
@@ -162,28 +156,29 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
     }
     await assertNoSessions(app);
     await assertFdsBackTo(app.pid, baseline);
-    const as1011 = resetEnds.filter((e) => e.startsWith('1011 ')).length;
+    const asReset = resetEnds.filter((e) => e === reset).length;
     recordReliability({
       table: 'faults',
       name: 'VNC server resets the connection mid-stream',
       tried: `${RESET_SESSIONS} sessions streaming 64 KiB–4 MiB each, browser typing, then the server sends RST (seed ${RESET_SEED.toString(16)})`,
-      outcome: `every session ended (${as1011} of ${RESET_SESSIONS} with 1011 "ECONNRESET <target>" on Node ${process.versions.node}); ${(delivered / MiB).toFixed(1)} of ${(offered / MiB).toFixed(1)} MiB arrived before the reset, in order and intact; no session or descriptor left open`,
+      outcome: `every session ended (${asReset} of ${RESET_SESSIONS} with ${FAILURES['connection-reset'].code} "ECONNRESET <target>" on Node ${process.versions.node}); ${(delivered / MiB).toFixed(1)} of ${(offered / MiB).toFixed(1)} MiB arrived before the reset, in order and intact; no session or descriptor left open`,
     });
   });
 
-  it('reports a reset to the browser as 1011 "ECONNRESET <target>", never as a clean close', { ...LIMIT, todo: RESET_AS_EOF }, () => {
+  it('reports a reset to the browser as 4014 (connection-reset) "ECONNRESET <target>", never as a clean close', LIMIT, () => {
     assert.equal(resetEnds.length, RESET_SESSIONS, 'the previous test ran');
-    assert.deepEqual(resetEnds.filter((e) => !e.startsWith('1011 ECONNRESET')), [], 'sessions that saw the reset as a clean close');
+    const reset = `${FAILURES['connection-reset'].code} ECONNRESET`;
+    assert.deepEqual(resetEnds.filter((e) => !e.startsWith(reset)), [], 'sessions that saw the reset as a clean close');
   });
 
-  it('closes with 1011 "not a VNC server" once the connect timeout passed when the target accepts and never greets, and sends it nothing', LIMIT, async () => {
+  it('closes with 4002 (not-vnc) "not a VNC server" once the connect timeout passed when the target accepts and never greets, and sends it nothing', LIMIT, async () => {
     const viewers = await Promise.all([1, 2, 3].map(() => openViewer(app.relayUrl('silent'))));
     const opened = Date.now();
     for (const v of viewers) typeAway(v);
     const conns = await Promise.all(viewers.map(() => silent.connections.next()));
     const ends = await Promise.all(viewers.map((v) => v.closed));
     for (const [i, end] of ends.entries()) {
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `not a VNC server: no RFB greeting from 127.0.0.1:${silent.port}` }, `session ${i}`);
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['not-vnc'].code, reason: `not a VNC server: no RFB greeting from 127.0.0.1:${silent.port}` }, `session ${i}`);
       assert.ok(end.at - opened >= CONNECT_TIMEOUT_MS - EARLY_MS, `session ${i} closed ${end.at - opened} ms after it opened, not after the ${CONNECT_TIMEOUT_MS} ms timeout`);
     }
     // The relay closed its side of every connection, and the browser's input never reached a
@@ -197,11 +192,11 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
       table: 'faults',
       name: 'VNC server accepts and never greets',
       tried: '3 sessions to a TCP service that accepts and stays silent, browsers typing meanwhile',
-      outcome: `1011 "not a VNC server: no RFB greeting" after ${(waited / 1000).toFixed(1)} s (connect timeout 5 s); 0 browser bytes reached the service; its connections closed; nothing left open`,
+      outcome: `${FAILURES['not-vnc'].code} "not a VNC server: no RFB greeting" after ${(waited / 1000).toFixed(1)} s (connect timeout 5 s); 0 browser bytes reached the service; its connections closed; nothing left open`,
     });
   });
 
-  it('closes with 1011 "ETIMEDOUT" once the connect timeout passed when the target is blackholed, while other sessions carry on', LIMIT, async (t) => {
+  it('closes with 4011 (connect-timeout) "ETIMEDOUT" once the connect timeout passed when the target is blackholed, while other sessions carry on', LIMIT, async (t) => {
     if (!hanging) {
       recordSkipped('faults', 'VNC server blackholed (connect never completes)', 'python3 is not available to make a loopback connect hang');
       t.skip('python3 is not available to make a loopback connect hang');
@@ -221,7 +216,7 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
 
     const ends = await Promise.all(viewers.map((v) => v.closed));
     for (const [i, end] of ends.entries()) {
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `ETIMEDOUT 127.0.0.1:${hanging.port}` }, `session ${i}`);
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['connect-timeout'].code, reason: `ETIMEDOUT 127.0.0.1:${hanging.port}` }, `session ${i}`);
       assert.ok(end.at - opened >= CONNECT_TIMEOUT_MS - EARLY_MS, `session ${i} closed ${end.at - opened} ms after it opened`);
       assert.equal(viewers[i]!.received, 0);
     }
@@ -235,7 +230,7 @@ describe('VNC target faults through the app (child process, shipped timeouts)', 
       table: 'faults',
       name: 'VNC server blackholed (connect never completes)',
       tried: '3 sessions to a loopback listener whose accept queue is full (SYNs dropped), a healthy session alongside',
-      outcome: `1011 "ETIMEDOUT <target>" after ${(waited / 1000).toFixed(1)} s (connect timeout 5 s); the healthy session echoed 4 KiB meanwhile; nothing left open`,
+      outcome: `${FAILURES['connect-timeout'].code} "ETIMEDOUT <target>" after ${(waited / 1000).toFixed(1)} s (connect timeout 5 s); the healthy session echoed 4 KiB meanwhile; nothing left open`,
       bytesLost: 0,
     });
   });
@@ -254,7 +249,7 @@ describe('a VNC server that goes quiet mid-session (the app in-process, heartbea
   before(async () => {
     quiet = await startSilent(true);
     // The same app, with the heartbeat and TCP keep-alive made fast enough to see many rounds.
-    t = await startTestApp({ initial: config(target('quiet', quiet.port)), relay: { heartbeatInterval: 0.3, keepAliveDelay: 100 } });
+    t = await startTestApp({ initial: config(target('quiet', quiet.port)), relay: { heartbeatMs: 300, keepAliveDelayMs: 100 } });
   });
   after(async () => {
     await t?.close();

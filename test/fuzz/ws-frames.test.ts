@@ -36,6 +36,7 @@ import {
 import { recordReliability } from '../helpers/reliability.js';
 import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { handshake } from '../helpers/ws-client.js';
+import { FAILURES } from '../../src/shared/failures.js';
 
 const SEED = fuzzSeed();
 const SESSIONS = fuzzBudget(0.5);
@@ -151,7 +152,7 @@ class ReceiverModel {
       return null;
     }
     if (!isUtf8(data)) return { code: 1007, why: 'text not UTF-8' };
-    return { code: 1003, why: 'text message (the relay takes binary only)' };
+    return { code: FAILURES['text-message'].code, why: 'text message (the relay takes binary only)' };
   }
 }
 

@@ -36,6 +36,7 @@ import {
   type PixelFormat,
 } from '../../src/rfb/pixel-format.js';
 import { vncAuthResponse } from '../../src/rfb/vnc-auth.js';
+import { ByteQueue } from '../../src/rfb/byte-queue.js';
 
 /** A handshake or protocol failure; `reason` is the server's own text when it sent one. */
 export class RfbError extends Error {
@@ -47,10 +48,9 @@ export class RfbError extends Error {
   }
 }
 
-/** Hands out exactly `n` bytes at a time from a socket, whatever the chunking. */
+/** Hands out exactly `n` bytes at a time from a socket, whatever the chunking (a {@link ByteQueue} that waits). */
 export class ByteReader {
-  private chunks: Buffer[] = [];
-  private length = 0;
+  private readonly queue = new ByteQueue();
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private ended = false;
   private endWaiters: (() => void)[] = [];
@@ -60,8 +60,7 @@ export class ByteReader {
   constructor(socket: Duplex) {
     socket.on('data', (chunk: Buffer) => {
       this.chunkSizes.push(chunk.length);
-      this.chunks.push(chunk);
-      this.length += chunk.length;
+      this.queue.push(chunk);
       this.serve();
     });
     const end = (): void => {
@@ -76,7 +75,7 @@ export class ByteReader {
 
   /** Bytes received and not read yet. */
   get available(): number {
-    return this.length;
+    return this.queue.length;
   }
 
   /** Resolves with the next `n` bytes; rejects with an RfbError if the connection ends first. */
@@ -91,24 +90,19 @@ export class ByteReader {
   /** Resolves once the peer has closed, with every byte that was still unread. */
   async rest(): Promise<Buffer> {
     if (!this.ended) await new Promise<void>((resolve) => this.endWaiters.push(resolve));
-    const all = Buffer.concat(this.chunks);
-    this.chunks = [];
-    this.length = 0;
-    return all;
+    return this.queue.rest();
   }
 
   private serve(): void {
     const w = this.waiter;
     if (!w) return;
-    if (this.length >= w.n) {
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.chunks = all.length > w.n ? [all.subarray(w.n)] : [];
-      this.length -= w.n;
+    const bytes = this.queue.take(w.n);
+    if (bytes) {
       this.waiter = undefined;
-      w.resolve(all.subarray(0, w.n));
+      w.resolve(bytes);
     } else if (this.ended) {
       this.waiter = undefined;
-      w.reject(new RfbError(`connection closed (wanted ${w.n} bytes, had ${this.length})`));
+      w.reject(new RfbError(`connection closed (wanted ${w.n} bytes, had ${this.queue.length})`));
     }
   }
 }

@@ -9,6 +9,7 @@ import { logFields } from '../helpers/relay-harness.js';
 import { runCli, spawnRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { startEcho, startHanging, type TcpTarget } from '../helpers/targets.js';
 import { collect, handshake, openClient, rawRequest, receiveBytes, whenClosed, wsUrl } from '../helpers/ws-client.js';
+import { FAILURES } from '../../src/shared/failures.js';
 
 /** A guard against hangs only: nothing here asserts speed. */
 const LIMIT = { timeout: 60_000 };
@@ -158,7 +159,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
       assert.equal(end.data.length, 1000);
     });
 
-    it('--connect-timeout bounds the connect to the target (1011 ETIMEDOUT)', LIMIT, async (t) => {
+    it('--connect-timeout bounds the connect to the target (4011 ETIMEDOUT)', LIMIT, async (t) => {
       const hanging = await startHanging();
       if (!hanging) {
         t.skip('python3 is not available to make a loopback connect hang');
@@ -168,7 +169,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
       const relay = await spawnRelay(`127.0.0.1:${hanging.port}`, ['--connect-timeout', '0.3']);
       t.after(() => relay.stop('SIGKILL'));
       const end = await collect(await openClient(relay.url));
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `ETIMEDOUT 127.0.0.1:${hanging.port}` });
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['connect-timeout'].code, reason: `ETIMEDOUT 127.0.0.1:${hanging.port}` });
     });
   });
 

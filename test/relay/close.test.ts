@@ -1,6 +1,6 @@
 /**
  * Black-box tests of how relay sessions end: every byte delivered before the close in both
- * directions, target failures reported as 1011 with the cause, the heartbeat dropping dead
+ * directions, target failures reported with their own close code (src/shared/failures.ts) and the cause, the heartbeat dropping dead
  * browsers only, and `Relay#close`/`#closeSessions`.
  */
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ import {
   type TcpTarget,
 } from '../helpers/targets.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { FAILURES } from '../../src/shared/failures.js';
 import { collect, handshake, openClient, rawRequest, receiveBytes, sendAll, whenClosed } from '../helpers/ws-client.js';
 
 const KiB = 1024;
@@ -72,7 +73,7 @@ describe('Relay close', () => {
       });
     });
 
-    it('closes with 1011 "ECONNRESET 127.0.0.1:<port>" when the target resets the connection', LIMIT, async (t) => {
+    it('closes with 4014 (connection-reset) "ECONNRESET 127.0.0.1:<port>" when the target resets the connection', LIMIT, async (t) => {
       const target = await startTarget((socket) => {
         socket.on('data', () => socket.resetAndDestroy());
         return socket;
@@ -83,7 +84,7 @@ describe('Relay close', () => {
       const received = collect(ws);
       ws.send(Buffer.from('trigger'));
       const end = await received;
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `ECONNRESET 127.0.0.1:${target.port}` });
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['connection-reset'].code, reason: `ECONNRESET 127.0.0.1:${target.port}` });
     });
   });
 
@@ -135,20 +136,21 @@ describe('Relay close', () => {
   });
 
   describe('when the target cannot be reached', () => {
-    it('closes with 1011 "ECONNREFUSED 127.0.0.1:<port>" when the target refuses', LIMIT, async (t) => {
+    it('closes with 4010 (connection-refused) "ECONNREFUSED 127.0.0.1:<port>" when the target refuses', LIMIT, async (t) => {
       const port = await closedPort();
       const h = await relayFor(t, { host: '127.0.0.1', port });
       const ws = await openClient(h.url);
       const end = await collect(ws);
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `ECONNREFUSED 127.0.0.1:${port}` });
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['connection-refused'].code, reason: `ECONNREFUSED 127.0.0.1:${port}` });
       assert.equal(end.data.length, 0);
       await h.relay.idle();
       const [line] = linesOf(h.logs, 'session end');
-      assert.equal(logFields(line!).code, '1011');
+      assert.equal(logFields(line!).code, String(FAILURES['connection-refused'].code));
+      assert.equal(logFields(line!).kind, 'connection-refused');
       assert.equal(logFields(line!).reason, `ECONNREFUSED 127.0.0.1:${port}`);
     });
 
-    it('names an IPv6 target in brackets: 1011 "ECONNREFUSED [::1]:<port>"', LIMIT, async (t) => {
+    it('names an IPv6 target in brackets: 4010 "ECONNREFUSED [::1]:<port>"', LIMIT, async (t) => {
       const probe = net.createServer();
       const ok = await new Promise<boolean>((resolve) => {
         probe.once('error', () => resolve(false));
@@ -162,22 +164,22 @@ describe('Relay close', () => {
       await new Promise<void>((resolve) => probe.close(() => resolve()));
       const h = await relayFor(t, { host: '::1', port });
       const end = await collect(await openClient(h.url));
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `ECONNREFUSED [::1]:${port}` });
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['connection-refused'].code, reason: `ECONNREFUSED [::1]:${port}` });
       await h.relay.idle();
       assert.equal(logFields(linesOf(h.logs, 'session end')[0]!).target, `[::1]:${port}`);
     });
 
-    it('closes with 1011 "ETIMEDOUT 127.0.0.1:<port>" when the connect does not complete within connectTimeout', LIMIT, async (t) => {
+    it('closes with 4011 (connect-timeout) "ETIMEDOUT 127.0.0.1:<port>" when the connect does not complete within connectTimeoutMs', LIMIT, async (t) => {
       const hanging = await startHanging();
       if (!hanging) {
         t.skip('python3 is not available to make a loopback connect hang');
         return;
       }
       t.after(() => hanging.close());
-      const h = await relayFor(t, { host: '127.0.0.1', port: hanging.port }, { connectTimeout: 300 });
+      const h = await relayFor(t, { host: '127.0.0.1', port: hanging.port }, { connectTimeoutMs: 300 });
       const ws = await openClient(h.url);
       const end = await collect(ws);
-      assert.deepEqual({ code: end.code, reason: end.reason }, { code: 1011, reason: `ETIMEDOUT 127.0.0.1:${hanging.port}` });
+      assert.deepEqual({ code: end.code, reason: end.reason }, { code: FAILURES['connect-timeout'].code, reason: `ETIMEDOUT 127.0.0.1:${hanging.port}` });
       await h.relay.idle();
       assert.equal(h.relay.stats().sessionsOpen, 0);
     });
@@ -188,7 +190,7 @@ describe('Relay close', () => {
     let h: RelayHarness;
     before(async () => {
       echo = await startEcho();
-      h = await startRelay({ host: '127.0.0.1', port: echo.port }, { heartbeatInterval: 0.2 });
+      h = await startRelay({ host: '127.0.0.1', port: echo.port }, { heartbeatMs: 200 });
     });
     after(async () => {
       await h.close();
@@ -229,7 +231,7 @@ describe('Relay close', () => {
       // that silence is the relay's doing and must not count against the browser.
       const stalled = await startStalled();
       t.after(() => stalled.close());
-      const r = await relayFor(t, { host: '127.0.0.1', port: stalled.port }, { heartbeatInterval: 0.2 });
+      const r = await relayFor(t, { host: '127.0.0.1', port: stalled.port }, { heartbeatMs: 200 });
       const ws = await openClient(r.url);
       const received = collect(ws);
       const data = randomBytes(prng(9), 8 * MiB);
@@ -292,7 +294,7 @@ describe('Relay close', () => {
       await receiveBytes(a, 10);
       await waitFor('both sessions', () => h.relay.stats().sessionsOpen === 2);
       const first = Math.min(...h.relay.sessionInfo().map((s) => s.id));
-      assert.equal(h.relay.closeSessions((s) => s.id === first, 4000, 'target changed'), 1);
+      assert.equal(h.relay.closeSessions((s) => s.id === first, 'target-changed', 'target changed'), 1);
       const end = await endA;
       assert.deepEqual({ code: end.code, reason: end.reason }, { code: 4000, reason: 'target changed' });
       assert.equal(String(end.data), 'last words');

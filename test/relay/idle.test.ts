@@ -1,5 +1,5 @@
 /**
- * The idle-session timeout (per target): a session without user input for `idleTimeout` seconds
+ * The idle-session timeout (per target): a session without user input for `idleMs` milliseconds
  * is closed with 4001 "idle: no input for …", whether the relay did the VNC handshake itself or
  * it passed through; screen updates alone do not keep a session open, keys and pointer do.
  */
@@ -25,7 +25,7 @@ async function session(t: TestContext, opts: { version: RfbVersion; serverPasswo
   });
   t.after(() => demo.close());
   const h = await startRelay(
-    { host: '127.0.0.1', port: demo.port, id: 'hmi', idleTimeout: IDLE },
+    { host: '127.0.0.1', port: demo.port, id: 'hmi', idleMs: IDLE * 1000 },
     { requireRfb: true },
     { password: opts.stored },
   );

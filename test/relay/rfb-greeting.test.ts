@@ -1,7 +1,7 @@
 /**
  * Black-box tests of the relay's `requireRfb` option (easy-novnc's "is it really VNC?" check):
  * browser bytes are held until the target greets with `RFB xxx.yyy\n`; anything else, or silence,
- * closes with 1011 and nothing from the browser reaches the target.
+ * closes with 4002 (not-vnc) and nothing from the browser reaches the target.
  */
 import assert from 'node:assert/strict';
 import type net from 'node:net';
@@ -10,6 +10,7 @@ import { startRelay } from '../helpers/relay-harness.js';
 import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { collect, openClient, receiveBytes } from '../helpers/ws-client.js';
+import { FAILURES } from '../../src/shared/failures.js';
 
 interface Scripted {
   socket: net.Socket;
@@ -53,7 +54,7 @@ describe('Relay with requireRfb', () => {
     ws.close();
   });
 
-  it('closes with 1011 "not a VNC server" when the target greets with something else, sending it nothing', LIMIT, async (t) => {
+  it('closes with 4002 "not a VNC server" when the target greets with something else, sending it nothing', LIMIT, async (t) => {
     const target = await startScripted();
     t.after(() => target.close());
     const h = await startRelay({ host: '127.0.0.1', port: target.port }, { requireRfb: true });
@@ -68,16 +69,16 @@ describe('Relay with requireRfb', () => {
     await closed;
     assert.deepEqual(
       { code: end.code, reason: end.reason },
-      { code: 1011, reason: `not a VNC server: 127.0.0.1:${target.port} sent no RFB greeting` },
+      { code: FAILURES['not-vnc'].code, reason: `not a VNC server: 127.0.0.1:${target.port} sent no RFB greeting` },
     );
     assert.equal(end.data.length, 0, 'the browser got none of the foreign greeting');
     assert.equal(conn.received().length, 0, 'the target got none of the browser bytes');
   });
 
-  it('closes with 1011 "not a VNC server" when the target stays silent for connectTimeout', LIMIT, async (t) => {
+  it('closes with 4002 "not a VNC server" when the target stays silent for connectTimeoutMs', LIMIT, async (t) => {
     const target = await startScripted();
     t.after(() => target.close());
-    const h = await startRelay({ host: '127.0.0.1', port: target.port }, { requireRfb: true, connectTimeout: 300 });
+    const h = await startRelay({ host: '127.0.0.1', port: target.port }, { requireRfb: true, connectTimeoutMs: 300 });
     t.after(() => h.close());
     const ws = await openClient(h.url);
     const received = collect(ws);
@@ -86,7 +87,7 @@ describe('Relay with requireRfb', () => {
     const end = await received;
     assert.deepEqual(
       { code: end.code, reason: end.reason },
-      { code: 1011, reason: `not a VNC server: no RFB greeting from 127.0.0.1:${target.port}` },
+      { code: FAILURES['not-vnc'].code, reason: `not a VNC server: no RFB greeting from 127.0.0.1:${target.port}` },
     );
     assert.equal(conn.received().length, 0);
   });

@@ -19,6 +19,7 @@ import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { waitFor } from '../helpers/wait.js';
 import { collect, openClient, receiveBytes } from '../helpers/ws-client.js';
 import type { CloseEvent } from '../helpers/ws-client.js';
+import { FAILURES, type FailureKind } from '../../src/shared/failures.js';
 
 /** A guard against hangs only: nothing here asserts speed. */
 const LIMIT = { timeout: 60_000 };
@@ -44,13 +45,13 @@ async function relayWithPassword(
   t: TestContext,
   port: number,
   password: string | undefined,
-  connectTimeout = 5000,
+  connectTimeoutMs = 5000,
 ): Promise<RelayHarness & { outcomes: HandshakeOutcome[] }> {
   const outcomes: HandshakeOutcome[] = [];
   const target: RelayTarget = { host: '127.0.0.1', port, id: 'hmi' };
   const h = await startRelay(
     target,
-    { requireRfb: true, connectTimeout, onHandshake: (_t, o) => outcomes.push(o) },
+    { requireRfb: true, connectTimeoutMs, onHandshake: (_t, o) => outcomes.push(o) },
     { password },
   );
   t.after(() => h.close());
@@ -100,7 +101,7 @@ describe('relay-side VNC authentication against the demo server', () => {
       const { error, close } = await expectRefusal(h.url);
       const reason = `authentication failed: 127.0.0.1:${server.port} did not accept the VNC password stored in the settings`;
       assert.equal(error.message.startsWith('connection refused: ' + reason), true, error.message);
-      assert.equal(close.code, 1011);
+      assert.equal(close.code, FAILURES['login-rejected'].code);
       assert.ok(close.reason.startsWith(reason), close.reason);
       assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['auth']);
       const [line] = linesOf(h.logs, 'vnc handshake failed');
@@ -220,7 +221,7 @@ describe('relay-side VNC authentication against scripted servers', () => {
     const { error, close } = await refusal;
     const text = `security type not supported: VNC server 127.0.0.1:${target.port} offers only TLS (18), VeNCrypt (19); the relay can do None or VNC Authentication`;
     assert.equal(error.reason, text);
-    assert.deepEqual([close.code, close.reason.slice(0, 40)], [1011, text.slice(0, 40)]);
+    assert.deepEqual([close.code, close.reason.slice(0, 40)], [FAILURES['security-unsupported'].code, text.slice(0, 40)]);
     const sent = await conn.received;
     assert.deepEqual([...sent], [...Buffer.from('RFB 003.008\n'), 0], 'the server is told Invalid (0), nothing else');
     assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['unsupported']);
@@ -247,7 +248,7 @@ describe('relay-side VNC authentication against scripted servers', () => {
       const { error, close } = await refusal;
       const text = `VNC server 127.0.0.1:${target.port} refused the connection: Too many security failures`;
       assert.equal(error.reason, text);
-      assert.equal(close.reason, text);
+      assert.deepEqual([close.code, close.reason], [FAILURES['server-refused'].code, text]);
       assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['refused']);
     });
   }
@@ -279,25 +280,26 @@ describe('relay-side VNC authentication against scripted servers', () => {
     conn.socket.write(vncAuthChallenge());
     await conn.reader.read(16);
     conn.socket.end();
-    const { error } = await refusal;
+    const { error, close } = await refusal;
     assert.match(error.reason ?? '', /^authentication failed: .* \(it closed the connection\)$/);
+    assert.equal(close.code, FAILURES['login-rejected'].code);
     assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['auth']);
   });
 });
 
 describe('garbage and truncated handshakes (no crash, a clear close)', () => {
-  /** Each case: what the server sends, then it closes (or stays silent); the close reason expected. */
-  const cases: { name: string; bytes: (port: number) => Buffer; close: boolean; reason: (port: number) => RegExp }[] = [
-    { name: 'an SSH banner', bytes: () => Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'), close: false, reason: (p) => new RegExp(`^not a VNC server: 127.0.0.1:${p} sent no RFB greeting$`) },
-    { name: 'half a greeting, then close', bytes: () => Buffer.from('RFB 003'), close: true, reason: (p) => new RegExp(`^not a VNC server: 127.0.0.1:${p} closed without an RFB greeting$`) },
-    { name: 'an unknown version', bytes: () => Buffer.from('RFB 002.000\n'), close: false, reason: (p) => new RegExp(`^VNC server 127.0.0.1:${p} speaks an unsupported RFB version \\(RFB 002.000\\)$`) },
-    { name: 'a greeting, then close', bytes: () => Buffer.from('RFB 003.008\n'), close: true, reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
-    { name: 'a type list cut short', bytes: () => Buffer.from('RFB 003.008\n\x05\x02'), close: true, reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
-    { name: 'a refusal with a 4 GiB reason', bytes: () => Buffer.concat([Buffer.from('RFB 003.008\n\x00'), u32(0xffffffff)]), close: false, reason: () => /^VNC handshake with .* failed: invalid failure reason$/ },
-    { name: 'a refusal reason cut short', bytes: () => Buffer.concat([Buffer.from('RFB 003.008\n\x00'), u32(100), Buffer.from('Too')]), close: true, reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
-    { name: 'a challenge cut short', bytes: () => Buffer.from('RFB 003.008\n\x01\x02' + '12345678'), close: true, reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
-    { name: 'silence after the greeting', bytes: () => Buffer.from('RFB 003.008\n'), close: false, reason: () => /^VNC handshake with .* timed out$/ },
-    { name: 'binary noise', bytes: () => Buffer.from([0, 0xff, 0x13, 0x37, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0]), close: false, reason: () => /^not a VNC server/ },
+  /** Each case: what the server sends, then it closes (or stays silent); the failure kind and close reason expected. */
+  const cases: { name: string; bytes: (port: number) => Buffer; close: boolean; kind: FailureKind; reason: (port: number) => RegExp }[] = [
+    { name: 'an SSH banner', bytes: () => Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'), close: false, kind: 'not-vnc', reason: (p) => new RegExp(`^not a VNC server: 127.0.0.1:${p} sent no RFB greeting$`) },
+    { name: 'half a greeting, then close', bytes: () => Buffer.from('RFB 003'), close: true, kind: 'not-vnc', reason: (p) => new RegExp(`^not a VNC server: 127.0.0.1:${p} closed without an RFB greeting$`) },
+    { name: 'an unknown version', bytes: () => Buffer.from('RFB 002.000\n'), close: false, kind: 'handshake-failed', reason: (p) => new RegExp(`^VNC server 127.0.0.1:${p} speaks an unsupported RFB version \\(RFB 002.000\\)$`) },
+    { name: 'a greeting, then close', bytes: () => Buffer.from('RFB 003.008\n'), close: true, kind: 'handshake-failed', reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
+    { name: 'a type list cut short', bytes: () => Buffer.from('RFB 003.008\n\x05\x02'), close: true, kind: 'handshake-failed', reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
+    { name: 'a refusal with a 4 GiB reason', bytes: () => Buffer.concat([Buffer.from('RFB 003.008\n\x00'), u32(0xffffffff)]), close: false, kind: 'handshake-failed', reason: () => /^VNC handshake with .* failed: invalid failure reason$/ },
+    { name: 'a refusal reason cut short', bytes: () => Buffer.concat([Buffer.from('RFB 003.008\n\x00'), u32(100), Buffer.from('Too')]), close: true, kind: 'handshake-failed', reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
+    { name: 'a challenge cut short', bytes: () => Buffer.from('RFB 003.008\n\x01\x02' + '12345678'), close: true, kind: 'handshake-failed', reason: () => /^VNC handshake with .* failed: the server closed the connection$/ },
+    { name: 'silence after the greeting', bytes: () => Buffer.from('RFB 003.008\n'), close: false, kind: 'handshake-timeout', reason: () => /^VNC handshake with .* timed out$/ },
+    { name: 'binary noise', bytes: () => Buffer.from([0, 0xff, 0x13, 0x37, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0]), close: false, kind: 'not-vnc', reason: () => /^not a VNC server/ },
   ];
   for (const c of cases) {
     it(`${c.name}`, LIMIT, async (t) => {
@@ -309,7 +311,7 @@ describe('garbage and truncated handshakes (no crash, a clear close)', () => {
       conn.socket.write(c.bytes(target.port));
       if (c.close) conn.socket.end();
       const end = await received;
-      assert.equal(end.code, 1011);
+      assert.equal(end.code, FAILURES[c.kind].code);
       assert.match(end.reason, c.reason(target.port));
       await waitFor('no open session', () => h.relay.sessions.size === 0);
       assert.equal(h.logs.some((l) => l.includes(PASSWORD)), false);
@@ -327,7 +329,7 @@ describe('garbage and truncated handshakes (no crash, a clear close)', () => {
     assert.equal(String(await greeting), 'RFB 003.008\n');
     ws.send(Buffer.from('GET / HTTP/1.1\r\n'));
     const end = await received;
-    assert.deepEqual([end.code, end.reason], [1011, 'the viewer sent an invalid RFB version']);
+    assert.deepEqual([end.code, end.reason], [FAILURES['viewer-handshake'].code, 'the viewer sent an invalid RFB version']);
     const sent = await conn.received;
     assert.equal(sent.toString('latin1'), 'RFB 003.008\n', 'the server got only the relay’s own version');
   });
@@ -372,7 +374,7 @@ describe('garbage and truncated handshakes (no crash, a clear close)', () => {
     await greeting;
     ws.send(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.alloc(60_000)]));
     const end = await received;
-    assert.deepEqual([end.code, end.reason], [1011, 'the viewer sent data out of turn']);
+    assert.deepEqual([end.code, end.reason], [FAILURES['viewer-handshake'].code, 'the viewer sent data out of turn']);
   });
 
   it('a browser that sends its whole handshake and ClientInit in one message', LIMIT, async (t) => {

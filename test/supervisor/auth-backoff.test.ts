@@ -25,7 +25,7 @@ async function setup(t: TestContext, password: { value: string | undefined }) {
   const supervisor = new Supervisor({
     passwordFor: (id) => (id === 'hmi' ? password.value : undefined),
     authFailuresBeforeBackoff: 2,
-    authBackoff: 1500,
+    authBackoffMs: 1500,
   });
   const config = (port: number): Config => ({ version: 1, targets: [{ id: 'hmi', name: 'HMI', host: '127.0.0.1', port }] });
   supervisor.start(config(demo.port));

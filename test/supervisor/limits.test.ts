@@ -27,6 +27,7 @@ import {
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
+import { FAILURES } from '../../src/shared/failures.js';
 
 describe('session limits', () => {
   const servers: FakeServer[] = [];
@@ -56,10 +57,12 @@ describe('session limits', () => {
     const total = await refusedUpgrade(app.port, '?target=b');
     assert.equal(total.status, 503);
     assert.equal(total.body, 'The app already serves 3 viewers, its limit; close a viewer and try again.\n');
-    // The viewer's preflight GET gives the same answer, as Problem JSON.
+    // The viewer's preflight GET gives the same answer, as Problem JSON naming the failure kind.
     const preflight = await http.get('/ctrlx-novnc/websockify?target=b');
     assert.equal(preflight.status, 503);
-    assert.equal(JSON.parse(preflight.text).detail, 'The app already serves 3 viewers, its limit; close a viewer and try again.');
+    const body = JSON.parse(preflight.text);
+    assert.equal(body.detail, 'The app already serves 3 viewers, its limit; close a viewer and try again.');
+    assert.deepEqual([body.kind, body.code], ['too-many-sessions', FAILURES['too-many-sessions'].code]);
     a1.ws.close();
     await waitFor('a place to free up', async () => (await http.status()).relay.totals.sessionsOpen === 2);
     const again = await openSessionTo(app.port, 'a', 'A');
@@ -160,9 +163,9 @@ describe('idle timeout from the configuration', () => {
       ws.close();
     }
     assert.deepEqual(
-      seen.map((x) => [x.id, x.idleTimeout]),
+      seen.map((x) => [x.id, x.idleMs]),
       [
-        ['a', 900],
+        ['a', 900_000],
         ['b', undefined],
       ],
     );

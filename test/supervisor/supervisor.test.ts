@@ -2,11 +2,9 @@
  * The supervisor through the real server: `/ctrlx-novnc/websockify?target=<id>` picks a configured
  * target (404/503 as real HTTP answers before the upgrade), configuration changes close only the
  * sessions whose target changed (4000 "target changed"), the status lists sessions with their
- * bytes, and a failing relay is restarted with backoff while the status reports it.
+ * bytes, and a relay that cannot be created fails the start.
  */
 import assert from 'node:assert/strict';
-import type net from 'node:net';
-import path from 'node:path';
 import { WebSocket } from 'ws';
 import { after, afterEach, before, describe, it } from 'node:test';
 import {
@@ -15,26 +13,18 @@ import {
   client,
   closedPort,
   config,
-  makeTempDir,
   openSession,
   openSessionTo,
   refusedUpgrade,
-  removeDir,
   startTestApp,
   target,
   vncServer,
   waitFor,
-  writeConfigFile,
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
-import { ConfigService } from '../../src/config/service.js';
-import { Relay, type RelayOptions } from '../../src/relay/relay-server.js';
-import { Supervisor, type SupervisorOptions } from '../../src/supervisor/supervisor.js';
-import { createWebApp } from '../../src/web/app.js';
-import { createServer, listen } from '../../src/web/server.js';
-import { CsrfTokens } from '../../src/web/security.js';
-import { silentLogger } from '../../src/log.js';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { FAILURES } from '../../src/shared/failures.js';
 
 const servers: Record<string, FakeServer> = {};
 before(async () => {
@@ -54,6 +44,9 @@ describe('routing upgrades', () => {
     assert.equal(r.status, 503);
     assert.equal(r.body, 'No VNC target is configured yet: add one on the settings page.\n');
     assert.equal((await refusedUpgrade(t.port, '?target=a')).status, 503);
+    // The preflight names the failure kind, for the viewer to choose its message by.
+    const preflight = JSON.parse((await client(t.port).get(`${PREFIX}/websockify`)).text);
+    assert.deepEqual([preflight.status, preflight.kind, preflight.code], [503, 'no-target', FAILURES['no-target'].code]);
   });
 
   it('answers 404 for an unknown id and connects known ids; no parameter means the first target', async () => {
@@ -61,6 +54,8 @@ describe('routing upgrades', () => {
     const unknown = await refusedUpgrade(t.port, '?target=nope');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body, 'Unknown VNC target "nope".\n');
+    const preflight = JSON.parse((await client(t.port).get(`${PREFIX}/websockify?target=nope`)).text);
+    assert.deepEqual([preflight.status, preflight.kind, preflight.code], [404, 'unknown-target', FAILURES['unknown-target'].code]);
     // Ids are matched exactly; a long id is cut in the message.
     assert.equal((await refusedUpgrade(t.port, '?target=A')).status, 404);
     assert.equal((await refusedUpgrade(t.port, `?target=${'x'.repeat(500)}`)).body, `Unknown VNC target "${'x'.repeat(64)}".\n`);
@@ -95,7 +90,7 @@ describe('routing upgrades', () => {
     t = await startTestApp({ fallbackTarget: target('demo', servers.C!.port, '127.0.0.1', 'Demo') });
     const http = client(t.port);
     const status = await http.status();
-    assert.deepEqual(status.relay.targets, [{ id: 'demo', name: 'Demo', target: `127.0.0.1:${servers.C!.port}`, demo: true, passwordSet: false, auth: null }]);
+    assert.deepEqual(status.relay.targets, [{ id: 'demo', name: 'Demo', target: `127.0.0.1:${servers.C!.port}`, demo: true, passwordSet: false, idleMinutes: null, auth: null }]);
     const demo = await openSessionTo(t.port, undefined, 'C');
     assert.equal((await http.put(`${API}/config`, config(target('a', servers.A!.port)))).status, 200);
     assert.deepEqual(await demo.closed, { code: 4000, reason: 'target changed' });
@@ -189,130 +184,17 @@ describe('status', () => {
   });
 });
 
-/** The app wired by hand so the supervisor's options (createRelay, backoff) can be set. */
-async function startWithSupervisor(options: SupervisorOptions, initial = config(target('a', servers.A!.port))) {
-  const root = await makeTempDir('sup');
-  const solutionsDir = path.join(root, 'solutions');
-  writeConfigFile(path.join(solutionsDir, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), initial);
-  const service = new ConfigService({ solutionsDir, appDataDir: null, pollInterval: 50 });
-  await service.start();
-  const supervisor = new Supervisor(options);
-  supervisor.start(service.current);
-  service.on('change', (c) => supervisor.apply(c));
-  const status = () => ({
-    version: 'test',
-    startedAt: new Date().toISOString(),
-    config: service.status(),
-    relay: supervisor.status(),
-  });
-  const app = createWebApp({ config: service, supervisor, csrf: new CsrfTokens(), status, probeTimeout: 500, logger: silentLogger });
-  const server = createServer({ app, supervisor });
-  await listen(server, { host: '127.0.0.1', port: 0 });
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    supervisor,
-    close: async () => {
-      server.close();
-      service.stop();
-      await supervisor.stop();
-      server.closeAllConnections();
-      await removeDir(root);
-    },
-  };
-}
-
-describe('restarting a failed relay', () => {
-  it('retries the relay creation with backoff and reports state, restarts and lastError', async () => {
-    let attempts = 0;
-    const createRelay = (o: RelayOptions): Relay => {
-      attempts++;
-      if (attempts <= 3) throw new Error(`cannot create relay #${attempts}`);
-      return new Relay(o);
-    };
-    const s = await startWithSupervisor({ createRelay, initialBackoff: 40, maxBackoff: 10_000 });
-    try {
-      const http = client(s.port);
-      const first = (await http.status()).relay;
-      assert.equal(first.state, 'restarting');
-      assert.equal(first.lastError?.message, 'cannot create relay #1');
-      assert.equal(first.restarts, 0);
-      assert.equal(typeof first.retryIn, 'number');
-
-      // While restarting, upgrades get 503 with Retry-After.
-      const refused = await refusedUpgrade(s.port, '');
-      assert.equal(refused.status, 503);
-      assert.match(String(refused.headers['retry-after']), /^\d+$/);
-      assert.match(refused.body, /^The relay is restarting; try again in \d+ s\.\n$/);
-
-      await waitFor('the relay running', async () => (await http.status()).relay.state === 'running');
-      const running = (await http.status()).relay;
-      assert.equal(running.restarts, 3);
-      assert.equal(attempts, 4);
-      assert.equal(running.lastError?.message, 'cannot create relay #3', 'the last error stays visible');
-      assert.equal(running.retryIn, null);
-      const session = await openSessionTo(s.port, undefined, 'A');
-      session.ws.close();
-
-      const page = await http.get(`${PREFIX}/config/`);
-      assert.match(page.text, /<dd data-field="restarts">3<\/dd>/);
-      assert.match(page.text, /cannot create relay #3/);
-    } finally {
-      await s.close();
-    }
-  });
-
-  it('doubles the delay per failure and reports "failed" once it reaches the cap', async () => {
-    let failing = true;
-    const starts: number[] = [];
-    const createRelay = (o: RelayOptions): Relay => {
-      starts.push(Date.now());
-      if (failing) throw new Error('relay broken');
-      return new Relay(o);
-    };
-    const s = await startWithSupervisor({ createRelay, initialBackoff: 10, maxBackoff: 80 });
-    try {
-      const http = client(s.port);
-      await waitFor('state failed', async () => (await http.status()).relay.state === 'failed');
-      const st = (await http.status()).relay;
-      assert.ok(st.restarts >= 3, `restarts ${st.restarts}`);
-      assert.equal(st.lastError?.message, 'relay broken');
-      // Each delay at least as long as the backoff asked for: 10, 20, 40, 80, 80, ...
-      const gaps = starts.slice(1).map((at, i) => at - starts[i]!);
-      gaps.forEach((gap, i) => assert.ok(gap >= Math.min(10 * 2 ** i, 80) - 2, `gap ${i} was ${gap} ms`));
-      failing = false;
-      await waitFor('the relay running again', async () => (await http.status()).relay.state === 'running');
-      const session = await openSessionTo(s.port, 'a', 'A');
-      session.ws.close();
-    } finally {
-      await s.close();
-    }
-  });
-
-  it('answers 500 when the relay throws on an upgrade, then replaces it', async () => {
-    let created = 0;
-    class Flaky extends Relay {
-      override handleUpgrade(...args: Parameters<Relay['handleUpgrade']>): void {
-        if (created === 1) throw new Error('upgrade exploded');
-        super.handleUpgrade(...args);
-      }
-    }
-    const s = await startWithSupervisor({ createRelay: (o) => (created++, new Flaky(o)), initialBackoff: 20 });
-    try {
-      const http = client(s.port);
-      const r = await refusedUpgrade(s.port, '');
-      assert.equal(r.status, 500);
-      assert.equal(r.body, 'The relay failed; it is being restarted.\n');
-      const st = (await http.status()).relay;
-      assert.equal(st.lastError?.message, 'upgrade exploded');
-      await waitFor('the replacement relay', async () => (await http.status()).relay.state === 'running');
-      assert.equal(created, 2);
-      assert.equal((await http.status()).relay.restarts, 1);
-      const session = await openSessionTo(s.port, undefined, 'A');
-      session.ws.close();
-    } finally {
-      await s.close();
-    }
+describe('a relay that cannot be created', () => {
+  it('fails start() with the error, for the process to exit (snapd restarts it), and serves nothing', () => {
+    const supervisor = new Supervisor({
+      createRelay: () => {
+        throw new RangeError('relay option maxPayload must be a positive number');
+      },
+    });
+    assert.throws(() => supervisor.start(config(target('a', servers.A!.port))), /maxPayload must be a positive number/);
+    assert.equal(supervisor.status().state, 'stopped');
+    const refused = supervisor.admit('a');
+    assert.ok('kind' in refused && refused.kind === 'relay-stopped' && refused.status === 503, JSON.stringify(refused));
   });
 });
 
@@ -329,7 +211,5 @@ describe('relay to a target that is down', () => {
     assert.match(end.reason, /ECONNREFUSED|refused/i);
     const st = (await client(t.port).status()).relay;
     assert.equal(st.state, 'running');
-    assert.equal(st.restarts, 0);
-    assert.equal(st.lastError, null);
   });
 });

@@ -2,7 +2,8 @@
  * @module
  * The viewer: the page `/ctrlx-novnc/viewer/`, the noVNC library files served from the installed
  * `@novnc/novnc` package at `/ctrlx-novnc/novnc/`, and the preflight `GET websockify?target=`
- * that tells the viewer in words why an upgrade would be refused.
+ * that tells the viewer why an upgrade would be refused: the failure kind and its code (from
+ * src/shared/failures.ts) for the viewer to choose its message, and the reason in words.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import express, { Router } from 'express';
 import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../../errors.js';
 import { sendProblem } from '../respond.js';
 import type { RouteDeps } from '../deps.js';
+import { FAILURES } from '../../shared/failures.js';
 
 /** The installed noVNC package folder (holds core/ and vendor/). */
 export function novncDir(): string {
@@ -32,18 +34,21 @@ export function viewerRouter(deps: RouteDeps): Router {
   router.get('/', deps.guard.page('view'), (_req, res) => {
     const relay = deps.supervisor.status();
     res.render('viewer', {
-      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo })),
+      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: t.target, idleMinutes: t.idleMinutes })),
     });
   });
   return router;
 }
 
-/** `GET websockify?target=`: 426 when an upgrade would be accepted, else the refusal as Problem JSON. */
+/**
+ * `GET websockify?target=`: 426 when an upgrade would be accepted, else the refusal as Problem
+ * JSON with `kind` and `code` (the row of the failure table) besides the reason in `detail`.
+ */
 export function preflightHandler(deps: RouteDeps): express.RequestHandler {
   return (req, res) => {
     const id = typeof req.query.target === 'string' ? req.query.target : null;
     const admitted = deps.supervisor.admit(id);
-    if ('status' in admitted) {
+    if ('kind' in admitted) {
       const notFound = admitted.status === 404;
       sendProblem(
         res,
@@ -52,6 +57,7 @@ export function preflightHandler(deps: RouteDeps): express.RequestHandler {
           title: notFound ? 'Unknown target' : 'Not available',
           ...(admitted.retryAfter ? { retryAfter: admitted.retryAfter } : {}),
         }),
+        { kind: admitted.kind, code: FAILURES[admitted.kind].code },
       );
       return;
     }
