@@ -82,7 +82,7 @@ function replaceBytes(file: string, data: Buffer): void {
 /** Polls the status until `check` holds (the app polls the file every second, then debounces). */
 async function statusUntil(app: AppChild, what: string, check: (s: AppStatus) => boolean): Promise<AppStatus> {
   let last: AppStatus | undefined;
-  await waitFor(what, async () => check((last = await app.http.status())), 50, 10_000).catch(() =>
+  await waitFor(what, async () => check((last = await app.http.status())), { intervalMs: 50, timeoutMs: 10_000 }).catch(() =>
     assert.fail(`${what}; status: ${JSON.stringify(last?.config)}`),
   );
   return last!;

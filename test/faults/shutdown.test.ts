@@ -129,7 +129,7 @@ describe('SIGTERM with sessions open in every phase (on the device: unix socket,
     p.child.kill('SIGTERM');
     let exit: ServeExit | undefined;
     void p.exited.then((e) => (exit = e));
-    await waitFor('the exit within 5 s', () => exit !== undefined, 20, 5000);
+    await waitFor('the exit within 5 s', () => exit !== undefined, { timeoutMs: 5000 });
     const exitMs = Date.now() - signalled;
     assert.deepEqual(exit, { code: 0, signal: null }, p.stderr.join('\n'));
 

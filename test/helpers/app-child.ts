@@ -94,7 +94,7 @@ export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: Ser
   let exit: ServeExit | undefined;
   void app.p.exited.then((e) => (exit = e));
   app.p.child.kill('SIGTERM');
-  await waitFor(`the app to exit within ${ms} ms of SIGTERM`, () => exit !== undefined, 20, ms);
+  await waitFor(`the app to exit within ${ms} ms of SIGTERM`, () => exit !== undefined, { timeoutMs: ms });
   assert.deepEqual(exit, { code: 0, signal: null }, app.p.stderr.join('\n'));
   return { exit: exit!, ms: Date.now() - started };
 }
@@ -103,13 +103,13 @@ export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: Ser
 
 /** The child's descriptor count once it stopped moving (after start-up and a warm-up). */
 export function fdBaseline(pid: number): Promise<number> {
-  return settle(() => fdCount(pid), 100, 5);
+  return settle(() => fdCount(pid), { intervalMs: 100, stable: 5 });
 }
 
 /** Waits until the child holds no more descriptors than `baseline`; fails naming what is open. */
 export async function assertFdsBackTo(pid: number, baseline: number, giveUpMs = 15_000): Promise<void> {
   try {
-    await waitFor(`descriptors back to ${baseline}`, () => fdCount(pid) <= baseline, 100, giveUpMs);
+    await waitFor(`descriptors back to ${baseline}`, () => fdCount(pid) <= baseline, { intervalMs: 100, timeoutMs: giveUpMs });
   } catch {
     assert.fail(`the app holds ${fdCount(pid)} descriptors, ${baseline} before: ${JSON.stringify(fdKinds(pid))}`);
   }
@@ -121,8 +121,7 @@ export async function assertNoSessions(app: AppChild, giveUpMs = 15_000): Promis
   await waitFor(
     'sessionsOpen 0',
     async () => (open = (await app.http.status()).relay.totals.sessionsOpen) === 0,
-    100,
-    giveUpMs,
+    { intervalMs: 100, timeoutMs: giveUpMs },
   ).catch(() => assert.fail(`sessionsOpen is ${open}, not 0`));
 }
 

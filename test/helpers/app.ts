@@ -2,8 +2,8 @@
  * @module
  * The whole app in-process for HTTP-level tests: a fresh temporary data root, `startApp()` on
  * 127.0.0.1:0, a small HTTP client (TCP or unix socket, any header including `Origin`), WebSocket
- * sessions through the relay path, fake VNC/TCP servers on loopback, and polling helpers that wait
- * for an effect up to a deadline instead of asserting on time.
+ * sessions through the relay path, fake VNC/TCP servers on loopback, and (from wait.ts) the polling
+ * helper that waits for an effect up to a deadline instead of asserting on time.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,13 +12,14 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
 import type { AppStatus } from '../../src/web/app.js';
 import type { Config } from '../../src/config/schema.js';
+import { waitFor } from './wait.js';
 
-export { sleep };
+// The suite's one wait helper, re-exported so the tests that use this module need one import.
+export { sleep, waitFor } from './wait.js';
 
 export const PREFIX = '/ctrlx-novnc';
 export const API = `${PREFIX}/api/v1`;
@@ -235,21 +236,6 @@ export function csrfToken(html: string): string {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   assert.ok(m, 'the page has a CSRF token field');
   return m[1]!;
-}
-
-// ---- waiting -------------------------------------------------------------------------------
-
-/**
- * Polls `condition` until it holds, failing with `what` once `deadlineMs` passed. A requirement
- * such as "within 2 s" is checked by passing 2000 here: the effect must arrive before the deadline.
- */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, deadlineMs = 10_000, interval = 20): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`gave up after ${deadlineMs} ms waiting for ${what}`);
-    await sleep(interval);
-  }
 }
 
 // ---- fake TCP targets -----------------------------------------------------------------------

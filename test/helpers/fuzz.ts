@@ -12,6 +12,7 @@ import path from 'node:path';
 import { API, configPaths, makeTempDir, removeDir } from './app.js';
 import { fdCount, fdKinds, rssKiB } from './proc.js';
 import { prng } from './stream.js';
+import { waitFor } from './wait.js';
 import { serveEnv, spawnServe, type ServeProcess } from './serve-process.js';
 import type { AppStatus } from '../../src/web/app.js';
 
@@ -558,30 +559,25 @@ export async function startFuzzServe(label: string): Promise<FuzzServe> {
   };
 }
 
-/** Waits until the relay has no open session (GET status), failing after `giveUpMs`. */
-export async function waitSessionsClosed(serve: FuzzServe, giveUpMs = 40_000): Promise<void> {
-  const deadline = Date.now() + giveUpMs;
-  for (;;) {
-    const status = await serve.assertServing();
-    if (status.relay.totals.sessionsOpen === 0) return;
-    if (Date.now() > deadline) {
-      assert.fail(`sessions still open after ${giveUpMs} ms: ${JSON.stringify(status.relay.sessions)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits until the relay has no open session (GET status), failing after `timeoutMs`. */
+export async function waitSessionsClosed(serve: FuzzServe, timeoutMs = 40_000): Promise<void> {
+  let status: AppStatus | undefined;
+  await waitFor('no open session', async () => (status = await serve.assertServing()).relay.totals.sessionsOpen === 0, {
+    timeoutMs,
+    intervalMs: 50,
+    seen: () => `sessions still open: ${JSON.stringify(status?.relay.sessions)}`,
+  });
 }
 
-/** Waits until the child's descriptor count is back at or below `baseline` (fails after `giveUpMs`). */
-export async function waitFdsBack(serve: FuzzServe, baseline: number, giveUpMs = 10_000): Promise<number> {
-  const deadline = Date.now() + giveUpMs;
-  for (;;) {
-    const { fds } = serve.vitals();
-    if (fds <= baseline) return fds;
-    if (Date.now() > deadline) {
-      assert.fail(`descriptors leaked: ${fds} open, ${baseline} before the batch: ${JSON.stringify(fdKinds(serve.pid))}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits until the child's descriptor count is back at or below `baseline` (fails after `timeoutMs`). */
+export async function waitFdsBack(serve: FuzzServe, baseline: number, timeoutMs = 10_000): Promise<number> {
+  let fds = Number.NaN;
+  await waitFor(`descriptors back to ${baseline}`, () => (fds = serve.vitals().fds) <= baseline, {
+    timeoutMs,
+    intervalMs: 50,
+    seen: () => `descriptors leaked: ${fds} open, ${baseline} before the batch: ${JSON.stringify(fdKinds(serve.pid))}`,
+  });
+  return fds;
 }
 
 /** KiB as `12.3 MB`. */

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep, waitFor } from './wait.js';
 
 export const XVNC = '/usr/bin/Xvnc';
 
@@ -214,11 +214,7 @@ async function launch(
     const port = options.port ?? (await freePort());
     if (options.port !== undefined) {
       // The old server on this port may take a moment to let go of it.
-      const deadline = Date.now() + 10_000;
-      while (!(await portIsFree(port))) {
-        if (Date.now() > deadline) throw new Error(`port ${port} stays in use`);
-        await sleep(50);
-      }
+      await waitFor(`port ${port} to be free`, () => portIsFree(port), { timeoutMs: 10_000, intervalMs: 50 });
     }
     const desktop = options.desktop ?? `e2e-:${display}`;
     const server = spawnGroup(XVNC, [

@@ -33,11 +33,11 @@ import {
   spawnDaemon,
   stageModule,
   startFakeIdm,
-  waitFor,
   yamlModule,
   type FakeIdm,
   type ViewerMode,
 } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ARCHES = ['amd64', 'arm64'] as const;
 type Arch = (typeof ARCHES)[number];
@@ -243,11 +243,12 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
         async () => {
           if (daemon.child.exitCode !== null) throw new Error(`daemon exited ${daemon.child.exitCode}: ${daemon.output.join('\n')}`);
           if (!fs.existsSync(socketPath)) return undefined;
-          const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view });
-          return r.status === 200 ? JSON.parse(r.body) : undefined;
+          // The socket file appears at bind, a moment before the daemon accepts: a refused
+          // connection then is not yet an answer.
+          const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view }).catch(() => undefined);
+          return r?.status === 200 ? JSON.parse(r.body) : undefined;
         },
-        90_000,
-        200,
+        { timeoutMs: 90_000, intervalMs: 200 },
       );
       diagnostic(`${arch}: answering on its socket ${((Date.now() - started) / 1000).toFixed(1)} s after start${prefix.length ? ' (under qemu)' : ''}`);
       assert.ok(fs.statSync(socketPath).isSocket());
@@ -268,7 +269,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       await waitFor('the daemon to pick up the active configuration', async () => {
         const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view });
         return JSON.parse(r.body).config.state === 'ok';
-      }, 30_000, 250);
+      }, { timeoutMs: 30_000, intervalMs: 250 });
 
       // Pages and static files through the socket (the token as the menu link passes it).
       for (const [url, type, token] of [

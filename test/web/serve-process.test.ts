@@ -19,7 +19,7 @@ import { BEARER_PROTOCOL_PREFIX, SCOPE_MANAGE } from '../../src/ctrlx/auth.js';
 async function exitWithin(p: ServeProcess, ms: number): Promise<ServeExit> {
   let done: ServeExit | undefined;
   void p.exited.then((e) => (done = e));
-  await waitFor(`the process to exit within ${ms} ms`, () => done !== undefined, ms);
+  await waitFor(`the process to exit within ${ms} ms`, () => done !== undefined, { timeoutMs: ms });
   return done!;
 }
 
