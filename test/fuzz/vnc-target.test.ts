@@ -164,11 +164,8 @@ function fakeScript(rng: Rng): FakeScript {
 /** What the browser must see for a script. */
 type Expectation =
   | { outcome: 'relayed'; data: Buffer; why: string }
-  /**
-   * 1011 with `reason`. With `bug`, the relay is known to answer 1000 "target closed" instead (a
-   * todo test shows it): counted under that name, not failed.
-   */
-  | { outcome: 'refused'; reason: RegExp; why: string; bug?: string }
+  /** 1011 with `reason`. */
+  | { outcome: 'refused'; reason: RegExp; why: string }
   /**
    * With a stored password the relay does the security handshake itself: a valid greeting of a
    * version it speaks is answered, and what follows decides (mostly a failure in words, rarely a
@@ -264,7 +261,6 @@ interface FakeTargetRun {
   cases: number;
   outcomes: Histogram;
   closes: Histogram;
-  knownBugs: Histogram;
   bytesRelayed: number;
 }
 
@@ -280,7 +276,7 @@ async function runFakeTargets(
   expect: (s: FakeScript) => Expectation,
   scriptFor: (rng: Rng) => FakeScript = fakeScript,
 ): Promise<FakeTargetRun> {
-  const run: FakeTargetRun = { cases: 0, outcomes: new Histogram(), closes: new Histogram(), knownBugs: new Histogram(), bytesRelayed: 0 };
+  const run: FakeTargetRun = { cases: 0, outcomes: new Histogram(), closes: new Histogram(), bytesRelayed: 0 };
   const ports: (number | null)[] = Array.from({ length: SLOTS }, () => null);
   // Configuration changes one at a time; a slot's change leaves the other slots' sessions alone.
   let configuring: Promise<unknown> = Promise.resolve();
@@ -366,11 +362,6 @@ async function runFakeTargets(
           case 'refused':
             assert.equal(end.data.length, 0, 'no byte of a non-VNC server reaches the browser');
             assert.equal(fake.received().length, 0, 'no browser byte reaches a non-VNC server');
-            if (want.bug && end.code === 1000 && end.reason === 'target closed') {
-              run.outcomes.add('known bug');
-              run.knownBugs.add(want.bug);
-              break;
-            }
             run.outcomes.add('refused');
             assert.equal(end.code, 1011, `1011, got ${end.code} "${end.reason}"`);
             assert.match(end.reason, want.reason);
@@ -433,7 +424,7 @@ describe(`fuzz: bytes from a fake VNC server (${replay(SEED)}, ${CASES} targets)
       tried: `${run.cases} fake targets: random and almost-valid greetings, garbage after a valid one, lying security lengths, up to 2 MB, cut short, trickled, silent; then FIN, RST or open; ${SLOTS} at a time; ${replay(SEED)}`,
       outcome:
         `sessions ${run.outcomes}; browser close codes ${run.closes}; ${run.bytesRelayed} bytes relayed unchanged; no byte crossed to or from a non-VNC server` +
-        `${run.knownBugs.total ? `; known bug: ${run.knownBugs}` : ''}; sessions open 0, descriptors ${fds}/${fdBase}; RSS ${mb(rssWarm)} → ${mb(rss)}; crashes 0`,
+        `; sessions open 0, descriptors ${fds}/${fdBase}; RSS ${mb(rssWarm)} → ${mb(rss)}; crashes 0`,
     });
   });
 
