@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { API, config, configPaths, makeTempDir, removeDir, request, sleep, target } from '../helpers/app.js';
 import { recordReliability } from '../helpers/reliability.js';
-import { spawnServe, type ServeProcess } from '../helpers/serve-process.js';
+import { spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { between, prng } from '../helpers/stream.js';
 import { serializeConfig, type Config } from '../../src/config/schema.js';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { RELAY, client, configPaths, makeTempDir, removeDir, writeConfigFile } from './app.js';
 import { fdCount, fdKinds } from './proc.js';
-import { serveEnv, spawnServe, type ServeExit, type ServeProcess, type SpawnServeOptions } from './serve-process.js';
+import { childEnv, spawnServe, type Exit, type ServeProcess, type SpawnCliOptions } from './cli.js';
 import type { FrameVerifier } from './stream.js';
 import { startTarget, type TcpTarget } from './targets.js';
 import { settle, waitFor } from './wait.js';
@@ -41,7 +41,7 @@ export interface AppChild {
   cleanup(): Promise<void>;
 }
 
-export interface AppChildOptions extends SpawnServeOptions {
+export interface AppChildOptions extends Omit<SpawnCliOptions, 'env'> {
   /** config.json before start, written on the host (leave out when a wrapper provides the folder). */
   initial?: Config | string;
   /**
@@ -65,8 +65,8 @@ export async function startAppChild(options: AppChildOptions = {}): Promise<AppC
   options.prepare?.(root);
   let p: ServeProcess;
   try {
-    const env = serveEnv({ FAULT_ROOT: root, FAULT_SOLUTIONS: solutionsDir, ...options.env });
-    p = await spawnServe(['--listen', '127.0.0.1:0', '--data', root, ...(options.args ?? [])], env, 20_000, options);
+    const env = childEnv({ FAULT_ROOT: root, FAULT_SOLUTIONS: solutionsDir, ...options.env });
+    p = await spawnServe(['--listen', '127.0.0.1:0', '--data', root, ...(options.args ?? [])], { ...options, env });
   } catch (err) {
     await removeDir(root);
     throw err;
@@ -89,9 +89,9 @@ export async function startAppChild(options: AppChildOptions = {}): Promise<AppC
 }
 
 /** Stops the app with SIGTERM and asserts a clean exit (code 0) within `ms`. */
-export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: ServeExit; ms: number }> {
+export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: Exit; ms: number }> {
   const started = Date.now();
-  let exit: ServeExit | undefined;
+  let exit: Exit | undefined;
   void app.p.exited.then((e) => (exit = e));
   app.p.child.kill('SIGTERM');
   await waitFor(`the app to exit within ${ms} ms of SIGTERM`, () => exit !== undefined, { timeoutMs: ms });

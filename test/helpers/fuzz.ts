@@ -13,7 +13,7 @@ import { API, configPaths, makeTempDir, removeDir } from './app.js';
 import { fdCount, fdKinds, rssKiB } from './proc.js';
 import { prng } from './stream.js';
 import { waitFor } from './wait.js';
-import { serveEnv, spawnServe, type ServeProcess } from './serve-process.js';
+import { childEnv, spawnServe, type ServeProcess } from './cli.js';
 import type { AppStatus } from '../../src/web/app.js';
 
 // ---- seed and budget ------------------------------------------------------------------------
@@ -515,7 +515,7 @@ export async function startFuzzServe(label: string): Promise<FuzzServe> {
     // The fuzz runs far more requests a minute than a person: lift the rate limits (they have their own tests).
     proc = await spawnServe(
       ['--listen', '127.0.0.1:0', '--data', root, '--api-rate', '1000000', '--change-rate', '1000000'],
-      serveEnv(SHIPPED_MEMORY_ENV),
+      { env: childEnv(SHIPPED_MEMORY_ENV) },
     );
   } catch (err) {
     await removeDir(root);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { logFields } from '../helpers/relay-harness.js';
-import { runCli, spawnRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { runCli, spawnRelay, type RelayProcess } from '../helpers/cli.js';
 import { startEcho, startHanging, type TcpTarget } from '../helpers/targets.js';
 import { collect, handshake, openClient, rawRequest, receiveBytes, whenClosed, wsUrl } from '../helpers/ws-client.js';
 
