@@ -160,8 +160,8 @@ export function parse(text) {
       if (m[1] === '|') value = kept.join('\n');
       else value = kept.join('\n').replace(/([^\n])\n(?=[^\n ])/g, '$1 ');
       if (m[2] === '-') value = value.replace(/\n+$/, '');
-      else if (m[2] === '+') value = value + '\n' + body.slice(end).map(() => '\n').join('');
-      else value = value === '' ? '' : value + '\n';
+      else if (m[2] === '+') value = `${value}\n${body.slice(end).map(() => '\n').join('')}`;
+      else value = value === '' ? '' : `${value}\n`;
       blocks.set(lines.length - 1, value);
       i = j - 1;
     }
@@ -276,5 +276,5 @@ export function stringify(doc) {
     }
   };
   walk(doc, 0);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -65,7 +65,8 @@ describe('findJsonSyntaxError', () => {
   it('agrees with JSON.parse on 20000 mutated configuration files (seeded)', () => {
     const rand = prng(0x5eed);
     const rnd = (n: number): number => between(rand, 0, n - 1);
-    const base = serializeConfig({ version: 1, targets: [{ ...target('press', 5900, '192.168.1.50', 'Press "A"'), idleTimeout: 30 }] }) + '{"x": [1.5e3, -0, true, null, "\\u00e9\\t"]}';
+    const valid = serializeConfig({ version: 1, targets: [{ ...target('press', 5900, '192.168.1.50', 'Press "A"'), idleTimeout: 30 }] });
+    const base = `${valid}{"x": [1.5e3, -0, true, null, "\\u00e9\\t"]}`;
     const alphabet = '{}[]:," \n\\u0-1.eE+tfn\t/x\u0001\u00e9';
     for (let k = 0; k < 20_000; k++) {
       const chars = base.slice(k % 2 ? base.indexOf('{"x"') : 0, k % 2 ? undefined : base.indexOf('{"x"')).split('');

@@ -73,8 +73,14 @@ function encode(f: FrameSpec): Buffer {
   head[0] = (f.fin ? 0x80 : 0) | ((f.rsv & 7) << 4) | (f.opcode & 0x0f);
   head[1] = (f.mask ? 0x80 : 0) | len7;
   let at = 2;
-  if (f.form === 16) head.writeUInt16BE(Number(f.declared), (at += 2) - 2);
-  if (f.form === 64) head.writeBigUInt64BE(f.declared, (at += 8) - 8);
+  if (f.form === 16) {
+    head.writeUInt16BE(Number(f.declared), at);
+    at += 2;
+  }
+  if (f.form === 64) {
+    head.writeBigUInt64BE(f.declared, at);
+    at += 8;
+  }
   const body = Buffer.from(f.payload.subarray(0, f.send));
   if (f.mask) {
     f.mask.copy(head, at);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { RELAY, client, configPaths, makeTempDir, removeDir, writeConfigFile } from './app.js';
@@ -120,7 +120,10 @@ export async function assertNoSessions(app: AppChild, giveUpMs = 15_000): Promis
   let open = -1;
   await waitFor(
     'sessionsOpen 0',
-    async () => (open = (await app.http.status()).relay.totals.sessionsOpen) === 0,
+    async () => {
+      open = (await app.http.status()).relay.totals.sessionsOpen;
+      return open === 0;
+    },
     { intervalMs: 100, timeoutMs: giveUpMs },
   ).catch(() => assert.fail(`sessionsOpen is ${open}, not 0`));
 }

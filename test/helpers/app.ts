@@ -46,7 +46,7 @@ export function configPaths(solutionsDir: string): { activeDir: string; dir: str
 /** Writes `content` (a config object, stored as the app stores it, or raw text) to `file`. */
 export function writeConfigFile(file: string, content: Config | string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
+  fs.writeFileSync(file, typeof content === 'string' ? content : `${JSON.stringify(content, null, 2)}\n`);
 }
 
 /**

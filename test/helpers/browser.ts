@@ -99,27 +99,26 @@ export class BrowserHarness {
     it(name, options, async () => {
       const cleanups: (() => unknown)[] = [];
       const pages: TestPages = { ...(await this.open()), defer: (c) => void cleanups.unshift(c) };
-      let failed = false;
+      let failure: { error: unknown } | undefined;
       try {
         await fn(pages);
         assertNoPageErrors(pages);
       } catch (err) {
-        failed = true;
-        await saveArtifacts(this.file, name, pages, err);
-        throw err;
-      } finally {
-        await pages.context.close().catch(() => {});
-        let cleanupError: unknown;
-        for (const c of cleanups) {
-          try {
-            await c();
-          } catch (err) {
-            cleanupError ??= err;
-          }
-        }
-        // A failed clean-up fails a passing test; it never hides the test's own failure.
-        if (cleanupError !== undefined && !failed) throw cleanupError;
+        failure = { error: err };
+        await saveArtifacts(this.file, name, pages, err).catch(() => {});
       }
+      await pages.context.close().catch(() => {});
+      let cleanupError: { error: unknown } | undefined;
+      for (const c of cleanups) {
+        try {
+          await c();
+        } catch (err) {
+          cleanupError ??= { error: err };
+        }
+      }
+      // A failed clean-up fails a passing test; it never hides the test's own failure.
+      if (failure) throw failure.error;
+      if (cleanupError) throw cleanupError.error;
     });
   }
 
@@ -174,7 +173,7 @@ export function near(a: Rgb, b: Rgb, tolerance = 12): boolean {
 }
 
 export function hex([r, g, b]: Rgb): string {
-  return '#' + [r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('');
+  return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 }
 
 export interface Image {

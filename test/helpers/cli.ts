@@ -34,8 +34,7 @@ export function splitLines(stream: NodeJS.ReadableStream, into: string[], onLine
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     rest += chunk;
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) !== -1) {
+    for (let nl = rest.indexOf('\n'); nl !== -1; nl = rest.indexOf('\n')) {
       const line = rest.slice(0, nl);
       rest = rest.slice(nl + 1);
       into.push(line);

@@ -130,7 +130,8 @@ export class Rng {
     const total = table.reduce((sum, [w]) => sum + w, 0);
     let r = this.float() * total;
     for (const [w, value] of table) {
-      if ((r -= w) < 0) return value;
+      r -= w;
+      if (r < 0) return value;
     }
     return table[table.length - 1]![1];
   }
@@ -177,7 +178,7 @@ export const NASTY_STRINGS: readonly string[] = [
   '', ' ', '\t', '\r\n', '0', '-1', '5900', '65535', '65536', '99999', '05900', ' 5900 ', '5900.0', '1e3', '0x170c',
   'NaN', 'Infinity', '-Infinity', 'null', 'true', 'undefined', '５９００', '127.0.0.1', '::1', '[::1]', 'localhost',
   '10.0.0.1:5900', 'http://10.0.0.1', '256.1.1.1', '1.2.3', 'a..b', '-host', 'host-', 'bad_name', 'a'.repeat(63), 'a'.repeat(64),
-  'a'.repeat(65), `${'a'.repeat(62)}.`.repeat(4) + 'ab', 'ä', 'ÿ', '😀', '\u0000', '\ud800', '\udfff\ud800', '\u202e', '\ufeff',
+  'a'.repeat(65), `${`${'a'.repeat(62)}.`.repeat(4)}ab`, 'ä', 'ÿ', '😀', '\u0000', '\ud800', '\udfff\ud800', '\u202e', '\ufeff',
   '<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', '{{7*7}}', '<%= 7*7 %>', '${7*7}', '../../etc/passwd', '%00',
   '%zz', "' OR 1=1 --", '__proto__', 'constructor', 'toString', 'x'.repeat(1000),
 ];
@@ -256,7 +257,7 @@ export function cloneJson<T extends Json>(value: T): T {
 /** Every path (list of keys and indexes) in `value`, the root included. */
 function paths(value: Json, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   out.push(at);
-  if (Array.isArray(value)) value.forEach((v, i) => paths(v, [...at, i], out));
+  if (Array.isArray(value)) for (const [i, v] of value.entries()) paths(v, [...at, i], out);
   else if (value && typeof value === 'object') for (const k of Object.keys(value)) paths(value[k]!, [...at, k], out);
   return out;
 }
@@ -330,7 +331,7 @@ export function mutateText(rng: Rng, text: string): string | Buffer {
     [1, () => text.slice(0, at) + text.slice(at + rng.int(1, 8))],
     [1, () => text.replace(/"(\w+)":/, '"$1":1,"$1":')],
     [1, () => text.replace(/}$/, ',}').replace(/]$/, ',]')],
-    [1, () => '\ufeff' + text],
+    [1, () => `\ufeff${text}`],
     [1, () => text + rng.pick([' ', '\n', 'x', '{}', '[]', '\u0000'])],
     [
       2,
@@ -557,7 +558,11 @@ export async function startFuzzServe(label: string): Promise<FuzzServe> {
 /** Waits until the relay has no open session (GET status), failing after `timeoutMs`. */
 export async function waitSessionsClosed(serve: FuzzServe, timeoutMs = 40_000): Promise<void> {
   let status: AppStatus | undefined;
-  await waitFor('no open session', async () => (status = await serve.assertServing()).relay.totals.sessionsOpen === 0, {
+  const open = async (): Promise<number> => {
+    status = await serve.assertServing();
+    return status.relay.totals.sessionsOpen;
+  };
+  await waitFor('no open session', async () => (await open()) === 0, {
     timeoutMs,
     intervalMs: 50,
     seen: () => `sessions still open: ${JSON.stringify(status?.relay.sessions)}`,
@@ -567,7 +572,11 @@ export async function waitSessionsClosed(serve: FuzzServe, timeoutMs = 40_000): 
 /** Waits until the child's descriptor count is back at or below `baseline` (fails after `timeoutMs`). */
 export async function waitFdsBack(serve: FuzzServe, baseline: number, timeoutMs = 10_000): Promise<number> {
   let fds = Number.NaN;
-  await waitFor(`descriptors back to ${baseline}`, () => (fds = serve.vitals().fds) <= baseline, {
+  const back = (): boolean => {
+    fds = serve.vitals().fds;
+    return fds <= baseline;
+  };
+  await waitFor(`descriptors back to ${baseline}`, back, {
     timeoutMs,
     intervalMs: 50,
     seen: () => `descriptors leaked: ${fds} open, ${baseline} before the batch: ${JSON.stringify(fdKinds(serve.pid))}`,

@@ -145,7 +145,7 @@ export function handshake(headers: Record<string, string | undefined> = {}, path
   };
   const lines = [`GET ${path} HTTP/1.1`];
   for (const [k, v] of Object.entries(all)) if (v !== undefined) lines.push(`${k}: ${v}`);
-  return lines.join('\r\n') + '\r\n\r\n';
+  return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
 export interface HttpResponse {

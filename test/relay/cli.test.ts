@@ -94,7 +94,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
 
     it('logs "listening" with the bound address and the target', LIMIT, () => {
       const line = relay.stdout.find((l) => l.includes(' relay: listening '))!;
-      assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z info  relay: listening /);
+      assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}relay: listening /);
       assert.deepEqual(logFields(line), { listen: `127.0.0.1:${relay.port}`, target: `127.0.0.1:${echo.port}` });
     });
 

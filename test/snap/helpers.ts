@@ -235,7 +235,7 @@ export class StreamingViewer {
           this.frames++;
           break;
         } else if (type === 2) {
-          continue; // Bell
+          // Bell: nothing follows
         } else if (type === 3) {
           await this.read(3);
           await this.read((await this.read(4)).readUInt32BE(0));

@@ -400,7 +400,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
     );
     const out = path.join(ROOT, 'test-artifacts');
     fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, 'snap-memory.json'), JSON.stringify(figures, null, 2) + '\n');
+    fs.writeFileSync(path.join(out, 'snap-memory.json'), `${JSON.stringify(figures, null, 2)}\n`);
     // Regression guards (the figures themselves are in README.md "Memory"): a few MB of margin
     // over what was measured, because the file-backed part depends on the page cache.
     assert.ok(figures.idle.anonMB < GUARD_MB.idlePrivate, `idle private memory ${figures.idle.anonMB} MB (guard ${GUARD_MB.idlePrivate} MB)`);

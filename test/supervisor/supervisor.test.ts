@@ -281,7 +281,7 @@ describe('restarting a failed relay', () => {
       assert.equal(st.lastError?.message, 'relay broken');
       // Each delay at least as long as the backoff asked for: 10, 20, 40, 80, 80, ...
       const gaps = starts.slice(1).map((at, i) => at - starts[i]!);
-      gaps.forEach((gap, i) => assert.ok(gap >= Math.min(10 * 2 ** i, 80) - 2, `gap ${i} was ${gap} ms`));
+      for (const [i, gap] of gaps.entries()) assert.ok(gap >= Math.min(10 * 2 ** i, 80) - 2, `gap ${i} was ${gap} ms`);
       failing = false;
       await waitFor('the relay running again', async () => (await http.status()).relay.state === 'running');
       const session = await openSessionTo(s.port, 'a', 'A');
@@ -299,7 +299,10 @@ describe('restarting a failed relay', () => {
         super.handleUpgrade(...args);
       }
     }
-    const s = await startWithSupervisor({ createRelay: (o) => (created++, new Flaky(o)), initialBackoff: 20 });
+    const s = await startWithSupervisor({ createRelay: (o) => {
+        created++;
+        return new Flaky(o);
+      }, initialBackoff: 20 });
     try {
       const http = client(s.port);
       const r = await refusedUpgrade(s.port, '');
