@@ -20,6 +20,7 @@ import { waitFor } from './wait.js';
 
 // The suite's one wait helper, re-exported so the tests that use this module need one import.
 export { sleep, waitFor } from './wait.js';
+export { closedPort } from './targets.js';
 
 export const PREFIX = '/ctrlx-novnc';
 export const API = `${PREFIX}/api/v1`;
@@ -277,31 +278,6 @@ export function vncServer(tag = ''): Promise<FakeServer> {
     socket.write(`RFB 003.008\n${tag}`);
     socket.pipe(socket);
   });
-}
-
-/**
- * A port on 127.0.0.1 where nothing listens. Chosen below the kernel's ephemeral range, so no
- * `listen(0)` elsewhere (other tests run in parallel) can take it, and checked to refuse.
- */
-export async function closedPort(): Promise<number> {
-  let low = 32768;
-  try {
-    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
-  } catch {
-    // not Linux: keep the usual default
-  }
-  for (let port = Math.min(low, 32768) - 1; port > 1024; port -= 97) {
-    const refused = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(false);
-      });
-      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-    });
-    if (refused) return port;
-  }
-  throw new Error('no closed port found on 127.0.0.1');
 }
 
 // ---- WebSocket sessions through the relay ----------------------------------------------------

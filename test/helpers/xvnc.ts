@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './targets.js';
 import { sleep, waitFor } from './wait.js';
 
 export const XVNC = '/usr/bin/Xvnc';
@@ -97,18 +98,6 @@ export async function run(command: string, args: string[], env: NodeJS.ProcessEn
   const { code, signal } = await c.exited;
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}: ${c.output().trim()}`);
   return c.stdout();
-}
-
-/** A loopback TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** True if `port` can be bound on 127.0.0.1 now. */
