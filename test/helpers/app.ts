@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
 import type { AppStatus } from '../../src/web/app.js';
 import type { Config } from '../../src/config/schema.js';
+import { startTarget } from './targets.js';
 import { waitFor } from './wait.js';
 
 // The suite's one wait helper, re-exported so the tests that use this module need one import.
@@ -248,28 +249,20 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1:0 and hands each connection to `onConnection`. */
+/** Listens on 127.0.0.1:0 and hands each connection to `onConnection` (startTarget of targets.ts). */
 export async function tcpServer(onConnection: (socket: net.Socket) => void): Promise<FakeServer> {
-  const sockets = new Set<net.Socket>();
-  const fake = { port: 0, accepted: 0, close: async () => {} };
-  const server = net.createServer((socket) => {
-    fake.accepted++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
+  let accepted = 0;
+  const target = await startTarget((socket) => {
+    accepted++;
     onConnection(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  fake.port = (server.address() as net.AddressInfo).port;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
-  return fake;
+  return {
+    port: target.port,
+    get accepted() {
+      return accepted;
+    },
+    close: target.close,
+  };
 }
 
 /** A VNC-looking target: greets with `RFB 003.008\n` then `tag` (so a test knows where it landed), and echoes. */
