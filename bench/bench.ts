@@ -152,7 +152,8 @@ const results: Record<Column, ColumnResult> = { tcp: {}, websockify: {}, ours: {
 
 function note(col: Column, what: string, err: unknown): void {
   const msg = `${what}: ${err instanceof Error ? err.message : String(err)}`;
-  (results[col].error ??= []).push(msg);
+  results[col].error ??= [];
+  results[col].error.push(msg);
   process.stderr.write(`  ! ${col} ${msg}\n`);
 }
 
@@ -179,7 +180,7 @@ function median(xs: number[]): number {
 }
 
 function log(line: string): void {
-  process.stdout.write(line + '\n');
+  process.stdout.write(`${line}\n`);
 }
 
 const CLIENT_JS = path.join(here, 'client.js');

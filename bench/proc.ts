@@ -66,9 +66,9 @@ export function descendants(root: number): ProcStat[] {
     if (c < 48 || c > 57) continue;
     const st = readStat(Number(name));
     if (!st) continue;
-    let list = byParent.get(st.ppid);
-    if (!list) byParent.set(st.ppid, (list = []));
-    list.push(st);
+    const list = byParent.get(st.ppid);
+    if (list) list.push(st);
+    else byParent.set(st.ppid, [st]);
   }
   const out: ProcStat[] = [];
   const queue = [root];
@@ -140,7 +140,7 @@ export function isListening(port: number): boolean {
   for (const line of text.split('\n')) {
     const cols = line.trim().split(/\s+/);
     // local_address is cols[1] as "0100007F:1F90", st is cols[3]; 0A = LISTEN.
-    if (cols[3] === '0A' && cols[1]?.endsWith(':' + hex)) return true;
+    if (cols[3] === '0A' && cols[1]?.endsWith(`:${hex}`)) return true;
   }
   return false;
 }

@@ -6,10 +6,10 @@
  * and killed, tree and all, by {@link killAll} (on exit, error and signals).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { descendants, isListening } from './proc.js';
+import { freePort } from '../test/helpers/targets.js';
 
 export type RelayName = 'websockify' | 'ours';
 
@@ -58,18 +58,6 @@ export function killAll(): void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A port that was free a moment ago (for programs that cannot listen on port 0 and say where). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function launch(name: RelayName, cmd: string, args: string[]): { child: ChildProcess; output: () => string } {

@@ -25,7 +25,7 @@ export function serve(handler: (req: Request) => Promise<Record<string, unknown>
     Promise.resolve()
       .then(() => handler(msg))
       .then(
-        (result) => process.send!({ ...result, id: msg.id, ok: true }),
+        (result: Record<string, unknown>) => process.send!({ ...result, id: msg.id, ok: true }),
         (err: unknown) => process.send!({ id: msg.id, ok: false, error: err instanceof Error ? err.stack : String(err) }),
       );
   });

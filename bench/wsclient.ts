@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { OP_BINARY, OP_CLOSE, OP_CONTINUATION as OP_CONT, OP_PING, OP_PONG, OP_TEXT, decodeFrameHeader, encodeWsFrame } from '../test/helpers/ws-frame.js';
 
 export interface Conn {
   readonly socket: net.Socket;
@@ -24,12 +25,6 @@ export interface Conn {
 
 export type Kind = 'tcp' | 'ws';
 
-const OP_CONT = 0x0;
-const OP_TEXT = 0x1;
-const OP_BINARY = 0x2;
-const OP_CLOSE = 0x8;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
 
 const noop = (): void => {};
 
@@ -63,22 +58,7 @@ const MASK = randomBytes(4);
 
 /** Builds one final client frame (masked with {@link MASK}). */
 export function clientFrame(opcode: number, payload: Buffer): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(head + 4 + len);
-  frame[0] = 0x80 | opcode;
-  if (len < 126) {
-    frame[1] = 0x80 | len;
-  } else if (len < 65536) {
-    frame[1] = 0x80 | 126;
-    frame.writeUInt16BE(len, 2);
-  } else {
-    frame[1] = 0x80 | 127;
-    frame.writeBigUInt64BE(BigInt(len), 2);
-  }
-  MASK.copy(frame, head);
-  for (let i = 0; i < len; i++) frame[head + 4 + i] = payload[i]! ^ MASK[i & 3]!;
-  return frame;
+  return encodeWsFrame(opcode, payload, { maskKey: MASK });
 }
 
 class TcpConn implements Conn {
@@ -175,31 +155,19 @@ class WsConn implements Conn {
     while (pos < n) {
       if (this.left === 0 && this.control === null) {
         // Frame header.
-        if (n - pos < 2) {
+        const h = decodeFrameHeader(buf, pos);
+        if (!h) {
           this.head = Buffer.from(buf.subarray(pos)); // copy: the read buffer is reused
           return;
         }
-        const b0 = buf[pos]!;
-        const b1 = buf[pos + 1]!;
-        let len = b1 & 0x7f;
-        let hl = 2;
-        if (len === 126) hl = 4;
-        else if (len === 127) hl = 10;
-        const masked = (b1 & 0x80) !== 0;
-        if (masked) hl += 4;
-        if (n - pos < hl) {
-          this.head = Buffer.from(buf.subarray(pos));
-          return;
-        }
-        if (len === 126) len = buf.readUInt16BE(pos + 2);
-        else if (len === 127) len = Number(buf.readBigUInt64BE(pos + 2));
-        this.masked = masked;
-        if (masked) {
-          buf.copy(this.maskKey, 0, pos + hl - 4, pos + hl);
+        const len = h.length;
+        this.masked = h.masked;
+        if (h.masked) {
+          buf.copy(this.maskKey, 0, h.maskAt, h.maskAt + 4);
           this.maskPos = 0;
         }
-        this.opcode = b0 & 0x0f;
-        pos += hl;
+        this.opcode = h.opcode;
+        pos += h.size;
         this.left = len;
         if (this.opcode >= 0x8) {
           this.control = [];

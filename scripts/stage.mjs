@@ -455,7 +455,7 @@ export function stageApp(out) {
     engines: pkg.engines,
     dependencies: pkg.dependencies,
   };
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify(trimmed, null, 2) + '\n');
+  fs.writeFileSync(path.join(app, 'package.json'), `${JSON.stringify(trimmed, null, 2)}\n`);
 
   const nodeModules = path.join(app, 'node_modules');
   const before = duBytes(nodeModules);
@@ -560,7 +560,7 @@ function stageArch(out, arch, commonApp, pin) {
   const assets = path.join(out, 'package-assets', readSnapcraft().name);
   fs.mkdirSync(assets, { recursive: true });
   const foss = fossinfo(path.join(out, 'app'), node);
-  fs.writeFileSync(path.join(assets, `${readSnapcraft().name}.fossinfo.json`), JSON.stringify(foss, null, 2) + '\n');
+  fs.writeFileSync(path.join(assets, `${readSnapcraft().name}.fossinfo.json`), `${JSON.stringify(foss, null, 2)}\n`);
   return { node, foss };
 }
 

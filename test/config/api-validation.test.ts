@@ -56,7 +56,7 @@ describe('PUT api/v1/config', () => {
       ['with an underscore', 'bad_name.example'],
       ['starting with a hyphen', '-host'],
       ['a label over 63 chars', `${'a'.repeat(64)}.example`],
-      ['over 253 chars', `${'a'.repeat(60)}.`.repeat(5) + 'example'],
+      ['over 253 chars', `${`${'a'.repeat(60)}.`.repeat(5)}example`],
       ['a bracketed IPv6', '[::1]'],
       ['not a string', 42],
     ];

@@ -9,24 +9,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { API, config, configPaths, makeTempDir, removeDir, request, sleep, target } from '../helpers/app.js';
 import { recordReliability } from '../helpers/reliability.js';
-import { spawnServe, type ServeProcess } from '../helpers/serve-process.js';
+import { spawnServe, type ServeProcess } from '../helpers/cli.js';
+import { between, prng } from '../helpers/stream.js';
 import { serializeConfig, type Config } from '../../src/config/schema.js';
 
 const SEED = 0x5eed_c0de;
 const ROUNDS = 12;
 const WRITERS = 3;
-
-/** Mulberry32: a small seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Two shapes of configuration, a small and a large one, made distinct by `n`. */
 function variant(n: number): Config {
@@ -95,7 +84,7 @@ describe('atomic write under SIGKILL', () => {
       const writers = Array.from({ length: WRITERS }, () => writer().then(() => null, (err: unknown) => err));
       // Kill at a random moment once saves are flowing (however slow the machine is).
       await Promise.race([acked, Promise.all(writers)]);
-      await sleep(Math.floor(rand() * 150));
+      await sleep(between(rand, 0, 149));
       killed = true;
       p.child.kill('SIGKILL');
       const exit = await p.exited;

@@ -56,9 +56,9 @@ describe('config.json edited from outside', () => {
 
     let closed: { code: number; reason: string } | undefined;
     void toA.closed.then((c) => (closed = c));
-    await waitFor('the session to the changed target to close', () => closed !== undefined, 2000);
+    await waitFor('the session to the changed target to close', () => closed !== undefined, { timeoutMs: 2000 });
     assert.deepEqual(closed, { code: 4000, reason: 'target changed' });
-    await waitFor('the new configuration in the status', async () => (await http.status()).relay.targets[0]?.target === `127.0.0.1:${servers.C!.port}`, Math.max(0, 2000 - (Date.now() - edited)));
+    await waitFor('the new configuration in the status', async () => (await http.status()).relay.targets[0]?.target === `127.0.0.1:${servers.C!.port}`, { timeoutMs: Math.max(0, 2000 - (Date.now() - edited)) });
 
     const again = await openSessionTo(t.port, 'a', 'C');
     assert.equal(again.received(), 'RFB 003.008\nC');
@@ -180,7 +180,7 @@ describe('a change right after start', () => {
         await store.start();
         try {
           editConfigFile(file, config(target('b', 5901)));
-          await waitFor(`start ${i}: the edit applied`, () => store.config.targets[0]?.id === 'b', 2000);
+          await waitFor(`start ${i}: the edit applied`, () => store.config.targets[0]?.id === 'b', { timeoutMs: 2000 });
         } finally {
           store.stop();
         }

@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { createLogger } from '../../src/log.js';
 import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { API, PREFIX, RELAY, assertProblem, client, config, csrfToken, startTestApp, target, vncServer, type FakeServer, type TestApp } from '../helpers/app.js';
-import { runCli } from '../helpers/relay-process.js';
+import { runCli } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 
 const bearer = (token: string): { headers: Record<string, string> } => ({ headers: { Authorization: `Bearer ${token}` } });

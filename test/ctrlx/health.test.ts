@@ -11,7 +11,7 @@ import { HealthReporter, MESSAGE_MAX, MESSAGE_MIN, OKAY, healthOf, snapctlArgs, 
 import { createLogger } from '../../src/log.js';
 import { makeTempDir, removeDir, writeConfigFile } from '../helpers/app.js';
 import { fakeSnapctl } from '../helpers/fake-snapctl.js';
-import { serveEnv, spawnServe, type ServeProcess } from '../helpers/serve-process.js';
+import { childEnv, spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FILE = '/var/snap/ctrlx-novnc/common/solutions/activeConfiguration/ctrlx-novnc/config.json';
@@ -101,7 +101,7 @@ describe('app health', () => {
   it('the CLI on the device reports waiting → okay → error (file, line, field) → okay through snapctl on PATH', async () => {
     const root = await tempDir('health-device');
     const snapctl = fakeSnapctl(path.join(root, 'bin'));
-    const env = serveEnv({
+    const env = childEnv({
       SNAP: path.join(root, 'snap'),
       SNAP_DATA: path.join(root, 'data'),
       SNAP_COMMON: path.join(root, 'common'),
@@ -109,7 +109,7 @@ describe('app health', () => {
       PATH: `${snapctl.dir}:${process.env.PATH}`,
     });
     fs.mkdirSync(env.SNAP!, { recursive: true });
-    const p = await spawnServe([], env);
+    const p = await spawnServe([], { env });
     running.add(p);
     const has = (status: string): boolean => snapctl.calls().some((c) => c.includes(status));
     await waitFor('health waiting', () => has('waiting'));
@@ -140,7 +140,7 @@ describe('app health', () => {
   it('off the device ($SNAP unset) snapctl is never called', async () => {
     const root = await tempDir('health-off-device');
     const snapctl = fakeSnapctl(path.join(root, 'bin'));
-    const p = await spawnServe(['--listen', '127.0.0.1:0', '--data', path.join(root, 'data')], serveEnv({ PATH: `${snapctl.dir}:${process.env.PATH}` }));
+    const p = await spawnServe(['--listen', '127.0.0.1:0', '--data', path.join(root, 'data')], { env: childEnv({ PATH: `${snapctl.dir}:${process.env.PATH}` }) });
     running.add(p);
     // An invalid file and back: the changes a device would report.
     const file = path.join(root, 'data', 'solutions', 'activeConfiguration', 'ctrlx-novnc', 'config.json');

@@ -10,8 +10,7 @@ import type { Page } from 'playwright-core';
 import { startDemoServer, type DemoServer } from '../../src/demo/demo-server.js';
 import { BAR_COLOURS, MARK_COLOURS, TEXT_COLOUR, demoLayout } from '../../src/demo/scene.js';
 import { API, client, config, makeTempDir, removeDir, startTestApp, target, type TestApp } from '../helpers/app.js';
-import { CLI } from '../helpers/relay-process.js';
-import { spawnGroup } from '../helpers/xvnc.js';
+import { spawnCli } from '../helpers/cli.js';
 import { BrowserHarness, hex, near, pagepoint, remoteColours, rgb, until, viewerState, decodePng, pixel, screenBox, overlayText } from '../helpers/browser.js';
 
 const FILE = 'e2e-demo';
@@ -113,22 +112,14 @@ describe('viewer end to end with the built-in demo server (chromium)', () => {
   e2e('`ctrlx-novnc serve --demo` (what `npm start` runs) shows the demo screen in the browser', async ({ page, defer }) => {
     const data = await makeTempDir('e2e-cli');
     defer(() => removeDir(data));
-    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info' };
-    delete env.NODE_TEST_CONTEXT; // the child is not a test file
-    delete env.NODE_OPTIONS;
-    const cli = spawnGroup(process.execPath, [CLI, 'serve', '--demo', '--listen', '127.0.0.1:0', '--data', data], env);
+    const cli = spawnCli(['serve', '--demo', '--listen', '127.0.0.1:0', '--data', data]);
     defer(() => cli.stop('SIGKILL'));
-    let url = '';
-    await until('the CLI to say where it listens', async () => {
-      url = /open (http:\/\/127\.0\.0\.1:\d+\/ctrlx-novnc\/)/.exec(cli.stdout())?.[1] ?? '';
-      if (!cli.running) throw new Error(`the CLI exited: ${cli.output()}`);
-      return { ok: url !== '', seen: cli.output() };
-    });
+    const open = /open (http:\/\/127\.0\.0\.1:\d+\/ctrlx-novnc\/)/;
+    const url = open.exec(await cli.waitForLine(open))![1]!;
     // The demo's default screen is 1024x640.
     await viewDemo(page, url, { width: 1024, height: 640 });
     assert.match(page.url(), /\/ctrlx-novnc\/viewer\/$/);
     assert.match((await viewerState(page)).status, /\(demo\) — ctrlx-novnc demo$/);
-    await cli.stop('SIGTERM');
-    assert.deepEqual(await cli.exited, { code: 0, signal: null }, cli.output());
+    assert.deepEqual(await cli.stop('SIGTERM'), { code: 0, signal: null }, cli.stderr.join('\n'));
   });
 });

@@ -82,7 +82,11 @@ function replaceBytes(file: string, data: Buffer): void {
 /** Polls the status until `check` holds (the app polls the file every second, then debounces). */
 async function statusUntil(app: AppChild, what: string, check: (s: AppStatus) => boolean): Promise<AppStatus> {
   let last: AppStatus | undefined;
-  await waitFor(what, async () => check((last = await app.http.status())), 50, 10_000).catch(() =>
+  const read = async (): Promise<AppStatus> => {
+    last = await app.http.status();
+    return last;
+  };
+  await waitFor(what, async () => check(await read()), { intervalMs: 50, timeoutMs: 10_000 }).catch(() =>
     assert.fail(`${what}; status: ${JSON.stringify(last?.config)}`),
   );
   return last!;

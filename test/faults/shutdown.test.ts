@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { config, client, makeTempDir, removeDir, target, writeConfigFile } from '../helpers/app.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
-import { serveEnv, spawnServe, type ServeExit, type ServeProcess } from '../helpers/serve-process.js';
+import { childEnv, spawnServe, type Exit, type ServeProcess } from '../helpers/cli.js';
 import { FrameSource, FrameVerifier } from '../helpers/stream.js';
 import { startHanging, startTarget, type HangingTarget, type TcpTarget } from '../helpers/targets.js';
 import { waitFor } from '../helpers/wait.js';
@@ -88,7 +88,7 @@ describe('SIGTERM with sessions open in every phase (on the device: unix socket,
   });
 
   it('closes every session with 1001, delivers what was sent before intact, exits 0 within 5 s and removes its socket', LIMIT, async () => {
-    const env = serveEnv({
+    const env = childEnv({
       SNAP: path.join(root, 'snap'),
       SNAP_DATA: path.join(root, 'data'),
       SNAP_COMMON: path.join(root, 'common'),
@@ -99,7 +99,7 @@ describe('SIGTERM with sessions open in every phase (on the device: unix socket,
     const targets = [target('stream', streaming.port), target('silent', silent.port), target('idle', idle.port)];
     if (hanging) targets.push(target('hang', hanging.port));
     writeConfigFile(path.join(env.SNAP_COMMON!, 'solutions', 'activeConfiguration', 'ctrlx-novnc', 'config.json'), config(...targets));
-    p = await spawnServe([], env);
+    p = await spawnServe([], { env });
     assert.equal(p.address, socket);
     const http = client({ socketPath: socket }, { Authorization: `Bearer ${token}` });
     assert.equal((await http.status()).config.state, 'ok');
@@ -127,9 +127,9 @@ describe('SIGTERM with sessions open in every phase (on the device: unix socket,
 
     const signalled = Date.now();
     p.child.kill('SIGTERM');
-    let exit: ServeExit | undefined;
+    let exit: Exit | undefined;
     void p.exited.then((e) => (exit = e));
-    await waitFor('the exit within 5 s', () => exit !== undefined, 20, 5000);
+    await waitFor('the exit within 5 s', () => exit !== undefined, { timeoutMs: 5000 });
     const exitMs = Date.now() - signalled;
     assert.deepEqual(exit, { code: 0, signal: null }, p.stderr.join('\n'));
 

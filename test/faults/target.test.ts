@@ -271,7 +271,7 @@ describe('a VNC server that goes quiet mid-session (the app in-process, heartbea
     assert.equal(deafEnd.code, 1006, 'terminated without a close frame');
     await deafConn.closed;
     // … while the one that answers stays, although the server has said nothing since its greeting.
-    await waitFor('12 pings to the healthy browser', () => pings >= 12 || healthy.ws.readyState !== healthy.ws.OPEN, 20, 30_000);
+    await waitFor('12 pings to the healthy browser', () => pings >= 12 || healthy.ws.readyState !== healthy.ws.OPEN, { timeoutMs: 30_000 });
     assert.equal(healthy.ws.readyState, healthy.ws.OPEN, `closed after ${pings} pings`);
     assert.equal(healthy.received, GREETING.length, 'the server sent nothing after its greeting');
     // Input still reaches the quiet server.

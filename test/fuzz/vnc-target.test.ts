@@ -54,7 +54,7 @@ interface FakeScript {
   /** Bytes to write, each after `delay` ms. */
   chunks: { delay: number; bytes: Buffer }[];
   /** Then: FIN, RST, or stay open until the relay hangs up. */
-  then: 'close' | 'reset' | 'stay';
+  ending: 'close' | 'reset' | 'stay';
 }
 
 function sentBytes(s: FakeScript): Buffer {
@@ -127,34 +127,34 @@ function fakeScript(rng: Rng): FakeScript {
     case 'valid': {
       const bytes = Buffer.concat([Buffer.from(version), afterGreeting(rng, version)]);
       const split = rng.int(0, bytes.length);
-      return { kind, chunks: [{ delay: 0, bytes: bytes.subarray(0, split) }, { delay: rng.int(0, 20), bytes: bytes.subarray(split) }], then: rng.chance(0.6) ? 'close' : 'stay' };
+      return { kind, chunks: [{ delay: 0, bytes: bytes.subarray(0, split) }, { delay: rng.int(0, 20), bytes: bytes.subarray(split) }], ending: rng.chance(0.6) ? 'close' : 'stay' };
     }
     case 'valid-trickle': {
       const bytes = Buffer.concat([Buffer.from(version), afterGreeting(rng, version).subarray(0, 60)]);
-      return { kind, chunks: trickle(rng, bytes, 3, () => rng.int(1, 40)), then: rng.chance(0.5) ? 'close' : 'stay' };
+      return { kind, chunks: trickle(rng, bytes, 3, () => rng.int(1, 40)), ending: rng.chance(0.5) ? 'close' : 'stay' };
     }
     case 'valid-big': {
       const bytes = Buffer.concat([Buffer.from(version), rng.bytes(rng.int(256 * 1024, 2 * 1024 * 1024))]);
-      return { kind, chunks: [{ delay: 0, bytes }], then: 'close' };
+      return { kind, chunks: [{ delay: 0, bytes }], ending: 'close' };
     }
     case 'garbage': {
       const bytes = rng.bytes(rng.int(1, 300));
       const chunks = rng.chance(0.3) ? trickle(rng, bytes, 4, () => rng.int(1, 30)) : trickle(rng, bytes, 300, fast);
-      return { kind, chunks, then: rng.pick(['close', 'reset', 'stay'] as const) };
+      return { kind, chunks, ending: rng.pick(['close', 'reset', 'stay'] as const) };
     }
     case 'almost': {
       const text = Buffer.from(rng.pick(ALMOST), 'latin1');
       const bytes = rng.chance(0.5) ? Buffer.concat([text, rng.bytes(rng.int(0, 40))]) : text;
       const chunks = rng.chance(0.3) ? trickle(rng, bytes, 2, () => rng.int(1, 30)) : [{ delay: 0, bytes }];
-      return { kind, chunks, then: rng.pick(['close', 'reset', 'stay'] as const) };
+      return { kind, chunks, ending: rng.pick(['close', 'reset', 'stay'] as const) };
     }
     case 'cut-short': {
       // A valid greeting cut before its newline.
       const bytes = Buffer.from(version.slice(0, rng.int(1, 11)));
-      return { kind, chunks: trickle(rng, bytes, 4, () => rng.int(0, 20)), then: rng.pick(['close', 'reset', 'stay'] as const) };
+      return { kind, chunks: trickle(rng, bytes, 4, () => rng.int(0, 20)), ending: rng.pick(['close', 'reset', 'stay'] as const) };
     }
     default:
-      return { kind: 'nothing', chunks: [], then: rng.pick(['close', 'reset', 'stay'] as const) };
+      return { kind: 'nothing', chunks: [], ending: rng.pick(['close', 'reset', 'stay'] as const) };
   }
 }
 
@@ -163,11 +163,8 @@ function fakeScript(rng: Rng): FakeScript {
 /** What the browser must see for a script. */
 type Expectation =
   | { outcome: 'relayed'; data: Buffer; why: string }
-  /**
-   * Closed with the code of one of `kinds` (src/shared/failures.ts). With `bug`, the relay is
-   * known to answer 1000 "target closed" instead: counted under that name, not failed.
-   */
-  | { outcome: 'refused'; kinds: FailureKind[]; why: string; bug?: string }
+  /** Closed with the code of one of `kinds` (src/shared/failures.ts). */
+  | { outcome: 'refused'; kinds: FailureKind[]; why: string }
   /**
    * With a stored password the relay does the security handshake itself: a valid greeting of a
    * version it speaks is answered, and what follows decides (mostly a failure in words, rarely a
@@ -196,10 +193,10 @@ function expectWithoutPassword(s: FakeScript): Expectation {
   const greeting = checkGreeting(sent);
   if (greeting === 'complete') return { outcome: 'relayed', data: sent, why: 'valid greeting' };
   // A reset can overtake the bytes before it: then the cause is the reset (a TCP error).
-  if (s.then === 'reset') return { outcome: 'refused', kinds: ['not-vnc', 'connection-reset'], why: 'no full greeting, then a reset' };
+  if (s.ending === 'reset') return { outcome: 'refused', kinds: ['not-vnc', 'connection-reset'], why: 'no full greeting, then a reset' };
   if (greeting === 'invalid') return { outcome: 'refused', kinds: ['not-vnc'], why: 'no RFB greeting' };
   // A (possibly empty) beginning of a greeting, then:
-  if (s.then === 'stay') return { outcome: 'refused', kinds: ['not-vnc'], why: 'greeting never completed' };
+  if (s.ending === 'stay') return { outcome: 'refused', kinds: ['not-vnc'], why: 'greeting never completed' };
   return { outcome: 'refused', kinds: ['not-vnc'], why: 'FIN before a full greeting' };
 }
 
@@ -247,8 +244,8 @@ async function startFake(s: FakeScript): Promise<FakeServer> {
       if (socket.destroyed) return;
       if (chunk.bytes.length) socket.write(chunk.bytes);
     }
-    if (s.then === 'close') socket.end();
-    else if (s.then === 'reset') socket.resetAndDestroy();
+    if (s.ending === 'close') socket.end();
+    else if (s.ending === 'reset') socket.resetAndDestroy();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -270,7 +267,6 @@ interface FakeTargetRun {
   cases: number;
   outcomes: Histogram;
   closes: Histogram;
-  knownBugs: Histogram;
   bytesRelayed: number;
 }
 
@@ -286,7 +282,7 @@ async function runFakeTargets(
   expect: (s: FakeScript) => Expectation,
   scriptFor: (rng: Rng) => FakeScript = fakeScript,
 ): Promise<FakeTargetRun> {
-  const run: FakeTargetRun = { cases: 0, outcomes: new Histogram(), closes: new Histogram(), knownBugs: new Histogram(), bytesRelayed: 0 };
+  const run: FakeTargetRun = { cases: 0, outcomes: new Histogram(), closes: new Histogram(), bytesRelayed: 0 };
   const ports: (number | null)[] = Array.from({ length: SLOTS }, () => null);
   // Configuration changes one at a time; a slot's change leaves the other slots' sessions alone.
   let configuring: Promise<unknown> = Promise.resolve();
@@ -307,7 +303,7 @@ async function runFakeTargets(
     const script = scriptFor(rng);
     const want = expect(script);
     const describeCase = (): string =>
-      `${script.kind}: ${JSON.stringify(sentBytes(script).subarray(0, 80).toString('latin1'))} (${sentBytes(script).length} bytes in ${script.chunks.length} chunks), then ${script.then} → expect ${want.outcome} (${want.why})`;
+      `${script.kind}: ${JSON.stringify(sentBytes(script).subarray(0, 80).toString('latin1'))} (${sentBytes(script).length} bytes in ${script.chunks.length} chunks), then ${script.ending} → expect ${want.outcome} (${want.why})`;
     await iteration(SEED, i, describeCase, async () => {
       const fake = await startFake(script);
       try {
@@ -323,7 +319,7 @@ async function runFakeTargets(
             if (d.length && d[0] !== 0 && !d.equals(CLIENT_HELLO) && ws.readyState === ws.OPEN) ws.close(1000, 'done');
           });
         }
-        if (want.outcome === 'relayed' && script.then === 'stay') {
+        if (want.outcome === 'relayed' && script.ending === 'stay') {
           // The server stays: close once everything it sent has arrived.
           const total = want.data.length;
           let seen = 0;
@@ -345,7 +341,7 @@ async function runFakeTargets(
             assert.equal(end.data.length, want.data.length, 'every byte of the server reached the browser');
             assert.ok(end.data.equals(want.data), 'the bytes, unchanged');
             assert.equal(end.code, 1000, `closed normally: ${end.code} ${end.reason}`);
-            if (script.then === 'stay') assert.ok(fake.received().equals(CLIENT_HELLO), 'the server got the browser bytes');
+            if (script.ending === 'stay') assert.ok(fake.received().equals(CLIENT_HELLO), 'the server got the browser bytes');
             break;
           case 'handshake': {
             // The browser sees only what the relay says: its 3.8 greeting, then a failure
@@ -371,11 +367,6 @@ async function runFakeTargets(
           case 'refused':
             assert.equal(end.data.length, 0, 'no byte of a non-VNC server reaches the browser');
             assert.equal(fake.received().length, 0, 'no browser byte reaches a non-VNC server');
-            if (want.bug && end.code === 1000 && end.reason === 'target closed') {
-              run.outcomes.add('known bug');
-              run.knownBugs.add(want.bug);
-              break;
-            }
             run.outcomes.add('refused');
             assert.ok(
               want.kinds.some((k) => FAILURES[k].code === end.code),
@@ -417,7 +408,7 @@ describe(`fuzz: bytes from a fake VNC server (${replay(SEED)}, ${CASES} targets)
       3,
       (id, port) => ({ id, host: '127.0.0.1', port }),
       expectWithoutPassword,
-      () => ({ kind: 'valid', chunks: [{ delay: 0, bytes: Buffer.from('RFB 003.008\n') }], then: 'close' }),
+      () => ({ kind: 'valid', chunks: [{ delay: 0, bytes: Buffer.from('RFB 003.008\n') }], ending: 'close' }),
     );
     assert.equal(run.cases, 3);
     await waitSessionsClosed(serve);
@@ -440,7 +431,7 @@ describe(`fuzz: bytes from a fake VNC server (${replay(SEED)}, ${CASES} targets)
       tried: `${run.cases} fake targets: random and almost-valid greetings, garbage after a valid one, lying security lengths, up to 2 MB, cut short, trickled, silent; then FIN, RST or open; ${SLOTS} at a time; ${replay(SEED)}`,
       outcome:
         `sessions ${run.outcomes}; browser close codes ${run.closes}; ${run.bytesRelayed} bytes relayed unchanged; no byte crossed to or from a non-VNC server` +
-        `${run.knownBugs.total ? `; known bug: ${run.knownBugs}` : ''}; sessions open 0, descriptors ${fds}/${fdBase}; RSS ${mb(rssWarm)} → ${mb(rss)}; crashes 0`,
+        `; sessions open 0, descriptors ${fds}/${fdBase}; RSS ${mb(rssWarm)} → ${mb(rss)}; crashes 0`,
     });
   });
 
@@ -473,7 +464,7 @@ describe(`fuzz: bytes from a fake VNC server (${replay(SEED)}, ${CASES} targets)
     { timeout: 120_000 },
     async () => {
       for (const bytes of ['', 'RFB 003.0']) {
-        const script: FakeScript = { kind: 'cut-short', chunks: [{ delay: 0, bytes: Buffer.from(bytes) }], then: 'close' };
+        const script: FakeScript = { kind: 'cut-short', chunks: [{ delay: 0, bytes: Buffer.from(bytes) }], ending: 'close' };
         const fake = await startFake(script);
         try {
           const put = await rawHttp(serve.port, {

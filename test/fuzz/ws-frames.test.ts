@@ -35,7 +35,7 @@ import {
 } from '../helpers/fuzz.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { startTarget, type TcpTarget } from '../helpers/targets.js';
-import { handshake } from '../helpers/ws-client.js';
+import { FrameParser, closePayload, handshake, parseResponseHead, type WsFrame } from '../helpers/ws-client.js';
 import { FAILURES } from '../../src/shared/failures.js';
 
 const SEED = fuzzSeed();
@@ -74,8 +74,14 @@ function encode(f: FrameSpec): Buffer {
   head[0] = (f.fin ? 0x80 : 0) | ((f.rsv & 7) << 4) | (f.opcode & 0x0f);
   head[1] = (f.mask ? 0x80 : 0) | len7;
   let at = 2;
-  if (f.form === 16) head.writeUInt16BE(Number(f.declared), (at += 2) - 2);
-  if (f.form === 64) head.writeBigUInt64BE(f.declared, (at += 8) - 8);
+  if (f.form === 16) {
+    head.writeUInt16BE(Number(f.declared), at);
+    at += 2;
+  }
+  if (f.form === 64) {
+    head.writeBigUInt64BE(f.declared, at);
+    at += 8;
+  }
   const body = Buffer.from(f.payload.subarray(0, f.send));
   if (f.mask) {
     f.mask.copy(head, at);
@@ -185,12 +191,6 @@ function payloadSize(rng: Rng): number {
 /** Valid UTF-8 text (maybe with multi-byte characters cut across fragments later). */
 function utf8Text(rng: Rng, n: number): Buffer {
   return Buffer.from(Array.from({ length: n }, () => rng.pick(['a', 'é', '€', '😀', ' ', '\u0000'])).join(''));
-}
-
-function closePayload(code: number, reason: Buffer): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(code, 0);
-  return Buffer.concat([b, reason]);
 }
 
 interface Script {
@@ -326,48 +326,6 @@ function script(rng: Rng): Script {
 
 // ---- server frames ----------------------------------------------------------------------------
 
-interface ServerFrame {
-  byte0: number;
-  masked: boolean;
-  opcode: number;
-  payload: Buffer;
-}
-
-/** Parses the server's frames incrementally. */
-class ServerFrames {
-  private buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): ServerFrame[] {
-    this.buffer = Buffer.concat([this.buffer, chunk]);
-    const out: ServerFrame[] = [];
-    for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) break;
-      let n = b[1]! & 0x7f;
-      let at = 2;
-      if (n === 126) {
-        if (b.length < 4) break;
-        n = b.readUInt16BE(2);
-        at = 4;
-      } else if (n === 127) {
-        if (b.length < 10) break;
-        n = Number(b.readBigUInt64BE(2));
-        at = 10;
-      }
-      const masked = (b[1]! & 0x80) !== 0;
-      if (masked) at += 4;
-      if (b.length < at + n) break;
-      out.push({ byte0: b[0]!, masked, opcode: b[0]! & 0x0f, payload: Buffer.from(b.subarray(at, at + n)) });
-      this.buffer = b.subarray(at + n);
-    }
-    return out;
-  }
-
-  get leftover(): number {
-    return this.buffer.length;
-  }
-}
-
 interface RawSession {
   socket: net.Socket;
   status: number;
@@ -383,10 +341,10 @@ interface RawSession {
  * Opens a WebSocket (subprotocol `binary`) on a raw socket; every server frame after the 101 goes
  * to `onFrames` as soon as it is complete, none lost between the handshake and the caller.
  */
-function openRaw(port: number, path: string, onFrames: (frames: ServerFrame[], socket: net.Socket) => void): Promise<RawSession> {
+function openRaw(port: number, path: string, onFrames: (frames: WsFrame[], socket: net.Socket) => void): Promise<RawSession> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
-    const parser = new ServerFrames();
+    const parser = new FrameParser();
     const ended = new Promise<void>((r) => socket.once('close', () => r()));
     let head: Buffer | null = Buffer.alloc(0);
     socket.on('error', (err) => {
@@ -398,15 +356,10 @@ function openRaw(port: number, path: string, onFrames: (frames: ServerFrame[], s
       head = Buffer.concat([head, chunk]);
       const at = head.indexOf('\r\n\r\n');
       if (at === -1) return;
-      const [statusLine = '', ...lines] = head.subarray(0, at).toString('latin1').split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
+      const { status, headers } = parseResponseHead(head.subarray(0, at));
       const rest = head.subarray(at + 4);
       head = null;
-      resolve({ socket, status: Number(statusLine.split(' ')[1]), headers, ended, leftover: () => parser.leftover });
+      resolve({ socket, status, headers, ended, leftover: () => parser.leftover });
       if (rest.length) onFrames(parser.push(rest), socket);
     });
     socket.once('close', () => {
@@ -471,7 +424,7 @@ describe(`fuzz: WebSocket frames from a raw client (${replay(SEED)}, ${SESSIONS}
     frameCount += frames.length;
     for (const f of frames) kinds.add(f.label.replace(/ .*/, ''));
     const target = targets[lane]!;
-    const got: ServerFrame[] = [];
+    const got: WsFrame[] = [];
     // The last frame is a close: the server's close answers it, no need to send another.
     const sentClose = frames[frames.length - 1]!.opcode === 8;
     let answered = false;
@@ -500,7 +453,7 @@ describe(`fuzz: WebSocket frames from a raw client (${replay(SEED)}, ${SESSIONS}
     // The server's side: unmasked frames, no RSV, binary/close/ping/pong only; the close as predicted.
     for (const f of got) {
       assert.ok(!f.masked, 'server frames are not masked');
-      assert.equal(f.byte0 & 0x70, 0, 'no RSV bits from the server');
+      assert.equal(f.rsv, 0, 'no RSV bits from the server');
       assert.ok([2, 8, 9, 10].includes(f.opcode), `server opcode ${f.opcode}`);
     }
     assert.equal(conn.leftover(), 0, 'no partial frame from the server');

@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { RELAY, client, configPaths, makeTempDir, removeDir, writeConfigFile } from './app.js';
 import { fdCount, fdKinds } from './proc.js';
-import { serveEnv, spawnServe, type ServeExit, type ServeProcess, type SpawnServeOptions } from './serve-process.js';
+import { childEnv, spawnServe, type Exit, type ServeProcess, type SpawnCliOptions } from './cli.js';
 import type { FrameVerifier } from './stream.js';
 import { startTarget, type TcpTarget } from './targets.js';
 import { settle, waitFor } from './wait.js';
@@ -41,7 +41,7 @@ export interface AppChild {
   cleanup(): Promise<void>;
 }
 
-export interface AppChildOptions extends SpawnServeOptions {
+export interface AppChildOptions extends Omit<SpawnCliOptions, 'env'> {
   /** config.json before start, written on the host (leave out when a wrapper provides the folder). */
   initial?: Config | string;
   /**
@@ -65,8 +65,8 @@ export async function startAppChild(options: AppChildOptions = {}): Promise<AppC
   options.prepare?.(root);
   let p: ServeProcess;
   try {
-    const env = serveEnv({ FAULT_ROOT: root, FAULT_SOLUTIONS: solutionsDir, ...options.env });
-    p = await spawnServe(['--listen', '127.0.0.1:0', '--data', root, ...(options.args ?? [])], env, 20_000, options);
+    const env = childEnv({ FAULT_ROOT: root, FAULT_SOLUTIONS: solutionsDir, ...options.env });
+    p = await spawnServe(['--listen', '127.0.0.1:0', '--data', root, ...(options.args ?? [])], { ...options, env });
   } catch (err) {
     await removeDir(root);
     throw err;
@@ -89,12 +89,12 @@ export async function startAppChild(options: AppChildOptions = {}): Promise<AppC
 }
 
 /** Stops the app with SIGTERM and asserts a clean exit (code 0) within `ms`. */
-export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: ServeExit; ms: number }> {
+export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: Exit; ms: number }> {
   const started = Date.now();
-  let exit: ServeExit | undefined;
+  let exit: Exit | undefined;
   void app.p.exited.then((e) => (exit = e));
   app.p.child.kill('SIGTERM');
-  await waitFor(`the app to exit within ${ms} ms of SIGTERM`, () => exit !== undefined, 20, ms);
+  await waitFor(`the app to exit within ${ms} ms of SIGTERM`, () => exit !== undefined, { timeoutMs: ms });
   assert.deepEqual(exit, { code: 0, signal: null }, app.p.stderr.join('\n'));
   return { exit: exit!, ms: Date.now() - started };
 }
@@ -103,13 +103,13 @@ export async function stopCleanly(app: AppChild, ms = 5000): Promise<{ exit: Ser
 
 /** The child's descriptor count once it stopped moving (after start-up and a warm-up). */
 export function fdBaseline(pid: number): Promise<number> {
-  return settle(() => fdCount(pid), 100, 5);
+  return settle(() => fdCount(pid), { intervalMs: 100, stable: 5 });
 }
 
 /** Waits until the child holds no more descriptors than `baseline`; fails naming what is open. */
 export async function assertFdsBackTo(pid: number, baseline: number, giveUpMs = 15_000): Promise<void> {
   try {
-    await waitFor(`descriptors back to ${baseline}`, () => fdCount(pid) <= baseline, 100, giveUpMs);
+    await waitFor(`descriptors back to ${baseline}`, () => fdCount(pid) <= baseline, { intervalMs: 100, timeoutMs: giveUpMs });
   } catch {
     assert.fail(`the app holds ${fdCount(pid)} descriptors, ${baseline} before: ${JSON.stringify(fdKinds(pid))}`);
   }
@@ -120,9 +120,11 @@ export async function assertNoSessions(app: AppChild, giveUpMs = 15_000): Promis
   let open = -1;
   await waitFor(
     'sessionsOpen 0',
-    async () => (open = (await app.http.status()).relay.totals.sessionsOpen) === 0,
-    100,
-    giveUpMs,
+    async () => {
+      open = (await app.http.status()).relay.totals.sessionsOpen;
+      return open === 0;
+    },
+    { intervalMs: 100, timeoutMs: giveUpMs },
   ).catch(() => assert.fail(`sessionsOpen is ${open}, not 0`));
 }
 

@@ -2,23 +2,26 @@
  * @module
  * The whole app in-process for HTTP-level tests: a fresh temporary data root, `startApp()` on
  * 127.0.0.1:0, a small HTTP client (TCP or unix socket, any header including `Origin`), WebSocket
- * sessions through the relay path, fake VNC/TCP servers on loopback, and polling helpers that wait
- * for an effect up to a deadline instead of asserting on time.
+ * sessions through the relay path, fake VNC/TCP servers on loopback, and (from wait.ts) the polling
+ * helper that waits for an effect up to a deadline instead of asserting on time.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
 import type { AppStatus } from '../../src/web/app.js';
 import type { Config } from '../../src/config/schema.js';
+import { startTarget } from './targets.js';
+import { waitFor } from './wait.js';
 
-export { sleep };
+// The suite's one wait helper, re-exported so the tests that use this module need one import.
+export { sleep, waitFor } from './wait.js';
+export { closedPort } from './targets.js';
 
 export const PREFIX = '/ctrlx-novnc';
 export const API = `${PREFIX}/api/v1`;
@@ -45,7 +48,7 @@ export function configPaths(solutionsDir: string): { activeDir: string; dir: str
 /** Writes `content` (a config object, stored as the app stores it, or raw text) to `file`. */
 export function writeConfigFile(file: string, content: Config | string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
+  fs.writeFileSync(file, typeof content === 'string' ? content : `${JSON.stringify(content, null, 2)}\n`);
 }
 
 /**
@@ -237,21 +240,6 @@ export function csrfToken(html: string): string {
   return m[1]!;
 }
 
-// ---- waiting -------------------------------------------------------------------------------
-
-/**
- * Polls `condition` until it holds, failing with `what` once `deadlineMs` passed. A requirement
- * such as "within 2 s" is checked by passing 2000 here: the effect must arrive before the deadline.
- */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, deadlineMs = 10_000, interval = 20): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`gave up after ${deadlineMs} ms waiting for ${what}`);
-    await sleep(interval);
-  }
-}
-
 // ---- fake TCP targets -----------------------------------------------------------------------
 
 export interface FakeServer {
@@ -261,28 +249,20 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1:0 and hands each connection to `onConnection`. */
+/** Listens on 127.0.0.1:0 and hands each connection to `onConnection` (startTarget of targets.ts). */
 export async function tcpServer(onConnection: (socket: net.Socket) => void): Promise<FakeServer> {
-  const sockets = new Set<net.Socket>();
-  const fake = { port: 0, accepted: 0, close: async () => {} };
-  const server = net.createServer((socket) => {
-    fake.accepted++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
+  let accepted = 0;
+  const target = await startTarget((socket) => {
+    accepted++;
     onConnection(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  fake.port = (server.address() as net.AddressInfo).port;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
-  return fake;
+  return {
+    port: target.port,
+    get accepted() {
+      return accepted;
+    },
+    close: target.close,
+  };
 }
 
 /** A VNC-looking target: greets with `RFB 003.008\n` then `tag` (so a test knows where it landed), and echoes. */
@@ -291,31 +271,6 @@ export function vncServer(tag = ''): Promise<FakeServer> {
     socket.write(`RFB 003.008\n${tag}`);
     socket.pipe(socket);
   });
-}
-
-/**
- * A port on 127.0.0.1 where nothing listens. Chosen below the kernel's ephemeral range, so no
- * `listen(0)` elsewhere (other tests run in parallel) can take it, and checked to refuse.
- */
-export async function closedPort(): Promise<number> {
-  let low = 32768;
-  try {
-    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
-  } catch {
-    // not Linux: keep the usual default
-  }
-  for (let port = Math.min(low, 32768) - 1; port > 1024; port -= 97) {
-    const refused = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(false);
-      });
-      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-    });
-    if (refused) return port;
-  }
-  throw new Error('no closed port found on 127.0.0.1');
 }
 
 // ---- WebSocket sessions through the relay ----------------------------------------------------

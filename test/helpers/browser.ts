@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { waitFor, type WaitOptions } from './wait.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -98,27 +99,26 @@ export class BrowserHarness {
     it(name, options, async () => {
       const cleanups: (() => unknown)[] = [];
       const pages: TestPages = { ...(await this.open()), defer: (c) => void cleanups.unshift(c) };
-      let failed = false;
+      let failure: { error: unknown } | undefined;
       try {
         await fn(pages);
         assertNoPageErrors(pages);
       } catch (err) {
-        failed = true;
-        await saveArtifacts(this.file, name, pages, err);
-        throw err;
-      } finally {
-        await pages.context.close().catch(() => {});
-        let cleanupError: unknown;
-        for (const c of cleanups) {
-          try {
-            await c();
-          } catch (err) {
-            cleanupError ??= err;
-          }
-        }
-        // A failed clean-up fails a passing test; it never hides the test's own failure.
-        if (cleanupError !== undefined && !failed) throw cleanupError;
+        failure = { error: err };
+        await saveArtifacts(this.file, name, pages, err).catch(() => {});
       }
+      await pages.context.close().catch(() => {});
+      let cleanupError: { error: unknown } | undefined;
+      for (const c of cleanups) {
+        try {
+          await c();
+        } catch (err) {
+          cleanupError ??= { error: err };
+        }
+      }
+      // A failed clean-up fails a passing test; it never hides the test's own failure.
+      if (failure) throw failure.error;
+      if (cleanupError) throw cleanupError.error;
     });
   }
 
@@ -173,7 +173,7 @@ export function near(a: Rgb, b: Rgb, tolerance = 12): boolean {
 }
 
 export function hex([r, g, b]: Rgb): string {
-  return '#' + [r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('');
+  return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 }
 
 export interface Image {
@@ -308,23 +308,26 @@ export async function overlayText(page: Page): Promise<string | null> {
 }
 
 /**
- * Polls `probe` until it reports `ok`; fails after `giveUpMs` (a bound that only turns a hang into
- * a readable failure) with `what` and the last thing `probe` saw.
+ * Polls `probe` until it reports `ok`; fails after `timeoutMs` (default 20 s: a bound that only
+ * turns a hang into a readable failure) with `what` and the last thing `probe` saw. A probe that
+ * throws (a page in the middle of a navigation) counts as not yet.
  */
-export async function until(what: string, probe: () => Promise<{ ok: boolean; seen: string }>, giveUpMs = 20_000, interval = 100): Promise<void> {
-  const deadline = Date.now() + giveUpMs;
+export async function until(what: string, probe: () => Promise<{ ok: boolean; seen: string }>, options: WaitOptions = {}): Promise<void> {
   let seen = '';
-  for (;;) {
-    try {
-      const r = await probe();
-      if (r.ok) return;
-      seen = r.seen;
-    } catch (err) {
-      seen = `error: ${err instanceof Error ? err.message : String(err)}`;
-    }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; last seen: ${seen}`);
-    await new Promise((r) => setTimeout(r, interval));
-  }
+  await waitFor(
+    what,
+    async () => {
+      try {
+        const r = await probe();
+        seen = r.seen;
+        return r.ok;
+      } catch (err) {
+        seen = `error: ${err instanceof Error ? err.message : String(err)}`;
+        return false;
+      }
+    },
+    { timeoutMs: 20_000, intervalMs: 100, ...options, seen: () => seen },
+  );
 }
 
 /**
@@ -336,7 +339,7 @@ export async function waitForScreen(
   remote: { width: number; height: number },
   colour: string,
   desktop?: string,
-  giveUpMs = 20_000,
+  timeoutMs = 20_000,
 ): Promise<void> {
   const want = rgb(colour);
   const points = spread(remote);
@@ -353,6 +356,6 @@ export async function waitForScreen(
         seen.every((c) => near(rgb(c), want));
       return { ok, seen: `connected=${state.connected} status=${JSON.stringify(state.status)} overlay=${JSON.stringify(overlay)} colours=${seen.join(',')}` };
     },
-    giveUpMs,
+    { timeoutMs },
   );
 }

@@ -11,7 +11,7 @@ export function rowsOf(html: string): string[] {
 }
 
 /** The value of the input `name` in a row. */
-export function valueOf(row: string, name: string): string {
+export function fieldValue(row: string, name: string): string {
   const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(row);
   assert.ok(m, `row has an input ${name}`);
   return m[1]!;

@@ -31,7 +31,7 @@ let checked: Promise<string | null> | undefined;
  * seen from outside, as the tests will do.
  */
 export function namespacesUnavailable(): Promise<string | null> {
-  return (checked ??= (async () => {
+  checked ??= (async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrlx-novnc-ns-check-'));
     try {
       await exec('unshare', ['-rm', 'sh', '-ec', 'mount -t tmpfs -o size=16k tmpfs "$1"; echo x > "$1/f"; mount -o remount,ro "$1"; ! echo y 2>/dev/null > "$1/f"', 'sh', dir]);
@@ -42,7 +42,8 @@ export function namespacesUnavailable(): Promise<string | null> {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  })());
+  })();
+  return checked;
 }
 
 /**

@@ -57,7 +57,7 @@ function append(record: Omit<ReliabilityRecord, 'node' | 'at' | 'file'>): void {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${process.pid}.jsonl`);
   const full: ReliabilityRecord = { ...record, file: testFile(), node: process.version, at: new Date().toISOString() };
-  fs.appendFileSync(file, JSON.stringify(full) + '\n');
+  fs.appendFileSync(file, `${JSON.stringify(full)}\n`);
 }
 
 /** Records one row; call it only after the test's assertions for that claim have passed. */

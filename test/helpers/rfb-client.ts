@@ -466,7 +466,7 @@ export class RfbClient {
     const b = Buffer.alloc(4 + 4 * encodings.length);
     b[0] = MSG_SET_ENCODINGS;
     b.writeUInt16BE(encodings.length, 2);
-    encodings.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
+    for (const [i, e] of encodings.entries()) b.writeInt32BE(e, 4 + 4 * i);
     this.socket.write(b);
   }
 

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
 import { FrameSource, FrameVerifier } from './stream.js';
 
@@ -246,13 +247,44 @@ export function startDuplex(seed: number, count: number, maxFrame: number): Prom
   });
 }
 
-/** A loopback port with nothing listening on it (bound once, then released). */
+/**
+ * A port on 127.0.0.1 where nothing listens. Chosen below the kernel's ephemeral range, so no
+ * `listen(0)` elsewhere (other tests run in parallel) can take it, and checked to refuse.
+ */
 export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  for (let port = Math.min(low, 32768) - 1; port > 1024; port -= 97) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(false);
+      });
+      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    });
+    if (refused) return port;
+  }
+  throw new Error('no closed port found on 127.0.0.1');
+}
+
+/**
+ * A loopback port that was free a moment ago, for a program that cannot listen on port 0 and say
+ * where (bound once, then released).
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface HangingTarget {

@@ -6,6 +6,10 @@
  */
 import net from 'node:net';
 import { WebSocket, type ClientOptions } from 'ws';
+import { FrameReader } from './ws-frame.js';
+
+// The frames themselves (encoder, header decoder, parser) are in ws-frame.ts, here for one import.
+export * from './ws-frame.js';
 
 export function wsUrl(port: number, path = '/'): string {
   return `ws://127.0.0.1:${port}${path}`;
@@ -141,7 +145,7 @@ export function handshake(headers: Record<string, string | undefined> = {}, path
   };
   const lines = [`GET ${path} HTTP/1.1`];
   for (const [k, v] of Object.entries(all)) if (v !== undefined) lines.push(`${k}: ${v}`);
-  return lines.join('\r\n') + '\r\n\r\n';
+  return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
 export interface HttpResponse {
@@ -150,6 +154,17 @@ export interface HttpResponse {
   /** Header names lower-cased. */
   headers: Record<string, string>;
   body: string;
+}
+
+/** The status line, status and headers (names lower-cased) of a response head without its blank line. */
+export function parseResponseHead(head: Buffer): Omit<HttpResponse, 'body'> {
+  const [statusLine = '', ...lines] = head.toString('latin1').split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: Number(statusLine.split(' ')[1]), statusLine, headers };
 }
 
 export interface RawConnection {
@@ -186,13 +201,7 @@ export function rawRequest(port: number, request: string | Buffer): Promise<RawC
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) return;
-      const [statusLine = '', ...lines] = head.subarray(0, end).toString('latin1').split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      response = { status: Number(statusLine.split(' ')[1]), statusLine, headers, body: '' };
+      response = { ...parseResponseHead(head.subarray(0, end)), body: '' };
       const rest = head.subarray(end + 4);
       if (response.status === 101) {
         if (rest.length) frames.push(rest);
@@ -211,111 +220,4 @@ export function rawRequest(port: number, request: string | Buffer): Promise<RawC
       if (!response) reject(new Error(`connection closed before a response: ${JSON.stringify(head.toString())}`));
     });
   });
-}
-
-export const OP_CONTINUATION = 0x0;
-export const OP_TEXT = 0x1;
-export const OP_BINARY = 0x2;
-export const OP_CLOSE = 0x8;
-export const OP_PING = 0x9;
-export const OP_PONG = 0xa;
-
-export interface FrameOptions {
-  fin?: boolean;
-  /** Mask the payload (clients must); default true. */
-  mask?: boolean;
-}
-
-/** Encodes one WebSocket frame, choosing the 7-, 16- or 64-bit length form by payload size. */
-export function encodeWsFrame(opcode: number, payload: Buffer = Buffer.alloc(0), options: FrameOptions = {}): Buffer {
-  const { fin = true, mask = true } = options;
-  const n = payload.length;
-  const lengthBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
-  const head = Buffer.alloc(2 + lengthBytes + (mask ? 4 : 0));
-  head[0] = (fin ? 0x80 : 0) | opcode;
-  head[1] = (mask ? 0x80 : 0) | (n < 126 ? n : n < 65536 ? 126 : 127);
-  if (lengthBytes === 2) head.writeUInt16BE(n, 2);
-  if (lengthBytes === 8) head.writeBigUInt64BE(BigInt(n), 2);
-  if (!mask) return Buffer.concat([head, payload]);
-  const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-  key.copy(head, 2 + lengthBytes);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i]! ^= key[i & 3]!;
-  return Buffer.concat([head, body]);
-}
-
-/** A close frame payload: code and reason. */
-export function closePayload(code: number, reason = ''): Buffer {
-  const b = Buffer.alloc(2 + Buffer.byteLength(reason));
-  b.writeUInt16BE(code, 0);
-  b.write(reason, 2);
-  return b;
-}
-
-export interface WsFrame {
-  fin: boolean;
-  opcode: number;
-  masked: boolean;
-  payload: Buffer;
-}
-
-/** Parses server frames from pushed bytes; `next()` resolves with each frame in order. */
-export class FrameReader {
-  private buffer: Buffer = Buffer.alloc(0);
-  private readonly frames: WsFrame[] = [];
-  private readonly waiting: ((f: WsFrame) => void)[] = [];
-
-  push(chunk: Buffer): void {
-    this.buffer = Buffer.concat([this.buffer, chunk]);
-    for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) return;
-      let n = b[1]! & 0x7f;
-      let offset = 2;
-      if (n === 126) {
-        if (b.length < 4) return;
-        n = b.readUInt16BE(2);
-        offset = 4;
-      } else if (n === 127) {
-        if (b.length < 10) return;
-        n = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      const masked = (b[1]! & 0x80) !== 0;
-      if (masked) offset += 4;
-      if (b.length < offset + n) return;
-      const frame: WsFrame = {
-        fin: (b[0]! & 0x80) !== 0,
-        opcode: b[0]! & 0x0f,
-        masked,
-        payload: Buffer.from(b.subarray(offset, offset + n)),
-      };
-      this.buffer = b.subarray(offset + n);
-      const w = this.waiting.shift();
-      if (w) w(frame);
-      else this.frames.push(frame);
-    }
-  }
-
-  next(): Promise<WsFrame> {
-    const f = this.frames.shift();
-    if (f) return Promise.resolve(f);
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  /** Reads frames until one with `opcode`, returning the frames skipped and the match. */
-  async until(opcode: number): Promise<{ skipped: WsFrame[]; frame: WsFrame }> {
-    const skipped: WsFrame[] = [];
-    for (;;) {
-      const frame = await this.next();
-      if (frame.opcode === opcode) return { skipped, frame };
-      skipped.push(frame);
-    }
-  }
-}
-
-/** Decodes a close frame payload. */
-export function parseClose(payload: Buffer): CloseEvent {
-  if (payload.length < 2) return { code: 1005, reason: '' };
-  return { code: payload.readUInt16BE(0), reason: payload.subarray(2).toString('utf8') };
 }

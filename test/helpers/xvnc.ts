@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './targets.js';
+import { sleep, waitFor } from './wait.js';
 
 export const XVNC = '/usr/bin/Xvnc';
 
@@ -97,18 +98,6 @@ export async function run(command: string, args: string[], env: NodeJS.ProcessEn
   const { code, signal } = await c.exited;
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}: ${c.output().trim()}`);
   return c.stdout();
-}
-
-/** A loopback TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** True if `port` can be bound on 127.0.0.1 now. */
@@ -214,11 +203,7 @@ async function launch(
     const port = options.port ?? (await freePort());
     if (options.port !== undefined) {
       // The old server on this port may take a moment to let go of it.
-      const deadline = Date.now() + 10_000;
-      while (!(await portIsFree(port))) {
-        if (Date.now() > deadline) throw new Error(`port ${port} stays in use`);
-        await sleep(50);
-      }
+      await waitFor(`port ${port} to be free`, () => portIsFree(port), { timeoutMs: 10_000, intervalMs: 50 });
     }
     const desktop = options.desktop ?? `e2e-:${display}`;
     const server = spawnGroup(XVNC, [

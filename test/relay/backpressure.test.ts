@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type net from 'node:net';
 import { describe, it } from 'node:test';
 import { recordReliability } from '../helpers/reliability.js';
-import { spawnRelay } from '../helpers/relay-process.js';
+import { spawnRelay } from '../helpers/cli.js';
 import { startFlood, startTarget } from '../helpers/targets.js';
 import { settle, waitFor } from '../helpers/wait.js';
 import { openClient, receiveBytes, sendAll, whenClosed } from '../helpers/ws-client.js';

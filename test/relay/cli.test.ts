@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { logFields } from '../helpers/relay-harness.js';
-import { runCli, spawnRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { runCli, spawnRelay, type RelayProcess } from '../helpers/cli.js';
 import { startEcho, startHanging, type TcpTarget } from '../helpers/targets.js';
 import { collect, handshake, openClient, rawRequest, receiveBytes, whenClosed, wsUrl } from '../helpers/ws-client.js';
 import { FAILURES } from '../../src/shared/failures.js';
@@ -95,7 +95,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
 
     it('logs "listening" with the bound address and the target', LIMIT, () => {
       const line = relay.stdout.find((l) => l.includes(' relay: listening '))!;
-      assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z info  relay: listening /);
+      assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}relay: listening /);
       assert.deepEqual(logFields(line), { listen: `127.0.0.1:${relay.port}`, target: `127.0.0.1:${echo.port}` });
     });
 

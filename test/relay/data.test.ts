@@ -60,7 +60,8 @@ describe('Relay data', () => {
       socket.write(down);
       socket.on('data', (c: Buffer) => {
         chunks.push(c);
-        if ((n += c.length) >= up.length) socket.end();
+        n += c.length;
+        if (n >= up.length) socket.end();
       });
       return { got: new Promise<Buffer>((resolve) => socket.on('close', () => resolve(Buffer.concat(chunks)))) };
     });

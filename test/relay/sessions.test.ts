@@ -33,7 +33,7 @@ describe('Relay sessions', () => {
         return back;
       }),
     );
-    echoed.forEach((got, i) => assert.ok(got.equals(payloads[i]!), `session ${i} got its own payload back`));
+    for (const [i, got] of echoed.entries()) assert.ok(got.equals(payloads[i]!), `session ${i} got its own payload back`);
 
     const stats = h.relay.stats();
     assert.equal(stats.sessionsOpen, n);
@@ -96,7 +96,7 @@ describe('Relay sessions', () => {
     for (const [i, size] of sizes.entries()) {
       const start = logFields(starts[i]!);
       const end = logFields(ends.find((l) => logFields(l).id === start.id)!);
-      assert.match(starts[i]!, /^info  relay: session start /);
+      assert.match(starts[i]!, /^info {2}relay: session start /);
       assert.equal(start.target, `127.0.0.1:${echo.port}`);
       assert.match(start.peer!, /^127\.0\.0\.1:\d+$/);
       assert.equal(end.target, `127.0.0.1:${echo.port}`);

@@ -100,7 +100,7 @@ describe('relay-side VNC authentication against the demo server', () => {
       const h = await relayWithPassword(t, server.port, 'wrong');
       const { error, close } = await expectRefusal(h.url);
       const reason = `authentication failed: 127.0.0.1:${server.port} did not accept the VNC password stored in the settings`;
-      assert.equal(error.message.startsWith('connection refused: ' + reason), true, error.message);
+      assert.equal(error.message.startsWith(`connection refused: ${reason}`), true, error.message);
       assert.equal(close.code, FAILURES['login-rejected'].code);
       assert.ok(close.reason.startsWith(reason), close.reason);
       assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['auth']);

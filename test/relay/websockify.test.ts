@@ -8,7 +8,7 @@ import net from 'node:net';
 import { describe, it } from 'node:test';
 import { startRelay } from '../helpers/relay-harness.js';
 import { echoSoak } from '../helpers/soak.js';
-import { closedPort, startEcho } from '../helpers/targets.js';
+import { freePort, startEcho } from '../helpers/targets.js';
 import { waitFor } from '../helpers/wait.js';
 import { wsUrl } from '../helpers/ws-client.js';
 
@@ -44,7 +44,7 @@ describe('Echo soak, differential', () => {
     }
     const echo = await startEcho();
     t.after(() => echo.close());
-    const port = await closedPort();
+    const port = await freePort();
     // Its own process group, so the per-connection children it forks go with it.
     const child = spawn(WEBSOCKIFY, [`127.0.0.1:${port}`, `127.0.0.1:${echo.port}`], {
       stdio: 'ignore',

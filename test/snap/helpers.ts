@@ -239,7 +239,7 @@ export class StreamingViewer {
           this.frames++;
           break;
         } else if (type === 2) {
-          continue; // Bell
+          // Bell: nothing follows
         } else if (type === 3) {
           await this.read(3);
           await this.read((await this.read(4)).readUInt32BE(0));
@@ -336,20 +336,4 @@ export function spawnDaemon(argv: string[], env: NodeJS.ProcessEnv, prefix: stri
       return result;
     },
   };
-}
-
-/** Polls `check` until it returns a truthy value or `ms` pass. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, ms = 30_000, every = 100): Promise<NonNullable<T>> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
 }

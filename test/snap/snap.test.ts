@@ -38,10 +38,10 @@ import {
   spawnDaemon,
   stageModule,
   startFakeIdm,
-  waitFor,
   type FakeIdm,
   type ViewerMode,
 } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ARCHES = ['amd64', 'arm64'] as const;
 type Arch = (typeof ARCHES)[number];
@@ -260,11 +260,12 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
         async () => {
           if (daemon.child.exitCode !== null) throw new Error(`daemon exited ${daemon.child.exitCode}: ${daemon.output.join('\n')}`);
           if (!fs.existsSync(socketPath)) return undefined;
-          const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view });
-          return r.status === 200 ? JSON.parse(r.body) : undefined;
+          // The socket file appears at bind, a moment before the daemon accepts: a refused
+          // connection then is not yet an answer.
+          const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view }).catch(() => undefined);
+          return r?.status === 200 ? JSON.parse(r.body) : undefined;
         },
-        90_000,
-        200,
+        { timeoutMs: 90_000, intervalMs: 200 },
       );
       diagnostic(`${arch}: answering on its socket ${((Date.now() - started) / 1000).toFixed(1)} s after start${prefix.length ? ' (under qemu)' : ''}`);
       assert.ok(fs.statSync(socketPath).isSocket());
@@ -272,7 +273,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       assert.equal(status.config.state, 'unmounted', 'no active configuration before the plug connects');
       // Health: waiting for the Solutions folder.
       const health = (): string[][] => snapctl.calls();
-      await waitFor('the health "waiting"', () => health().length >= 1, 30_000, 100);
+      await waitFor('the health "waiting"', () => health().length >= 1, { timeoutMs: 30_000, intervalMs: 100 });
       assert.deepEqual(health(), [['set-health', '--code=solutions-not-connected', 'waiting', 'waiting for the Solutions folder (active-solution plug)']]);
 
       // Authentication is on in the snap: no token, no page.
@@ -289,18 +290,18 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       await waitFor('the daemon to pick up the active configuration', async () => {
         const r = await request(endpoint, 'GET', '/ctrlx-novnc/api/v1/status', { token: view });
         return JSON.parse(r.body).config.state === 'ok';
-      }, 30_000, 250);
-      await waitFor('the health "okay"', () => health().length >= 2, 30_000, 100);
+      }, { timeoutMs: 30_000, intervalMs: 250 });
+      await waitFor('the health "okay"', () => health().length >= 2, { timeoutMs: 30_000, intervalMs: 100 });
       assert.deepEqual(health()[1], ['set-health', 'okay']);
 
       // A hand edit breaks config.json: health error naming file, line and field; fixed: okay.
       const configFile = path.join(appdata, 'ctrlx-novnc', 'config.json');
       fs.writeFileSync(configFile, '{\n  "version": 1,\n  "targets": [\n    {"id": "x", "name": "X", "host": "10.0.0.9", "port": 0}\n  ]\n}\n');
-      await waitFor('the health "error"', () => health().length >= 3, 30_000, 100);
+      await waitFor('the health "error"', () => health().length >= 3, { timeoutMs: 30_000, intervalMs: 100 });
       assert.deepEqual(health()[2]!.slice(0, 3), ['set-health', '--code=config-invalid', 'error']);
       assert.match(health()[2]![3]!, /^config\.json line 4 targets\[0\]\.port: .{3,}/);
       fs.writeFileSync(configFile, '{"version": 1, "targets": []}\n');
-      await waitFor('the health "okay" again', () => health().length >= 4, 30_000, 100);
+      await waitFor('the health "okay" again', () => health().length >= 4, { timeoutMs: 30_000, intervalMs: 100 });
       assert.deepEqual(health()[3], ['set-health', 'okay']);
       diagnostic(`${arch}: health reported through snapctl: ${health().map((c) => c.slice(1).join(' ')).join(' → ')}`);
 
@@ -445,7 +446,7 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
     );
     const out = path.join(ROOT, 'test-artifacts');
     fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, 'snap-memory.json'), JSON.stringify(figures, null, 2) + '\n');
+    fs.writeFileSync(path.join(out, 'snap-memory.json'), `${JSON.stringify(figures, null, 2)}\n`);
     // Regression guards (the figures themselves are in README.md "Memory"): a few MB of margin
     // over what was measured, because the file-backed part depends on the page cache.
     assert.ok(figures.idle.anonMB < GUARD_MB.idlePrivate, `idle private memory ${figures.idle.anonMB} MB (guard ${GUARD_MB.idlePrivate} MB)`);

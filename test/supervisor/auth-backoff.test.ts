@@ -90,7 +90,7 @@ describe('backoff after rejected stored passwords', () => {
     assert.equal(s.connects(), before, 'no connection to the server while held back');
 
     // Once the hold-back has passed, one more try is let through (and fails again: 3 in a row).
-    await waitFor('the hold-back to pass', () => s.supervisor.status().targets[0]!.auth?.retryIn === null, 100);
+    await waitFor('the hold-back to pass', () => s.supervisor.status().targets[0]!.auth?.retryIn === null, { intervalMs: 100 });
     assert.match(await attempt(s.url), /^rfb: authentication failed/);
     assert.equal(s.supervisor.status().targets[0]!.auth?.failures, 3);
     assert.equal((await refused(s.url)).status, 503);

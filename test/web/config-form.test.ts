@@ -20,7 +20,7 @@ import {
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
-import { rowsOf, valueOf, errorOf } from '../helpers/form-page.js';
+import { rowsOf, fieldValue, errorOf } from '../helpers/form-page.js';
 import { serializeConfig, type Config } from '../../src/config/schema.js';
 
 const PAGE = `${PREFIX}/config/`;
@@ -83,7 +83,7 @@ describe('settings page (no JavaScript)', () => {
     const rows = rowsOf(page.text);
     assert.equal(rows.length, 2);
     assert.deepEqual(
-      rows.map((r) => ['id', 'name', 'host', 'port'].map((f) => valueOf(r, f))),
+      rows.map((r) => ['id', 'name', 'host', 'port'].map((f) => fieldValue(r, f))),
       [
         ['press', 'Press line', '192.168.1.50', '5900'],
         ['weld', 'Welder', 'weld-hmi', '5901'],
@@ -107,7 +107,7 @@ describe('settings page (no JavaScript)', () => {
     await http.put(`${API}/config`, config());
     const rows = rowsOf((await http.get(PAGE)).text);
     assert.equal(rows.length, 1);
-    assert.deepEqual(['id', 'name', 'host', 'port'].map((f) => valueOf(rows[0]!, f)), ['', '', '', '5900']);
+    assert.deepEqual(['id', 'name', 'host', 'port'].map((f) => fieldValue(rows[0]!, f)), ['', '', '', '5900']);
   });
 
   it('saves the form and answers 303 to the page with a message', async () => {
@@ -169,9 +169,9 @@ describe('settings page (no JavaScript)', () => {
       assert.match(rows[1]!, new RegExp(`name="${field}" value="[^"]*"[^>]*aria-invalid="true"`));
       assert.equal(errorOf(rows[0]!, field), '', 'the other row has no error');
       assert.doesNotMatch(rows[0]!, /aria-invalid/);
-      assert.equal(valueOf(rows[1]!, 'host'), row.host);
-      assert.equal(valueOf(rows[1]!, 'port'), row.port);
-      assert.equal(valueOf(rows[1]!, 'name'), row.name);
+      assert.equal(fieldValue(rows[1]!, 'host'), row.host);
+      assert.equal(fieldValue(rows[1]!, 'port'), row.port);
+      assert.equal(fieldValue(rows[1]!, 'name'), row.name);
       const msg = messageOf(res.text);
       assert.equal(msg.kind, 'message-error');
       assert.match(msg.text, /^Not saved: targets\[1\]\./);
@@ -253,8 +253,8 @@ describe('settings page (no JavaScript)', () => {
       assert.equal(res.status, 200);
       const rows = rowsOf(res.text);
       assert.equal(rows.length, 3);
-      assert.equal(valueOf(rows[1]!, 'name'), 'Typed not saved', 'typed values are kept');
-      assert.deepEqual(['id', 'name', 'host', 'port'].map((f) => valueOf(rows[2]!, f)), ['', '', '', '5900']);
+      assert.equal(fieldValue(rows[1]!, 'name'), 'Typed not saved', 'typed values are kept');
+      assert.deepEqual(['id', 'name', 'host', 'port'].map((f) => fieldValue(rows[2]!, f)), ['', '', '', '5900']);
       assert.equal(messageOf(res.text).kind, 'message-info');
       assert.deepEqual(await saved(), initial);
     });
@@ -268,7 +268,7 @@ describe('settings page (no JavaScript)', () => {
       assert.equal(res.status, 200);
       const rows = rowsOf(res.text);
       assert.equal(rows.length, 1);
-      assert.equal(valueOf(rows[0]!, 'id'), 'weld');
+      assert.equal(fieldValue(rows[0]!, 'id'), 'weld');
       assert.match(messageOf(res.text).text, /Save to apply/);
       assert.deepEqual(await saved(), initial);
       // The remove buttons are renumbered.

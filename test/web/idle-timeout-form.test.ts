@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { API, PREFIX, client, csrfToken, startTestApp, target, type TestApp } from '../helpers/app.js';
-import { rowsOf, valueOf, errorOf } from '../helpers/form-page.js';
+import { rowsOf, fieldValue, errorOf } from '../helpers/form-page.js';
 import type { Config } from '../../src/config/schema.js';
 
 const PAGE = `${PREFIX}/config/`;
@@ -59,7 +59,7 @@ describe('idle timeout on the settings page (no JavaScript)', () => {
   it('shows the minutes of each target, empty (placeholder "never") where sessions are never closed', async () => {
     const page = await http.get(PAGE);
     const rows = rowsOf(page.text);
-    assert.deepEqual(rows.map((r) => valueOf(r, 'idleTimeout')), ['30', '']);
+    assert.deepEqual(rows.map((r) => fieldValue(r, 'idleTimeout')), ['30', '']);
     assert.match(rows[0]!, /<label class="field field-idle">Close idle sessions after\s*<span class="with-unit"><input name="idleTimeout"[^>]*placeholder="never"[^>]*> minutes<\/span>/);
     assert.match(rows[0]!, /Idle means no keys, pointer or clipboard from the viewer; screen updates do not count\./);
   });
@@ -70,7 +70,7 @@ describe('idle timeout on the settings page (no JavaScript)', () => {
     const file = saved();
     assert.equal('idleTimeout' in file.targets[0]!, false);
     assert.equal(file.targets[1]!.idleTimeout, 90);
-    assert.deepEqual(rowsOf((await http.get(PAGE)).text).map((r) => valueOf(r, 'idleTimeout')), ['', '90']);
+    assert.deepEqual(rowsOf((await http.get(PAGE)).text).map((r) => fieldValue(r, 'idleTimeout')), ['', '90']);
   });
 
   it('treats a post without the field (a page from before it existed) as never', async () => {
@@ -87,9 +87,9 @@ describe('idle timeout on the settings page (no JavaScript)', () => {
       const rows = rowsOf(res.text);
       assert.equal(errorOf(rows[1]!, 'idleTimeout'), 'idleTimeout must be a whole number of minutes from 1 to 1440 (leave it out to never close idle sessions)');
       assert.match(rows[1]!, /name="idleTimeout" value="[^"]*"[^>]*aria-invalid="true"/);
-      assert.equal(valueOf(rows[1]!, 'idleTimeout'), typed);
+      assert.equal(fieldValue(rows[1]!, 'idleTimeout'), typed);
       assert.equal(errorOf(rows[0]!, 'idleTimeout'), '');
-      assert.equal(valueOf(rows[0]!, 'idleTimeout'), '30');
+      assert.equal(fieldValue(rows[0]!, 'idleTimeout'), '30');
       assert.match(messageOf(res.text), /^Not saved: targets\[1\]\.idleTimeout: idleTimeout must be a whole number of minutes from 1 to 1440/);
       assert.equal(fs.readFileSync(t.file, 'utf8'), before);
     });
@@ -98,9 +98,9 @@ describe('idle timeout on the settings page (no JavaScript)', () => {
   it('keeps the typed minutes when a row is added or removed', async () => {
     const add = await http.form(PAGE, [...fields(token, [{ ...press, idleTimeout: '12' }]).slice(0, -1), ['action', 'add']]);
     assert.equal(add.status, 200);
-    assert.deepEqual(rowsOf(add.text).map((r) => valueOf(r, 'idleTimeout')), ['12', '']);
+    assert.deepEqual(rowsOf(add.text).map((r) => fieldValue(r, 'idleTimeout')), ['12', '']);
     const remove = await http.form(PAGE, [...fields(token, [{ ...press, idleTimeout: '12' }, { ...weld, idleTimeout: '7' }]).slice(0, -1), ['remove', '0']]);
-    assert.deepEqual(rowsOf(remove.text).map((r) => valueOf(r, 'idleTimeout')), ['7']);
+    assert.deepEqual(rowsOf(remove.text).map((r) => fieldValue(r, 'idleTimeout')), ['7']);
   });
 
   it('lists the targets in the status panel and says which have a stored VNC password', async () => {

@@ -11,15 +11,15 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { API, RELAY, client, config, csrfToken, makeTempDir, removeDir, request, target, vncServer, waitFor, writeConfigFile, type FakeServer } from '../helpers/app.js';
-import { SERVE_CLI, serveEnv, spawnServe, type ServeExit, type ServeProcess } from '../helpers/serve-process.js';
+import { childEnv, runCli, spawnServe, type Exit, type ServeProcess } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { BEARER_PROTOCOL_PREFIX, SCOPE_MANAGE } from '../../src/ctrlx/auth.js';
 
 /** Resolves with the exit, failing if it does not come within `ms` (the "exits within 5 s" rule). */
-async function exitWithin(p: ServeProcess, ms: number): Promise<ServeExit> {
-  let done: ServeExit | undefined;
+async function exitWithin(p: ServeProcess, ms: number): Promise<Exit> {
+  let done: Exit | undefined;
   void p.exited.then((e) => (done = e));
-  await waitFor(`the process to exit within ${ms} ms`, () => done !== undefined, ms);
+  await waitFor(`the process to exit within ${ms} ms`, () => done !== undefined, { timeoutMs: ms });
   return done!;
 }
 
@@ -100,7 +100,7 @@ describe('serve process', () => {
 
     const setUp = async (): Promise<void> => {
       root = await makeTempDir('snap');
-      env = serveEnv({
+      env = childEnv({
         SNAP: path.join(root, 'snap'),
         SNAP_DATA: path.join(root, 'data'),
         SNAP_COMMON: path.join(root, 'common'),
@@ -124,7 +124,7 @@ describe('serve process', () => {
       await staleSocket(socket);
       writeConfigFile(path.join(solutions, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), config(target('v', vnc.port)));
 
-      const p = await spawnServe([], env);
+      const p = await spawnServe([], { env });
       running.add(p);
       assert.equal(p.address, socket);
       assert.ok(fs.lstatSync(socket).isSocket());
@@ -151,7 +151,7 @@ describe('serve process', () => {
     it('refuses pages of another origin before anything happens: relay upgrade, API change, form post (403), with a valid token', async () => {
       await setUp();
       writeConfigFile(path.join(solutions, 'activeConfiguration', 'ctrlx-novnc', 'config.json'), config(target('v', vnc.port)));
-      const p = await spawnServe([], env);
+      const p = await spawnServe([], { env });
       running.add(p);
       // As the ctrlX reverse proxy forwards a browser's request: the device's host name and the page's Origin.
       const device = { Host: 'ctrlx-core.local', 'X-Forwarded-For': '192.168.1.20' };
@@ -207,7 +207,7 @@ describe('serve process', () => {
 
     it('waits for the active configuration instead of creating it', async () => {
       await setUp();
-      const p = await spawnServe([], env);
+      const p = await spawnServe([], { env });
       running.add(p);
       const http = client({ socketPath: socket }, auth);
       assert.equal((await http.status()).config.state, 'unmounted');
@@ -220,10 +220,7 @@ describe('serve process', () => {
 
     it('refuses --listen with exit code 2', async () => {
       await setUp();
-      const child = spawn(process.execPath, [SERVE_CLI, 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const { code, stderr } = await runCli(['serve', '--listen', '127.0.0.1:0'], { env });
       assert.equal(code, 2);
       assert.match(stderr, /^Error: --listen is not used on the device/);
       assert.equal(fs.existsSync(socket), false);
