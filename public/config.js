@@ -17,7 +17,7 @@ const statusBody = document.getElementById('status-body');
 function headers(json) {
   const h = { Accept: 'application/json' };
   if (json) h['Content-Type'] = 'application/json';
-  const token = window.ctrlxToken && window.ctrlxToken();
+  const token = window.ctrlxToken?.();
   if (token) h.Authorization = `Bearer ${token}`;
   return h;
 }
@@ -119,7 +119,7 @@ async function save() {
       setPasswordState(row, t.passwordSet);
     });
     show('ok', 'Saved. New viewer sessions use these targets now.');
-    refreshStatus();
+    await refreshStatus();
     return;
   }
   const p = res.data || {};
@@ -142,7 +142,7 @@ async function probe(row) {
   } else {
     out.className = 'probe probe-bad';
     out.textContent = '';
-    for (const e of (res.data && res.data.errors) || []) setError(row, e.field, e.message);
+    for (const e of (res.data?.errors) || []) setError(row, e.field, e.message);
   }
 }
 
@@ -190,8 +190,8 @@ function removeRow(row) {
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   const button = event.submitter;
-  const action = button && button.dataset.action;
-  const row = button && button.closest('fieldset.target');
+  const action = button?.dataset.action;
+  const row = button?.closest('fieldset.target');
   const run = action === 'probe' ? probe(row) : action === 'remove' ? removeRow(row) : action === 'add' ? addRow() : save();
   if (button && run instanceof Promise) {
     button.disabled = true;
@@ -220,7 +220,7 @@ async function refreshStatus() {
     } else if (res.status === 429) {
       const wait = Number(res.headers.get('Retry-After')) || 60;
       pausedUntil = Date.now() + wait * 1000;
-      show('error', (res.data && res.data.detail) || `Too many requests; the status resumes in ${wait} s.`);
+      show('error', (res.data?.detail) || `Too many requests; the status resumes in ${wait} s.`);
     }
   } catch {
     // The app may be restarting; the next poll tries again.

@@ -65,7 +65,7 @@ function currentTarget() {
 /** Re-reads the targets (the settings may have changed them since the page was loaded). */
 async function refreshTargets() {
   try {
-    const token = window.ctrlxToken && window.ctrlxToken();
+    const token = window.ctrlxToken?.();
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     const res = await fetch(new URL('../api/v1/status', location.href), { headers });
@@ -95,8 +95,8 @@ function targetName() {
 /** The target as the messages need it: its name, address and idle timeout (from the page). */
 function targetInfo() {
   const opt = targetSelect.selectedOptions[0];
-  const minutes = opt && opt.dataset.idleMinutes ? Number(opt.dataset.idleMinutes) : null;
-  return { name: targetName(), address: (opt && opt.dataset.address) || undefined, idleMinutes: minutes };
+  const minutes = opt?.dataset.idleMinutes ? Number(opt.dataset.idleMinutes) : null;
+  return { name: targetName(), address: (opt?.dataset.address) || undefined, idleMinutes: minutes };
 }
 
 /** The relay URL, derived from this page (ws: or wss:, same host, under the same path prefix). */
@@ -156,7 +156,7 @@ function connect() {
   let socket;
   try {
     // The login travels in a subprotocol, not in the URL (URLs end up in logs).
-    const token = window.ctrlxToken && window.ctrlxToken();
+    const token = window.ctrlxToken?.();
     socket = new WebSocket(relayUrl(), token ? ['binary', `ctrlx-novnc.bearer.${token}`] : []);
   } catch (err) {
     showOverlay(`Cannot open the connection: ${err.message}`, { retry: true });
@@ -239,7 +239,7 @@ async function explain() {
   try {
     const url = relayUrl();
     url.protocol = location.protocol;
-    const token = window.ctrlxToken && window.ctrlxToken();
+    const token = window.ctrlxToken?.();
     const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
     const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : {};
     return refusalMessage({ status: res.status, statusText: res.statusText, kind: body.kind, detail: body.detail }, target);

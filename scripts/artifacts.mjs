@@ -122,7 +122,7 @@ export function fossOffer(foss, { name, version, author, url }) {
         : c.homepage;
     lines.push(`- ${c.name}${c.version ? ` ${c.version}` : ''} (${licences})`, `  source: ${source}`, `  project: ${c.homepage}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function sha256(file) {
@@ -181,7 +181,7 @@ export async function buildArtifacts(outDir) {
   }
 
   const sums = filesBelow(outDir).map((f) => `${sha256(path.join(outDir, f))}  ${f}`);
-  fs.writeFileSync(path.join(outDir, 'SHA256SUMS'), sums.join('\n') + '\n');
+  fs.writeFileSync(path.join(outDir, 'SHA256SUMS'), `${sums.join('\n')}\n`);
   log(`wrote ${sums.length} files to ${path.relative(process.cwd(), outDir) || outDir}`);
   return filesBelow(outDir);
 }

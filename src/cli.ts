@@ -267,7 +267,7 @@ async function runDemoServer(args: string[]): Promise<void> {
   const addr = parseHostPort(values.listen ?? '127.0.0.1:5900', '--listen', undefined, true);
   const log = createLogger();
   const { startDemoServer } = await import('./demo/demo-server.js');
-  let demo;
+  let demo: Awaited<ReturnType<typeof startDemoServer>>;
   try {
     demo = await startDemoServer({ host: addr.host, port: addr.port, logger: log });
   } catch (err) {

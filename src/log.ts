@@ -62,8 +62,8 @@ export function formatLine(msg: string, fields?: LogFields): string {
 }
 
 function defaultSink(level: LogLevel, line: string): void {
-  if (level === 'warn' || level === 'error') process.stderr.write(line + '\n');
-  else process.stdout.write(line + '\n');
+  if (level === 'warn' || level === 'error') process.stderr.write(`${line}\n`);
+  else process.stdout.write(`${line}\n`);
 }
 
 function parseLevel(value: string | undefined): LogLevel | undefined {
@@ -80,8 +80,8 @@ export function createLogger(options: LoggerOptions = {}, scope = ''): Logger {
   const min = ORDER[level];
   const write = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (ORDER[lvl] < min) return;
-    const prefix = (journal ? `<${JOURNAL_PRIORITY[lvl]}>` : '') + (timestamps ? new Date().toISOString() + ' ' : '') + lvl.padEnd(5) + ' ';
-    sink(lvl, prefix + (scope ? scope + ': ' : '') + formatLine(msg, fields));
+    const prefix = `${(journal ? `<${JOURNAL_PRIORITY[lvl]}>` : '') + (timestamps ? `${new Date().toISOString()} ` : '') + lvl.padEnd(5)} `;
+    sink(lvl, prefix + (scope ? `${scope}: ` : '') + formatLine(msg, fields));
   };
   return {
     debug: (msg, fields) => write('debug', msg, fields),

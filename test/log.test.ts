@@ -36,7 +36,7 @@ describe('log', () => {
     assert.deepEqual(stdout, ['debug web: d n=1', 'info  web: i', 'notice web: n']);
     assert.deepEqual(stderr, ['warn  web: w why="a b"', 'error web: e']);
     const stamped = logInChild({});
-    assert.match(stamped.stdout[1]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info  web: i$/);
+    assert.match(stamped.stdout[1]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info {2}web: i$/);
   });
 
   it('the priorities are the sd-daemon ones; a sink gets them only when asked', () => {

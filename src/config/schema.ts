@@ -86,7 +86,8 @@ export const MAX_PASSWORD_LENGTH = 64;
 
 /** True when every character is Latin-1 (U+0000 to U+00FF), one byte each in VNC authentication. */
 export function isLatin1(text: string): boolean {
-  return /^[\u0000-\u00ff]*$/.test(text);
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return false;
+  return true;
 }
 
 /** A target's VNC password: 1-64 Latin-1 characters. Messages never quote the value. */
@@ -198,7 +199,7 @@ export function storedTarget(t: Target): Target {
 
 /** Serialises a configuration the way it is stored: stable key order, two-space indent. */
 export function serializeConfig(config: Config): string {
-  return JSON.stringify({ version: config.version, targets: config.targets.map(storedTarget) }, null, 2) + '\n';
+  return `${JSON.stringify({ version: config.version, targets: config.targets.map(storedTarget) }, null, 2)}\n`;
 }
 
 /**

@@ -185,5 +185,5 @@ export function parseSecrets(text: string): Map<string, SecretRecord> | null {
 export function serializeSecrets(records: ReadonlyMap<string, SecretRecord>): string {
   const targets: Record<string, SecretRecord> = {};
   for (const [id, { host, port, password }] of records) targets[id] = { host, port, password };
-  return JSON.stringify({ version: SECRETS_VERSION, targets }, null, 2) + '\n';
+  return `${JSON.stringify({ version: SECRETS_VERSION, targets }, null, 2)}\n`;
 }

@@ -36,7 +36,7 @@ export const MESSAGE_MAX = 70;
 /** `text` cut to `MESSAGE_MAX` characters (an ellipsis marks the cut). */
 function fitMessage(text: string): string {
   const chars = [...text.replace(/\s+/g, ' ').trim()];
-  const fitted = chars.length <= MESSAGE_MAX ? chars.join('') : chars.slice(0, MESSAGE_MAX - 1).join('') + '…';
+  const fitted = chars.length <= MESSAGE_MAX ? chars.join('') : `${chars.slice(0, MESSAGE_MAX - 1).join('')}…`;
   return fitted.length >= MESSAGE_MIN ? fitted : fitted.padEnd(MESSAGE_MIN, '.');
 }
 
@@ -92,7 +92,7 @@ export class HealthReporter {
 
   /** Resolves when no report is running or waiting (for stop and tests). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running !== undefined) await this.running;
   }
 
   private async drain(): Promise<void> {

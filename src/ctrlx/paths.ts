@@ -60,7 +60,10 @@ export function packageRoot(): string {
   if (root) return root;
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'views'))) return (root = dir);
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'views'))) {
+      root = dir;
+      return root;
+    }
     const up = path.dirname(dir);
     if (up === dir) throw new Error('cannot find the package root (package.json and views/)');
     dir = up;

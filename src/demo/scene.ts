@@ -140,7 +140,7 @@ function printable(text: string): string {
 
 /** Cuts `text` to `max` characters, ending with `...` when cut. */
 function ellipsis(text: string, max: number): string {
-  return text.length <= max ? text : text.slice(0, Math.max(0, max - 3)) + '...';
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 3))}...`;
 }
 
 interface Mark {
@@ -238,7 +238,7 @@ export class DemoScene {
     if (!buttons) return;
     const colour = MARK_COLOURS[buttons & 1 ? 0 : buttons & 2 ? 1 : 2];
     // While dragging, fill the gap from the last position so strokes are continuous.
-    const from = last && last.mask ? last : { x, y };
+    const from = last?.mask ? last : { x, y };
     // Capped, so a client jumping across the screen cannot make one event cost much drawing.
     const steps = Math.min(MAX_STROKE_STEPS, Math.max(1, Math.ceil(Math.hypot(x - from.x, y - from.y) / MARK_RADIUS)));
     let dirty: Rect | undefined;

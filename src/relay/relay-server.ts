@@ -223,7 +223,7 @@ export class Relay {
     this.log.info('session end', {
       id: session.id,
       target: formatHostPort(session.target.host, session.target.port),
-      duration: (end.durationMs / 1000).toFixed(3) + 's',
+      duration: `${(end.durationMs / 1000).toFixed(3)}s`,
       up: session.bytesUp,
       down: session.bytesDown,
       kind: end.kind,

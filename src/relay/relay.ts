@@ -106,7 +106,7 @@ function clampReason(reason: string): string {
   if (Buffer.byteLength(reason) <= 123) return reason;
   let out = reason.slice(0, 123);
   while (Buffer.byteLength(out) > 120) out = out.slice(0, -1);
-  return out + '...';
+  return `${out}...`;
 }
 
 /** The zero-byte write that tells a FIN from a reset reported as EOF (see onTargetEnd). */

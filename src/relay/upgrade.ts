@@ -17,7 +17,7 @@ export function rejectUpgrade(
     socket.destroy();
     return;
   }
-  const body = message.endsWith('\n') ? message : message + '\n';
+  const body = message.endsWith('\n') ? message : `${message}\n`;
   const lines = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
     'Connection: close',
@@ -25,5 +25,5 @@ export function rejectUpgrade(
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
   ];
-  socket.end(lines.join('\r\n') + '\r\n\r\n' + body);
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }

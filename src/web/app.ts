@@ -40,9 +40,9 @@ export function createWebApp(options: WebDeps): express.Express {
   // strict, so these handlers see both forms and pass the slashed one on).
   app.get([PREFIX, `${PREFIX}/config`, `${PREFIX}/viewer`], (req, res, next) => {
     if (req.path.endsWith('/')) next();
-    else res.redirect(301, req.path + '/' + query(req));
+    else res.redirect(301, `${req.path}/${query(req)}`);
   });
-  app.get(`${PREFIX}/`, (req, res) => res.redirect(302, 'viewer/' + query(req)));
+  app.get(`${PREFIX}/`, (req, res) => res.redirect(302, `viewer/${query(req)}`));
   app.use(
     `${PREFIX}/static`,
     express.static(path.join(root, 'public'), { index: false, redirect: false, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }),

@@ -42,7 +42,7 @@ export function createServer(options: ServerOptions): http.Server {
       refuseUpgrade(socket, new AppError(ERR_BAD_REQUEST, 'Bad request URL.'));
       return;
     }
-    if (url.pathname !== RELAY_PATH && url.pathname !== RELAY_PATH + '/') {
+    if (url.pathname !== RELAY_PATH && url.pathname !== `${RELAY_PATH}/`) {
       refuseUpgrade(socket, new AppError(ERR_NOT_FOUND, 'No WebSocket endpoint here.'));
       return;
     }

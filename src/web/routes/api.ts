@@ -19,9 +19,15 @@ export const API_BODY_LIMIT = 16 * 1024;
 
 /** Requires a JSON body on state-changing requests: a cross-site form cannot send one. */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
-  if (!isSameOrigin(req)) return next(new AppError(ERR_FORBIDDEN, 'Cross-origin requests are not allowed.'));
+  if (!isSameOrigin(req)) {
+    next(new AppError(ERR_FORBIDDEN, 'Cross-origin requests are not allowed.'));
+    return;
+  }
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !req.is('application/json')) return next(new AppError(ERR_UNSUPPORTED_MEDIA_TYPE, 'Send the body as application/json.'));
+  if (hasBody && !req.is('application/json')) {
+    next(new AppError(ERR_UNSUPPORTED_MEDIA_TYPE, 'Send the body as application/json.'));
+    return;
+  }
   next();
 }
 
