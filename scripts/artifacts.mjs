@@ -7,7 +7,8 @@
  *   snaps/          ctrlx-novnc_<version>_arm64.snap (mandatory) and _amd64.snap (ctrlX CORE virtual)
  *   disclosure/     fossinfo.json (everything bundled, with licence texts) and foss-offer.txt
  *   buildinfo/      snapcraft.yaml, package-manifest.json and the validation descriptions
- *   documentation/  manual.pdf, test-setup-description.pdf, release-notes.pdf (from docs/*.md)
+ *   documentation/  manual.pdf, test-setup-description.pdf, release-notes.pdf,
+ *                   architecture-overview.pdf (from docs/*.md)
  *   SHA256SUMS      of every file above
  *
  *   node scripts/artifacts.mjs [--out DIR]          (npm run artifacts)
@@ -32,6 +33,7 @@ export const DOCUMENTS = [
   { source: 'docs/manual.md', pdf: 'manual.pdf' },
   { source: 'docs/test-setup.md', pdf: 'test-setup-description.pdf' },
   { source: 'docs/release-notes.md', pdf: 'release-notes.pdf' },
+  { source: 'docs/architecture.md', pdf: 'architecture-overview.pdf' },
 ];
 
 const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);

@@ -43,17 +43,18 @@ describe('certification artifacts', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrlx-novnc-artifacts-'));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('manual, test setup and release notes become PDFs with every heading of their Markdown', { skip, timeout: 120_000 }, async () => {
+  it('manual, test setup, release notes and the architecture overview become PDFs with every heading of their Markdown', { skip, timeout: 120_000 }, async () => {
     const version = readJson(path.join(ROOT, 'package.json')).version;
     const out = path.join(tmp, 'documentation');
     const files = await artifacts.renderDocuments(out, { version });
-    assert.deepEqual(files.map((f) => path.basename(f)), ['manual.pdf', 'test-setup-description.pdf', 'release-notes.pdf']);
+    assert.deepEqual(files.map((f) => path.basename(f)), ['manual.pdf', 'test-setup-description.pdf', 'release-notes.pdf', 'architecture-overview.pdf']);
     // What each document must cover (issue 15: install, configure, use, remove; the standard
     // scenario with a VNC server, a target, a session, save and load; the version's notes).
     const required: Record<string, string[]> = {
       'manual.pdf': ['Requirements', 'Installation', 'Configuration', 'Saving and loading with Solutions', 'App health', 'Use', 'Diagnosis', 'Removal'],
       'test-setup-description.pdf': ['Test equipment', 'The VNC server', 'Standard scenario', 'A VNC target', 'A session', 'Save and load'],
       'release-notes.pdf': [`Version ${version}`, 'Features', 'Technical data', 'Known limitations'],
+      'architecture-overview.pdf': ['Modules', 'A configuration change travels one way', 'Failures travel as codes', 'Where a new feature goes'],
     };
     for (const doc of artifacts.DOCUMENTS) {
       const file = path.join(out, doc.pdf);
