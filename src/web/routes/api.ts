@@ -147,7 +147,7 @@ export function apiRouter(deps: RouteDeps): Router {
     res.setHeader('Cache-Control', 'no-store');
     if (req.accepts(['json', 'text/csv']) === 'text/csv') {
       const entries = all ? await audit.entries() : (await audit.page(page, limit)).entries;
-      res.attachment(auditFileName());
+      res.setHeader('Content-Disposition', `attachment; filename="${auditFileName()}"`);
       res.type('text/csv; charset=utf-8').send(auditCsv(entries));
       return;
     }
