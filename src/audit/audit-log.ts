@@ -23,7 +23,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
-import { AUDIT_EVENTS, type AuditEvent, type AuditEventName, type AuditSink } from './events.js';
+import type { AuditEvent, AuditSink } from './events.js';
 
 export const AUDIT_FILE_NAME = 'audit.log';
 export const AUDIT_OLD_FILE_NAME = 'audit.1.log';
@@ -62,7 +62,15 @@ export interface AuditPage {
   more: boolean;
 }
 
-const EVENT_NAMES: ReadonlySet<string> = new Set(AUDIT_EVENTS);
+/** The events a stored line may name (events.ts); any other line is not an entry. */
+const EVENT_NAMES: ReadonlySet<string> = new Set<AuditEvent['event']>([
+  'session-start',
+  'session-end',
+  'control-take',
+  'control-release',
+  'control-taken-over',
+  'session-ended-by',
+]);
 
 /** A ctrlX token (a JWT: base64url of `{"` starts with `eyJ`), wherever it appears in a value. */
 const TOKEN_LIKE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
@@ -83,7 +91,7 @@ export function normalizeEvent(e: AuditEvent, now = new Date()): AuditEvent {
   const time = typeof e.time === 'string' && !Number.isNaN(Date.parse(e.time)) ? new Date(e.time).toISOString() : now.toISOString();
   const out: AuditEvent = {
     time,
-    event: cleanValue(e.event) as AuditEventName,
+    event: cleanValue(e.event) as AuditEvent['event'],
     user: cleanValue(e.user),
     target: cleanValue(e.target),
     targetName: cleanValue(e.targetName),
@@ -109,7 +117,7 @@ export function parseAuditLine(line: string): AuditEvent | null {
   for (const key of ['user', 'target', 'targetName', 'address', 'sessionId'] as const) if (typeof r[key] !== 'string') return null;
   const e: AuditEvent = {
     time: r.time,
-    event: r.event as AuditEventName,
+    event: r.event as AuditEvent['event'],
     user: r.user as string,
     target: r.target as string,
     targetName: r.targetName as string,
