@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 import {
   AUDIT_FILE_MAX_BYTES,
   AUDIT_FILE_NAME,
+  AUDIT_MAX_PENDING,
   AUDIT_OLD_FILE_NAME,
   AuditLog,
   auditCsv,
@@ -65,8 +66,13 @@ describe('audit log', () => {
     const appDir = path.join(dir, 'app');
     const log = new AuditLog({ dir: appDir });
     const N = 10_000;
-    for (let i = 0; i < N; i++) log.record(event(i));
+    // In bursts of 100, each written while the next is recorded: every event reaches the file.
+    for (let i = 0; i < N; i++) {
+      log.record(event(i));
+      if (i % 100 === 99) await log.flush();
+    }
     await log.flush();
+    assert.equal(log.lost, 0);
     const current = path.join(appDir, AUDIT_FILE_NAME);
     const old = path.join(appDir, AUDIT_OLD_FILE_NAME);
     const sizes = [fileSize(current), fileSize(old)];
@@ -101,8 +107,8 @@ describe('audit log', () => {
     recordReliability({
       table: 'load',
       name: 'audit trail bound',
-      tried: `${N} audit events recorded back to back (rotation at 256 KiB), then a new audit log over the same folder (restart)`,
-      outcome: `audit.log ${(sizes[0]! / 1024).toFixed(1)} KiB + audit.1.log ${(sizes[1]! / 1024).toFixed(1)} KiB (bound 256 KiB each, 0600); newest ${kept} of ${N} readable in order, newest first; the restarted log read the same entries and appended after them`,
+      tried: `${N} audit events recorded in bursts of 100 (rotation at 256 KiB), then a new audit log over the same folder (restart)`,
+      outcome: `none lost; audit.log ${(sizes[0]! / 1024).toFixed(1)} KiB + audit.1.log ${(sizes[1]! / 1024).toFixed(1)} KiB (bound 256 KiB each, 0600); newest ${kept} of ${N} readable in order, newest first; the restarted log read the same entries and appended after them`,
     });
   });
 
@@ -193,6 +199,18 @@ describe('audit log', () => {
     log.record(event(3));
     assert.deepEqual(await log.entries(), [event(3)]);
     assert.ok(lines.some((l) => /the audit trail is written again/.test(l.line)));
+  });
+
+  it('bounds the queue: a burst beyond it drops the oldest events and counts them', async () => {
+    dir = await makeTempDir('audit');
+    const log = new AuditLog({ dir });
+    for (let i = 0; i < AUDIT_MAX_PENDING + 10; i++) log.record(event(i));
+    assert.equal(log.lost, 10);
+    const all = await log.entries();
+    assert.equal(all[0]!.sessionId, event(AUDIT_MAX_PENDING + 9).sessionId, 'the newest made it');
+    log.record(event(AUDIT_MAX_PENDING + 10));
+    await log.flush();
+    assert.equal(log.lost, 10, 'events recorded while the writer keeps up are not lost');
   });
 
   it('exports CSV with RFC 4180 quoting and cells a spreadsheet would run as a formula defused', () => {
