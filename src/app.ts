@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
+import { AuditLog } from './audit/audit-log.js';
 import { ConfigService } from './config/service.js';
 import type { Target } from './config/schema.js';
 import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
@@ -24,7 +25,7 @@ export interface AppOptions {
   listen: ListenAddress;
   /** The solutions root (`$SNAP_COMMON/solutions` on the device). */
   solutionsDir: string;
-  /** Private app data (never archived by ctrlX): the targets' VNC passwords. */
+  /** Private app data (never archived by ctrlX): the targets' VNC passwords and the audit trail. */
   appDataDir: string;
   /** The target used while none is configured (the built-in demo server). */
   fallbackTarget?: Target;
@@ -61,6 +62,8 @@ export interface RunningApp {
   /** The configuration service: targets, passwords, ctrlX load and save. */
   config: ConfigService;
   supervisor: Supervisor;
+  /** The audit trail (audit.log in `appDataDir`): the relay reports to it, `GET api/v1/audit` reads it. */
+  audit: AuditLog;
   status(): AppStatus;
   /** Stops accepting, closes sessions with 1001, removes the socket. */
   stop(): Promise<void>;
@@ -87,6 +90,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger: log,
     ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
   });
+  // Who watched or operated which screen: private app data too, written on events only.
+  const audit = new AuditLog({ dir: options.appDataDir, logger: log });
   const supervisor = new Supervisor({
     logger: log.child('relay'),
     passwordFor: (id) => config.passwordFor(id),
@@ -120,6 +125,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     rateLimits,
     config,
     supervisor,
+    audit,
     csrf: new CsrfTokens(),
     status,
     probeTimeout: options.probeTimeout ?? 3000,
@@ -138,6 +144,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     config.stop();
     rateLimits.close();
     await supervisor.stop();
+    await audit.flush();
     throw err;
   }
   log.info('listening', { address, solutions: options.solutionsDir, version });
@@ -149,10 +156,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       config.stop();
       rateLimits.close();
       await supervisor.stop();
+      // The sessions' last events (their ends) reach the file before the process exits.
+      await audit.flush();
       await options.health?.idle();
       server.closeAllConnections();
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });
     })());
 
-  return { address, server, config, supervisor, status, stop };
+  return { address, server, config, supervisor, audit, status, stop };
 }
