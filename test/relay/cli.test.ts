@@ -101,7 +101,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
 
     it('answers a plain GET or HEAD with 426 and other methods with 405', LIMIT, async () => {
       for (const [method, status] of [['GET', 426], ['HEAD', 426], ['POST', 405], ['DELETE', 405]] as const) {
-        const { response, ended } = await rawRequest(relay.port, `${method} / HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const { response, ended } = await rawRequest(relay.port, `${method} / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
         await ended;
         assert.equal(response.status, status, method);
         assert.equal(response.headers['upgrade'], 'websocket', method);
