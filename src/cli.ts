@@ -13,7 +13,9 @@ import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js
 import { createLogger, type Logger } from './log.js';
 import { listen, listenError } from './listen.js';
 import { AppError, ERR_INVALID_ARGUMENT } from './errors.js';
+import { rejectUpgrade } from './relay/upgrade.js';
 import { HostAllowList, parseAllowedHosts } from './web/hosts.js';
+import { isSameOrigin, parseAllowedOrigins } from './web/security.js';
 
 const USAGE = `Usage: ctrlx-novnc <command> [options]
 
@@ -48,6 +50,8 @@ relay options:
   --heartbeat SEC           ping browsers every SEC seconds, drop dead ones; 0 = off (default 20)
   --allowed-hosts LIST      host names browsers may use for this relay besides loopback names, IP addresses
                             and the --listen host, comma-separated (*.domain for all names under it); others get 421
+  --allow-origin LIST       pages of these origins may connect too, comma-separated (https://hmi.example),
+                            or * for any page; by default only pages of the relay's own origin (others get 403)
 
 Environment: LOG_LEVEL=debug|info|warn|error (default info).
 `;
@@ -117,6 +121,7 @@ async function runRelay(args: string[]): Promise<void> {
       'connect-timeout': { type: 'string' },
       heartbeat: { type: 'string' },
       'allowed-hosts': { type: 'string' },
+      'allow-origin': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -126,6 +131,7 @@ async function runRelay(args: string[]): Promise<void> {
   const listenAddr = parseHostPort(values.listen, '--listen', undefined, true);
   const target = parseHostPort(values.target, '--target');
   const hosts = new HostAllowList(listenAddr.host, values['allowed-hosts'] === undefined ? [] : parseAllowedHosts(values['allowed-hosts']));
+  const origins = values['allow-origin'] === undefined ? [] : parseAllowedOrigins(values['allow-origin']);
   const log = createLogger().child('relay');
   const relay = new Relay({
     logger: log,
@@ -146,11 +152,22 @@ async function runRelay(args: string[]): Promise<void> {
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.on('upgrade', (req, socket, head) => {
-    if (hosts.admitUpgrade(req, socket)) relay.handleUpgrade(req, socket, head, target);
+    if (!hosts.admitUpgrade(req, socket)) return;
+    // As serve does: pages of other origins are refused before the upgrade; no Origin (not a browser) passes.
+    if (origins !== '*' && !isSameOrigin(req, origins)) {
+      socket.on('error', () => socket.destroy());
+      rejectUpgrade(socket, 403, 'Cross-origin WebSocket connections are not allowed (see --allow-origin).');
+      return;
+    }
+    relay.handleUpgrade(req, socket, head, target);
   });
 
   const shown = await listen(server, listenAddr);
   log.info('listening', { listen: shown, target: formatHostPort(target.host, target.port) });
+  if (!isLoopback(listenAddr.host)) {
+    log.warn('listening on a non-loopback address: anyone who can reach it can open sessions to the target', { listen: shown });
+  }
+  if (origins === '*') log.warn('--allow-origin *: pages of any web site may connect through this relay');
 
   onShutdown(log, async () => {
     server.close();
@@ -269,6 +286,9 @@ async function runServe(args: string[]): Promise<void> {
     await demo?.close();
   });
   await started;
+  if ('host' in listenAddr && !isLoopback(listenAddr.host)) {
+    log.warn('listening on a non-loopback address: reachable from the network', { listen: app?.address });
+  }
   if (!paths.onDevice && app) {
     const shown = 'socket' in listenAddr ? listenAddr.socket : app.address;
     log.info(`open http://${shown}/ctrlx-novnc/`);
