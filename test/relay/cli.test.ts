@@ -35,7 +35,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
       assert.match(help!, /^Usage: ctrlx-novnc <command> \[options\]$/m);
       assert.match(help!, /^ {2}relay +Relay WebSocket connections/m);
       assert.match(help!, /^ {2}help +Show this help$/m);
-      for (const flag of ['--listen HOST:PORT', '--target HOST:PORT', '--max-payload BYTES', '--connect-timeout SEC', '--heartbeat SEC']) {
+      for (const flag of ['--listen HOST:PORT', '--target HOST:PORT', '--max-payload BYTES', '--connect-timeout SEC', '--heartbeat SEC', '--allowed-hosts LIST', '--allow-origin LIST']) {
         assert.ok(help!.includes(flag), `help mentions ${flag}`);
       }
       assert.equal(outputs[1], help);
