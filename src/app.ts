@@ -17,6 +17,7 @@ import { silentLogger, type Logger } from './log.js';
 import type { RelayOptions } from './relay/relay-server.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createWebApp, type AppStatus } from './web/app.js';
+import { HostAllowList } from './web/hosts.js';
 import { CsrfTokens } from './web/security.js';
 import { createRateLimiters, type RateLimitOptions } from './web/rate-limit.js';
 import { createServer, listen, type ListenAddress } from './web/server.js';
@@ -38,6 +39,11 @@ export interface AppOptions {
   probeTimeout?: number;
   /** Extra origins allowed to open the relay WebSocket. */
   allowedOrigins?: readonly string[];
+  /**
+   * `Host` names answered on TCP besides loopback names, IP addresses and the listen host (entries
+   * as `parseAllowedHosts` returns them); any other gets 421. Not used on a unix socket.
+   */
+  allowedHosts?: readonly string[];
   /**
    * ctrlX token checks (identity manager URL, cache), or `false` (default) for none. The CLI
    * decides: on the device always on; off it, off only when bound to loopback.
@@ -136,6 +142,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     supervisor,
     ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
     ...(guard.enabled ? { authorize: guard.upgrade } : {}),
+    // Behind the ctrlX proxy (unix socket) the proxy decides which names reach the app.
+    ...('host' in options.listen ? { hosts: new HostAllowList(options.listen.host, options.allowedHosts) } : {}),
   });
   let address: string;
   try {

@@ -8,12 +8,30 @@
  * Each 401 counts as a failed login of the client; a client with too many of them gets 429
  * (with `Retry-After`) for everything that needs a login until its window ends, before its
  * token is even looked at (see rate-limit.ts).
+ *
+ * A request the browser marks `Sec-Fetch-Site: cross-site` (a link, an `<img>` or a form of
+ * another site) never logs in with a token in the URL (`?token=`, `?access_token=`) or a form
+ * field, and never counts as a failed login: it gets 401 before the failed-login budget is
+ * touched, so no page of another site can spend it and lock users out. Its `Authorization`
+ * header or WebSocket subprotocol still counts (a browser sends those cross-site only where CORS
+ * or `--allow-origin` lets it). Same-site, same-origin, `none` (typed, bookmarks) and requests
+ * without the header (not a browser, or an older one) are checked as always.
  */
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { tokenFromProtocols, tokenFromRequest, type Access, type Authenticator } from '../ctrlx/auth.js';
 import { AppError, ERR_TOO_MANY_FAILED_LOGINS, ERR_UNAUTHORIZED } from '../errors.js';
 import { failedLoginsDetail, type FailedLoginLimiter } from './rate-limit.js';
+
+/** True when the browser says the request comes from a page of another site. */
+export function isCrossSite(req: IncomingMessage): boolean {
+  return req.headers['sec-fetch-site']?.trim().toLowerCase() === 'cross-site';
+}
+
+/** The 401 of a cross-site request that carried no header token (never counted). */
+function crossSiteRefusal(): AppError {
+  return new AppError(ERR_UNAUTHORIZED, 'A link or page of another site cannot log in here: open the app from the ctrlX interface.');
+}
 
 export interface Guard {
   /** Middleware for JSON API routes (token in the Authorization header). */
@@ -45,6 +63,8 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
    * lock users out).
    */
   const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<void> => {
+    // Before the budget is touched: a page of another site can make a browser send these at will.
+    if (token === undefined && isCrossSite(req)) throw crossSiteRefusal();
     if (!logins) {
       await auth.authenticate(token, access);
       return;
@@ -63,12 +83,13 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
       },
     page: (access) =>
       function pageGuard(req: Request, res: Response, next: NextFunction): void {
-        const token = tokenFromRequest(req, { query: true, body: req.body });
+        // Cross-site: only a header token (never one in the URL or a form field).
+        const token = isCrossSite(req) ? tokenFromRequest(req) : tokenFromRequest(req, { query: true, body: req.body });
         check(req, token, access).then(() => {
           res.locals.token = token;
           next();
         }, next);
       },
-    upgrade: (req) => check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view'),
+    upgrade: (req) => check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: !isCrossSite(req) }), 'view'),
   };
 }

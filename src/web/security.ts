@@ -6,6 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import { AppError, ERR_INVALID_ARGUMENT } from '../errors.js';
 
 /** The host the browser used, as the reverse proxy forwards it. */
 function requestHost(req: IncomingMessage): string | undefined {
@@ -31,6 +32,30 @@ export function isSameOrigin(req: IncomingMessage, allowed: readonly string[] = 
     return false;
   }
   return url.host.toLowerCase() === requestHost(req);
+}
+
+/**
+ * Parses `--allow-origin LIST`: `*` (any origin) or comma-separated origins such as
+ * `https://hmi.plant.example,http://10.0.0.5:8080`, each returned as a browser writes it in
+ * `Origin` (scheme and host in lower case, no default port, no path).
+ * @throws {AppError} ERR_INVALID_ARGUMENT naming the entry at fault
+ */
+export function parseAllowedOrigins(list: string, flag = '--allow-origin'): '*' | string[] {
+  if (list.trim() === '*') return '*';
+  return list.split(',').map((raw) => {
+    const entry = raw.trim();
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    const bare = url && (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password;
+    if (!url || !bare || (url.protocol !== 'http:' && url.protocol !== 'https:') || !entry.includes('://')) {
+      throw new AppError(ERR_INVALID_ARGUMENT, `${flag}: "${entry}" is not an origin such as https://hmi.example (or * for any)`, { status: 400 });
+    }
+    return url.origin;
+  });
 }
 
 /** CSRF tokens for the HTML forms: an HMAC over a per-process secret (a restart expires forms). */

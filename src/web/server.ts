@@ -10,6 +10,7 @@ import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { refuseUpgrade, toAppError } from './respond.js';
+import type { HostAllowList } from './hosts.js';
 import { isSameOrigin } from './security.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
@@ -26,15 +27,24 @@ export interface ServerOptions {
    * `retryAfter` seconds for a client with too many failed logins).
    */
   authorize?: (req: http.IncomingMessage) => Promise<void>;
+  /**
+   * The `Host` names answered (TCP only): any other gets 421 on every route and upgrade, before
+   * anything else (DNS rebinding). None on the unix socket.
+   */
+  hosts?: HostAllowList;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
 export function createServer(options: ServerOptions): http.Server {
-  const server = http.createServer(options.app);
+  const { app, hosts } = options;
+  const server = http.createServer((req, res) => {
+    if (!hosts || hosts.admit(req, res)) app(req, res);
+  });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (options.hosts && !options.hosts.admitUpgrade(req, socket)) return;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
