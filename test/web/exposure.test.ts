@@ -1,0 +1,63 @@
+/**
+ * What the app lets slip, checked from outside (issue 12, item 9): raw control characters from an
+ * unverified login in the log (a real `serve` child with ctrlX authentication and a fake identity
+ * manager), caching of pages and API answers, a bearer token echoed as the WebSocket subprotocol,
+ * addresses in the status for users who may only view, and the WebSocket versions accepted.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { API, makeTempDir, removeDir, request } from '../helpers/app.js';
+import { spawnServe, type ServeProcess } from '../helpers/cli.js';
+import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
+import { recordReliability } from '../helpers/reliability.js';
+import { waitFor } from '../helpers/wait.js';
+import { SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+
+/** True when `line` holds a control character raw (C0, DEL, C1, U+2028, U+2029). */
+function hasRawControl(line: string): boolean {
+  return [...line].some((c) => {
+    const n = c.codePointAt(0)!;
+    return n < 0x20 || (n >= 0x7f && n <= 0x9f) || n === 0x2028 || n === 0x2029;
+  });
+}
+
+describe('log lines from an unauthenticated login (serve child, ctrlX authentication)', () => {
+  let idm: FakeIdm;
+  let root: string;
+  let p: ServeProcess | undefined;
+
+  before(async () => {
+    idm = await startFakeIdm();
+    root = await makeTempDir('exposure');
+  });
+  after(async () => {
+    await p?.stop('SIGKILL');
+    await idm.close();
+    await removeDir(root);
+  });
+
+  it('a JWT whose name holds ESC sequences and line breaks writes no raw control character to the log', async () => {
+    p = await spawnServe(['--listen', '127.0.0.1:0', '--data', root, '--auth', 'ctrlx', '--idm-url', idm.url]);
+    // Not signed by anyone the identity manager knows: it answers valid=false, and the app logs the
+    // rejected user name taken from the token it could not trust.
+    const name = '\x1b[2J\x1b[31mroot\x1b[0m\r\n2026-01-01T00:00:00.000Z info  web: forged line\x07\u2028\x9b';
+    // And one without spaces: a value that needs no quotes must not pass raw either.
+    for (const n of ['\x1b[31mroot\x1b[0m', name]) {
+      const res = await request(p.port!, 'GET', `${API}/status`, { headers: { Authorization: `Bearer ${makeToken(n, [SCOPE_VIEW])}` } });
+      assert.equal(res.status, 401);
+    }
+    const rejections = (): string[] => p!.stderr.filter((l) => l.includes('token rejected by the identity manager'));
+    await waitFor('both rejections to be logged', () => rejections().length === 2);
+    assert.match(rejections()[0]!, /user="\\x1b\[31mroot\\x1b\[0m"$/);
+    assert.match(rejections()[1]!, /user="\\x1b\[2J\\x1b\[31mroot\\x1b\[0m\\x0d\\x0a2026-01-01T00:00:00\.000Z info {2}web: forged line\\x07\\u2028\\x9b"$/);
+    const all = [...p.stdout, ...p.stderr];
+    for (const line of all) assert.ok(!hasRawControl(line), JSON.stringify(line));
+    assert.ok(!all.some((l) => /^2026-01-01T00:00:00\.000Z info {2}web: forged line/.test(l)), 'no line was forged');
+    recordReliability({
+      table: 'inputs',
+      name: 'control characters in a logged login name',
+      tried: 'an unverified ctrlX token whose name claim holds ESC sequences (clear screen, colours), CR LF with a forged log line, BEL, U+2028 and a C1 CSI, sent to api/v1/status of a serve child with ctrlX authentication (fake identity manager answers valid=false)',
+      outcome: 'answered 401; the log line names the user with every control character escaped (\\x1b, \\x0d\\x0a, \\u2028, \\x9b); no raw control character and no forged line in stdout or stderr',
+    });
+  });
+});
