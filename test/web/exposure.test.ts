@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { API, makeTempDir, removeDir, request } from '../helpers/app.js';
+import { API, PREFIX, client, config, makeTempDir, removeDir, request, startTestApp, target, vncServer, type FakeServer, type HttpResponse, type TestApp } from '../helpers/app.js';
 import { spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { waitFor } from '../helpers/wait.js';
-import { SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 
 /** True when `line` holds a control character raw (C0, DEL, C1, U+2028, U+2029). */
 function hasRawControl(line: string): boolean {
@@ -58,6 +58,67 @@ describe('log lines from an unauthenticated login (serve child, ctrlX authentica
       name: 'control characters in a logged login name',
       tried: 'an unverified ctrlX token whose name claim holds ESC sequences (clear screen, colours), CR LF with a forged log line, BEL, U+2028 and a C1 CSI, sent to api/v1/status of a serve child with ctrlX authentication (fake identity manager answers valid=false)',
       outcome: 'answered 401; the log line names the user with every control character escaped (\\x1b, \\x0d\\x0a, \\u2028, \\x9b); no raw control character and no forged line in stdout or stderr',
+    });
+  });
+});
+
+describe('with ctrlX authentication (in-process app, fake identity manager)', () => {
+  let idm: FakeIdm;
+  let vnc: FakeServer;
+  let app: TestApp;
+  let http: ReturnType<typeof client>;
+  const viewer = makeToken('operator', [SCOPE_VIEW]);
+  const manager = makeToken('engineer', [SCOPE_MANAGE]);
+  const bearer = (token: string): { headers: Record<string, string> } => ({ headers: { Authorization: `Bearer ${token}` } });
+
+  before(async () => {
+    idm = await startFakeIdm();
+    idm.valid.add(viewer);
+    idm.valid.add(manager);
+    vnc = await vncServer('X');
+    app = await startTestApp({ initial: config(target('hmi', vnc.port, '127.0.0.1', 'Press line')), auth: { validityUrl: idm.url } });
+    http = client(app.port);
+  });
+  after(async () => {
+    await app?.close();
+    await vnc?.close();
+    await idm?.close();
+  });
+
+  describe('caching', () => {
+    const noStore: [string, number, () => Promise<HttpResponse>][] = [
+      ['viewer page with ?token=', 200, () => http.get(`${PREFIX}/viewer/?token=${viewer}`)],
+      ['settings page with ?token=', 200, () => http.get(`${PREFIX}/config/?token=${manager}`)],
+      ['redirect carrying ?token=', 302, () => http.get(`${PREFIX}/?token=${viewer}`)],
+      ['login page', 401, () => http.get(`${PREFIX}/viewer/`)],
+      ['refused page', 403, () => http.get(`${PREFIX}/config/?token=${viewer}`)],
+      ['API status', 200, () => http.get(`${API}/status`, bearer(viewer))],
+      ['API configuration', 200, () => http.get(`${API}/config`, bearer(manager))],
+      ['API status as HTML', 200, () => http.get(`${API}/status`, { headers: { ...bearer(manager).headers, Accept: 'text/html' } })],
+      ['API 401', 401, () => http.get(`${API}/status`)],
+      ['relay preflight', 426, () => http.get(`${PREFIX}/websockify?target=hmi`, bearer(viewer))],
+      ['unknown page', 404, () => http.get(`${PREFIX}/nothing`)],
+    ];
+    for (const [what, status, send] of noStore) {
+      it(`${what} (${status}): Cache-Control no-store`, async () => {
+        const res = await send();
+        assert.equal(res.status, status, res.text.slice(0, 200));
+        assert.equal(res.headers['cache-control'], 'no-store', what);
+      });
+    }
+
+    it('static files keep their own caching (revalidate, no-cache)', async () => {
+      for (const file of [`${PREFIX}/static/viewer.js`, `${PREFIX}/shared/failures.js`, `${PREFIX}/novnc/core/rfb.js`]) {
+        const res = await http.get(file);
+        assert.equal(res.status, 200, file);
+        assert.equal(res.headers['cache-control'], 'no-cache', file);
+      }
+      recordReliability({
+        table: 'inputs',
+        name: 'caching of pages and answers that carry a login',
+        tried: '11 kinds of answer with ctrlX authentication on: viewer and settings pages opened with ?token=, the redirect carrying it, login and refusal pages, API status (JSON and HTML), configuration, 401, relay preflight, 404; and 3 static files',
+        outcome: 'every page and API answer says Cache-Control: no-store; static files (scripts, shared modules, noVNC) keep no-cache',
+      });
     });
   });
 });
