@@ -60,22 +60,14 @@ export interface RelayStats {
   bytesDown: number;
 }
 
-/** Subprotocols that carry a ctrlX token (see ctrlx/auth.ts). */
-const BEARER_PREFIX = 'ctrlx-novnc.bearer.';
-
 /**
- * Chooses the subprotocol to echo: `binary` when offered, else the first one offered. Browsers
- * (Chrome) abort when they offered protocols and none comes back, so one is always echoed.
+ * Chooses the subprotocol to echo: `binary` when offered (noVNC offers it, or nothing), else none.
+ * Nothing else is ever echoed: in particular not the subprotocol that carries the ctrlX login
+ * (`ctrlx-novnc.bearer.<jwt>`, see ctrlx/auth.ts), which would send the token back in a response
+ * header for every proxy and log on the way to see. The viewer offers `binary` with its token.
  */
 function chooseProtocol(offered: Set<string>): string | false {
-  if (offered.has('binary')) return 'binary';
-  // A protocol that carries a login token is not echoed when there is any other.
-  let fallback: string | false = false;
-  for (const p of offered) {
-    if (!p.startsWith(BEARER_PREFIX)) return p;
-    fallback ||= p;
-  }
-  return fallback;
+  return offered.has('binary') ? 'binary' : false;
 }
 
 /** Address of the browser side, as seen by this process. */

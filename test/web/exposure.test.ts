@@ -11,7 +11,8 @@ import { spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { waitFor } from '../helpers/wait.js';
-import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+import { handshake, rawRequest } from '../helpers/ws-client.js';
+import { BEARER_PROTOCOL_PREFIX, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 
 /** True when `line` holds a control character raw (C0, DEL, C1, U+2028, U+2029). */
 function hasRawControl(line: string): boolean {
@@ -118,6 +119,33 @@ describe('with ctrlX authentication (in-process app, fake identity manager)', ()
         name: 'caching of pages and answers that carry a login',
         tried: '11 kinds of answer with ctrlX authentication on: viewer and settings pages opened with ?token=, the redirect carrying it, login and refusal pages, API status (JSON and HTML), configuration, 401, relay preflight, 404; and 3 static files',
         outcome: 'every page and API answer says Cache-Control: no-store; static files (scripts, shared modules, noVNC) keep no-cache',
+      });
+    });
+  });
+
+  describe('the subprotocol that carries the login', () => {
+    const cases: [string, (bearer: string) => string, string | undefined][] = [
+      ['binary and the bearer', (b) => `binary, ${b}`, 'binary'],
+      ['the bearer first, then binary', (b) => `${b}, binary`, 'binary'],
+      ['the bearer alone', (b) => b, undefined],
+      ['the bearer and another', (b) => `${b}, chat`, undefined],
+    ];
+    for (const [what, offer, chosen] of cases) {
+      it(`offered ${what}: the upgrade (101) echoes ${chosen ?? 'no subprotocol'}, never the token`, async () => {
+        const protocol = `${BEARER_PROTOCOL_PREFIX}${viewer}`;
+        const { socket, response } = await rawRequest(app.port, handshake({ 'Sec-WebSocket-Protocol': offer(protocol) }, `${PREFIX}/websockify?target=hmi`));
+        socket.destroy();
+        assert.equal(response.status, 101, response.statusLine);
+        assert.equal(response.headers['sec-websocket-protocol'], chosen);
+        assert.ok(!JSON.stringify(response.headers).includes(viewer.split('.')[2]!), 'the token is not in the answer');
+      });
+    }
+    it('records the row', () => {
+      recordReliability({
+        table: 'inputs',
+        name: 'bearer token offered as a WebSocket subprotocol',
+        tried: 'relay upgrades with ctrlX authentication offering "binary, ctrlx-novnc.bearer.<jwt>", the bearer first, the bearer alone, and the bearer with another subprotocol (raw sockets)',
+        outcome: 'all upgraded (101); the answer echoes binary when offered and no subprotocol otherwise; the token never appears in the response headers',
       });
     });
   });
