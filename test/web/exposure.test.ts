@@ -149,4 +149,31 @@ describe('with ctrlX authentication (in-process app, fake identity manager)', ()
       });
     });
   });
+
+  describe('WebSocket versions (as the README says: 13 and 8)', () => {
+    const versions: [string, number][] = [
+      ['13', 101],
+      ['8', 101],
+      ['7', 400],
+      ['12', 400],
+    ];
+    for (const [version, status] of versions) {
+      it(`Sec-WebSocket-Version ${version}: ${status}`, async () => {
+        const headers = { 'Sec-WebSocket-Version': version, 'Sec-WebSocket-Protocol': `binary, ${BEARER_PROTOCOL_PREFIX}${viewer}` };
+        const { socket, response, ended } = await rawRequest(app.port, handshake(headers, `${PREFIX}/websockify?target=hmi`));
+        if (status === 101) socket.destroy();
+        else await ended;
+        assert.equal(response.status, status, response.statusLine);
+        if (status === 400) assert.equal(response.headers['sec-websocket-version'], '13, 8');
+      });
+    }
+    it('records the row', () => {
+      recordReliability({
+        table: 'inputs',
+        name: 'WebSocket versions of a relay upgrade',
+        tried: 'authenticated relay upgrades with Sec-WebSocket-Version 13, 8, 7 and 12 (raw sockets)',
+        outcome: '13 and 8 upgraded (101); 7 and 12 answered HTTP 400 with Sec-WebSocket-Version: 13, 8, as the README says',
+      });
+    });
+  });
 });
