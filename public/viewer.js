@@ -74,7 +74,8 @@ async function refreshTargets() {
     targetSelect.replaceChildren(
       ...targets.map((t) => {
         const option = new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id);
-        option.dataset.address = t.target;
+        // Only users who may manage get addresses; the others see names in the messages.
+        if (t.target) option.dataset.address = t.target;
         option.dataset.idleMinutes = t.idleMinutes ?? '';
         return option;
       }),

@@ -30,6 +30,11 @@ const GRANTS: Record<Access, readonly string[]> = {
   manage: [SCOPE_MANAGE, SCOPE_ADMIN],
 };
 
+/** True when `scopes` grant `access`. */
+export function grants(scopes: readonly string[], access: Access): boolean {
+  return GRANTS[access].some((s) => scopes.includes(s));
+}
+
 /** The WebSocket subprotocol prefix that carries a token. */
 export const BEARER_PROTOCOL_PREFIX = `${APP_NAME}.bearer.`;
 
@@ -132,7 +137,7 @@ export class Authenticator {
     if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.');
     const scopes = Array.isArray(claims.scope) ? claims.scope.filter((s): s is string => typeof s === 'string') : [];
     const name = typeof claims.name === 'string' ? claims.name : 'unknown';
-    if (!GRANTS[access].some((s) => scopes.includes(s))) {
+    if (!grants(scopes, access)) {
       throw new AppError(
         ERR_FORBIDDEN,
         access === 'manage'

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { tokenFromProtocols, tokenFromRequest, type Access, type Authenticator } from '../ctrlx/auth.js';
+import { grants, tokenFromProtocols, tokenFromRequest, type Access, type Authenticator, type Principal } from '../ctrlx/auth.js';
 import { AppError, ERR_TOO_MANY_FAILED_LOGINS, ERR_UNAUTHORIZED } from '../errors.js';
 import { failedLoginsDetail, type FailedLoginLimiter } from './rate-limit.js';
 
@@ -27,12 +27,24 @@ export interface Guard {
 }
 
 /**
+ * True when the request that `res` answers may see everything a manager sees (addresses, paths,
+ * other viewers): its login has the manage scope, or authentication is off (whoever reaches the
+ * app off the device may change everything anyway). Set by the guards; false when no guard ran.
+ */
+export function mayManage(res: Response): boolean {
+  return res.locals.mayManage === true;
+}
+
+/**
  * Builds the guards.
  * @param auth the token checks, or null for none (authentication off: everything passes)
  * @param logins failed logins per client; without it failures are not counted
  */
 export function createGuard(auth: Authenticator | null, logins: FailedLoginLimiter | null = null): Guard {
-  const pass: RequestHandler = (_req, _res, next) => next();
+  const pass: RequestHandler = (_req, res, next) => {
+    res.locals.mayManage = true;
+    next();
+  };
   if (!auth) {
     return { api: () => pass, page: () => pass, upgrade: async () => {}, enabled: false };
   }
@@ -44,31 +56,39 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
    * not counted (any web page can make a browser load the app's URLs without one, which must not
    * lock users out).
    */
-  const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<void> => {
-    if (!logins) {
-      await auth.authenticate(token, access);
-      return;
-    }
+  const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<Principal> => {
+    if (!logins) return auth.authenticate(token, access);
     const isFailure = (err: unknown): boolean => Boolean(token) && err instanceof AppError && err.code === ERR_UNAUTHORIZED;
-    const wait = await logins.attempt(req, () => auth.authenticate(token, access), isFailure);
+    let principal: Principal | undefined;
+    const wait = await logins.attempt(req, async () => (principal = await auth.authenticate(token, access)), isFailure);
     if (wait) throw new AppError(ERR_TOO_MANY_FAILED_LOGINS, failedLoginsDetail(wait), { retryAfter: wait });
+    return principal!;
+  };
+  const admit = (res: Response, principal: Principal): void => {
+    res.locals.mayManage = grants(principal.scopes, 'manage');
   };
   return {
     enabled: true,
     // Failures go to the app's one error handler: Problem JSON on the API and the preflight, the
     // error page (the login page for a 401) elsewhere.
     api: (access) =>
-      function apiGuard(req: Request, _res: Response, next: NextFunction): void {
-        check(req, tokenFromRequest(req), access).then(() => next(), next);
+      function apiGuard(req: Request, res: Response, next: NextFunction): void {
+        check(req, tokenFromRequest(req), access).then((principal) => {
+          admit(res, principal);
+          next();
+        }, next);
       },
     page: (access) =>
       function pageGuard(req: Request, res: Response, next: NextFunction): void {
         const token = tokenFromRequest(req, { query: true, body: req.body });
-        check(req, token, access).then(() => {
+        check(req, token, access).then((principal) => {
+          admit(res, principal);
           res.locals.token = token;
           next();
         }, next);
       },
-    upgrade: (req) => check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view'),
+    upgrade: async (req) => {
+      await check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view');
+    },
   };
 }

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { API, PREFIX, client, config, makeTempDir, removeDir, request, startTestApp, target, vncServer, type FakeServer, type HttpResponse, type TestApp } from '../helpers/app.js';
+import { API, PREFIX, client, config, makeTempDir, openSession, removeDir, request, startTestApp, target, vncServer, type FakeServer, type HttpResponse, type TestApp } from '../helpers/app.js';
 import { spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
@@ -173,6 +173,54 @@ describe('with ctrlX authentication (in-process app, fake identity manager)', ()
         name: 'WebSocket versions of a relay upgrade',
         tried: 'authenticated relay upgrades with Sec-WebSocket-Version 13, 8, 7 and 12 (raw sockets)',
         outcome: '13 and 8 upgraded (101); 7 and 12 answered HTTP 400 with Sec-WebSocket-Version: 13, 8, as the README says',
+      });
+    });
+  });
+
+  describe('the status by role', () => {
+    /** What must not reach a user who may only view: addresses, ports, paths, viewers' addresses. */
+    const secrets = (): string[] => ['127.0.0.1', String(vnc.port), app.root, 'activeConfiguration', 'solutions/'];
+
+    it('a view-only user sees target names and ids, no addresses, ports, paths or viewers (JSON, HTML partial, viewer page)', async () => {
+      const other = await openSession(app.port, 'hmi', { Authorization: `Bearer ${manager}` });
+      try {
+        await waitFor('the session to show', async () => (await http.get(`${API}/status`, bearer(manager))).json<{ relay: { sessions: unknown[] } }>().relay.sessions.length === 1);
+        const json = await http.get(`${API}/status`, bearer(viewer));
+        const html = await http.get(`${API}/status`, { headers: { ...bearer(viewer).headers, Accept: 'text/html' } });
+        const page = await http.get(`${PREFIX}/viewer/?token=${viewer}`);
+        for (const [what, res] of [['JSON', json], ['HTML', html], ['viewer page', page]] as const) {
+          assert.equal(res.status, 200, what);
+          for (const secret of secrets()) assert.ok(!res.text.includes(secret), `${what} shows ${secret}: ${res.text.slice(0, 2000)}`);
+        }
+        const body = json.json<{ relay: { targets: { id: string; name: string }[]; sessions: { targetId: string }[]; totals: { sessionsOpen: number } } }>();
+        assert.deepEqual(body.relay.targets.map((t) => [t.id, t.name]), [['hmi', 'Press line']]);
+        assert.deepEqual(body.relay.sessions.map((s) => s.targetId), ['hmi']);
+        assert.equal(body.relay.totals.sessionsOpen, 1);
+        assert.match(html.text, /Press line/);
+        assert.ok(!/<th>Viewer<\/th>/.test(html.text), 'no viewer column');
+        assert.match(page.text, /<option value="hmi" data-idle-minutes="">Press line<\/option>/);
+        assert.ok(!page.text.includes('data-address'), 'no data-address on the viewer page');
+
+        // A manager keeps the full detail.
+        const full = await http.get(`${API}/status`, bearer(manager));
+        const fullHtml = await http.get(`${API}/status`, { headers: { ...bearer(manager).headers, Accept: 'text/html' } });
+        const fullPage = await http.get(`${PREFIX}/viewer/?token=${manager}`);
+        const f = full.json<{ config: { file: string }; relay: { targets: { target: string }[]; sessions: { peer: string; target: string }[] } }>();
+        assert.equal(f.relay.targets[0]!.target, `127.0.0.1:${vnc.port}`);
+        assert.match(f.relay.sessions[0]!.peer, /^127\.0\.0\.1:\d+$/);
+        assert.ok(f.config.file.startsWith(app.root), f.config.file);
+        assert.ok(fullHtml.text.includes(`(127.0.0.1:${vnc.port})`) && /<th>Viewer<\/th>/.test(fullHtml.text), fullHtml.text);
+        assert.ok(fullPage.text.includes(`data-address="127.0.0.1:${vnc.port}"`));
+      } finally {
+        const closed = other.closed;
+        other.ws.close();
+        await closed;
+      }
+      recordReliability({
+        table: 'inputs',
+        name: 'status detail for view-only users',
+        tried: 'api/v1/status (JSON and the HTML partial) and the viewer page requested with a view-scope token and with a manage-scope token while another viewer has a session open (fake identity manager)',
+        outcome: 'the view-only user sees target names, ids and counters, and no host, port, file path or viewer address (no data-address on the page); the manager sees all of them',
       });
     });
   });
