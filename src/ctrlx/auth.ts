@@ -149,6 +149,20 @@ export class Authenticator {
     return { name, scopes, expiresAt: exp * 1000 };
   }
 
+  /**
+   * Checks an accepted token again, for a session that outlives its upgrade: false when it has
+   * expired or the identity manager no longer confirms it (revoked); the cache is bypassed (and a
+   * no removes its cached yes).
+   * @throws {Error} when the identity manager cannot be reached
+   */
+  async stillValid(token: string): Promise<boolean> {
+    const exp = decodeJwt(token)?.exp;
+    if (typeof exp !== 'number' || exp * 1000 <= Date.now()) return false;
+    const valid = await this.askValidity(token);
+    if (!valid) this.cache.delete(createHash('sha256').update(token).digest('base64url'));
+    return valid;
+  }
+
   /** Asks the identity manager whether the token is genuine; caches a yes for `cacheSeconds`. */
   private async checkSignature(token: string, name: string): Promise<void> {
     const key = createHash('sha256').update(token).digest('base64url');

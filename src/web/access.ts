@@ -14,14 +14,18 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { grants, tokenFromProtocols, tokenFromRequest, type Access, type Authenticator, type Principal } from '../ctrlx/auth.js';
 import { AppError, ERR_TOO_MANY_FAILED_LOGINS, ERR_UNAUTHORIZED } from '../errors.js';
 import { failedLoginsDetail, type FailedLoginLimiter } from './rate-limit.js';
+import type { SessionLogin } from '../relay/login-watch.js';
 
 export interface Guard {
   /** Middleware for JSON API routes (token in the Authorization header). */
   api(access: Access): RequestHandler;
   /** Middleware for HTML pages (header, `?token=`/`?access_token=`, or a `_token` form field). */
   page(access: Access): RequestHandler;
-  /** Checks a relay upgrade (subprotocol, header or query token); rejects with an AppError. */
-  upgrade(req: IncomingMessage): Promise<void>;
+  /**
+   * Checks a relay upgrade (subprotocol, header or query token); rejects with an AppError. Resolves
+   * with the login the session must not outlive (none with authentication off).
+   */
+  upgrade(req: IncomingMessage): Promise<SessionLogin | undefined>;
   /** True when tokens are checked. */
   readonly enabled: boolean;
 }
@@ -46,7 +50,7 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
     next();
   };
   if (!auth) {
-    return { api: () => pass, page: () => pass, upgrade: async () => {}, enabled: false };
+    return { api: () => pass, page: () => pass, upgrade: async () => undefined, enabled: false };
   }
   /**
    * Checks the token within the client's failed-login budget; rejects with an AppError: the
@@ -88,7 +92,9 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
         }, next);
       },
     upgrade: async (req) => {
-      await check(req, tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true }), 'view');
+      const token = tokenFromProtocols(req) ?? tokenFromRequest(req, { query: true });
+      const principal = await check(req, token, 'view');
+      return { user: principal.name, expiresAt: principal.expiresAt, stillValid: () => auth.stillValid(token!) };
     },
   };
 }

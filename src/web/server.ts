@@ -11,6 +11,7 @@ import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../erro
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { refuseUpgrade, toAppError } from './respond.js';
 import { isSameOrigin } from './security.js';
+import type { SessionLogin } from '../relay/login-watch.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
 
@@ -23,9 +24,10 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
   /**
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
-   * `retryAfter` seconds for a client with too many failed logins).
+   * `retryAfter` seconds for a client with too many failed logins). Resolves with the login the
+   * session must not outlive, if any.
    */
-  authorize?: (req: http.IncomingMessage) => Promise<void>;
+  authorize?: (req: http.IncomingMessage) => Promise<SessionLogin | undefined>;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
@@ -56,8 +58,8 @@ export function createServer(options: ServerOptions): http.Server {
       return;
     }
     options.authorize(req).then(
-      () => {
-        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
+      (login) => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, login);
         else socket.destroy();
       },
       (err: unknown) => refuseUpgrade(socket, toAppError(err)),
