@@ -137,4 +137,25 @@ describe('relay sessions end with the login (serve child, fake identity manager)
       outcome: `${checks} checks answered valid; the session stayed open and relayed data until the viewer closed it (1000)`,
     });
   });
+
+  // Last: it stops the identity manager.
+  it('with the identity manager unreachable a session goes on until its token expires, then 4030', async () => {
+    const token = makeToken('offline', [SCOPE_VIEW], 4);
+    idm.valid.add(token);
+    const expiresAt = (decodeJwt(token)!.exp as number) * 1000;
+    const s = await openWithToken(p.port!, token);
+    open.add(s.ws);
+    await idm.close();
+    await waitFor('a failed check to be logged', () => p.stderr.some((l) => /cannot recheck the login of a session/.test(l)), { timeoutMs: 10_000 });
+    assert.equal(s.ws.readyState, WebSocket.OPEN, 'an unreachable identity manager does not end the session');
+    const close = await closedWithin(s, 15_000);
+    assert.deepEqual({ code: close.code, reason: close.reason }, { code: 4030, reason: 'login expired' });
+    assert.ok(close.at >= expiresAt - 20, `closed ${expiresAt - close.at} ms before exp`);
+    recordReliability({
+      table: 'faults',
+      name: 'identity manager unreachable during a relay session',
+      tried: `a viewer session with a ctrlX token expiring after 3–4 s; the fake identity manager stopped while it is open (checks every ${CHECK_MS} ms)`,
+      outcome: 'the failed checks are logged as warnings and the session goes on; at the expiry it closes with 4030 login-expired "login expired"',
+    });
+  });
 });
