@@ -267,7 +267,7 @@ function waitForLogin(why) {
     scheduleRetry(why, 300, true);
     return;
   }
-  const text = 'Your login expired. Log in to ctrlX again; the viewer reconnects as soon as the new login is there.';
+  const text = 'Your login expired. Log in to ctrlX again: the viewer reconnects as soon as the new login is there (or open Remote screen again from the ctrlX menu).';
   setStatus(text, 'bad');
   showOverlay(text, { retry: true });
   setConnectedUi(false);
