@@ -251,6 +251,13 @@ async function runServe(args: string[]): Promise<void> {
   if (paths.onDevice && allowedHosts) throw usageError('--allowed-hosts is not used on the device (the ctrlX reverse proxy chooses the names)');
   const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
   const log = createLogger();
+  // How often a relay session's login is asked again (default and at most every 5 minutes). Not a
+  // flag: only the tests shorten it, through the environment.
+  const loginCheck = process.env.CTRLX_NOVNC_LOGIN_CHECK_MS;
+  const loginCheckMs = loginCheck === undefined ? undefined : Number(loginCheck);
+  if (loginCheckMs !== undefined && !(Number.isInteger(loginCheckMs) && loginCheckMs >= 100 && loginCheckMs <= 300_000)) {
+    throw usageError(`CTRLX_NOVNC_LOGIN_CHECK_MS: "${loginCheck}" must be a whole number of milliseconds from 100 to 300000`);
+  }
   const auth = chooseAuth(values.auth, values['idm-url'] ?? process.env.CTRLX_IDM_URL, paths.onDevice, listenAddr);
   if (!auth) log.warn('authentication is OFF: anyone who can reach this address can see and operate the VNC screens', { listen: values.listen ?? '127.0.0.1:6080' });
   if (!paths.onDevice) {
@@ -274,6 +281,7 @@ async function runServe(args: string[]): Promise<void> {
       limits,
       rateLimits,
       ...(allowedHosts ? { allowedHosts } : {}),
+      ...(loginCheckMs ? { relay: { loginCheckMs } } : {}),
       // On the device: the app's health for ctrlX (snapctl set-health); off it nothing is called.
       ...(paths.onDevice ? { health: new HealthReporter({ logger: log.child('health') }) } : {}),
       ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),

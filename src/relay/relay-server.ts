@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { formatHostPort } from './address.js';
 import { rejectUpgrade } from './upgrade.js';
+import { LoginWatch, MAX_LOGIN_CHECK_MS, type SessionLogin } from './login-watch.js';
 import {
   RelaySession,
   type RelayTarget,
@@ -35,6 +36,11 @@ export interface RelayOptions {
   keepAliveDelayMs?: number;
   /** Close sessions whose target does not greet with `RFB xxx.yyy\n` ("not a VNC server"). Default false. */
   requireRfb?: boolean;
+  /**
+   * Milliseconds between two checks of a session's login with the identity manager (sessions
+   * opened with a login only, see login-watch.ts). Default and maximum 300000 (5 minutes).
+   */
+  loginCheckMs?: number;
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
   onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
   logger?: Logger;
@@ -50,6 +56,7 @@ const DEFAULTS: ResolvedOptions = {
   closeTimeoutMs: 30_000,
   keepAliveDelayMs: 30_000,
   requireRfb: false,
+  loginCheckMs: MAX_LOGIN_CHECK_MS,
 };
 
 /** Counters over the relay's lifetime. */
@@ -60,22 +67,14 @@ export interface RelayStats {
   bytesDown: number;
 }
 
-/** Subprotocols that carry a ctrlX token (see ctrlx/auth.ts). */
-const BEARER_PREFIX = 'ctrlx-novnc.bearer.';
-
 /**
- * Chooses the subprotocol to echo: `binary` when offered, else the first one offered. Browsers
- * (Chrome) abort when they offered protocols and none comes back, so one is always echoed.
+ * Chooses the subprotocol to echo: `binary` when offered (noVNC offers it, or nothing), else none.
+ * Nothing else is ever echoed: in particular not the subprotocol that carries the ctrlX login
+ * (`ctrlx-novnc.bearer.<jwt>`, see ctrlx/auth.ts), which would send the token back in a response
+ * header for every proxy and log on the way to see. The viewer offers `binary` with its token.
  */
 function chooseProtocol(offered: Set<string>): string | false {
-  if (offered.has('binary')) return 'binary';
-  // A protocol that carries a login token is not echoed when there is any other.
-  let fallback: string | false = false;
-  for (const p of offered) {
-    if (!p.startsWith(BEARER_PREFIX)) return p;
-    fallback ||= p;
-  }
-  return fallback;
+  return offered.has('binary') ? 'binary' : false;
 }
 
 /** Address of the browser side, as seen by this process. */
@@ -86,10 +85,11 @@ function peerOf(req: IncomingMessage): string {
 }
 
 function checkOptions(o: ResolvedOptions): void {
-  const positive = ['maxPayload', 'connectTimeoutMs', 'highWaterMark', 'closeTimeoutMs'] as const;
+  const positive = ['maxPayload', 'connectTimeoutMs', 'highWaterMark', 'closeTimeoutMs', 'loginCheckMs'] as const;
   for (const key of positive) {
     if (!(Number.isFinite(o[key]) && o[key] > 0)) throw new RangeError(`relay option ${key} must be a positive number`);
   }
+  if (o.loginCheckMs > MAX_LOGIN_CHECK_MS) throw new RangeError(`relay option loginCheckMs must be at most ${MAX_LOGIN_CHECK_MS} (5 minutes)`);
   if (!(Number.isFinite(o.heartbeatMs) && o.heartbeatMs >= 0)) {
     throw new RangeError('relay option heartbeatMs must be 0 (off) or a positive number of milliseconds');
   }
@@ -101,6 +101,8 @@ export class Relay {
   private readonly log: Logger;
   private readonly wss: WebSocketServer;
   private readonly live = new Set<RelaySession>();
+  /** The login watch of each session opened with a login. */
+  private readonly logins = new Map<RelaySession, LoginWatch>();
   private readonly waiters = new Set<() => void>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
@@ -140,9 +142,10 @@ export class Relay {
   /**
    * Completes a WebSocket upgrade and relays it to `target`. A malformed handshake is answered
    * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503. With a
-   * password in `secrets` the relay authenticates to the VNC server itself.
+   * password in `secrets` the relay authenticates to the VNC server itself. With a `login` the
+   * session ends (4030) when that login expires or is revoked (see login-watch.ts).
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget, secrets: SessionSecrets = {}): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget, secrets: SessionSecrets = {}, login?: SessionLogin): void {
     if (this.closed) {
       rejectUpgrade(socket, 503, 'relay is shutting down');
       return;
@@ -151,11 +154,16 @@ export class Relay {
       const session = new RelaySession(this.nextId++, ws, socket, peerOf(req), target, this.sessionOptions, this.onEnd, secrets);
       this.live.add(session);
       this.totals.sessionsTotal++;
+      if (login) {
+        const watch = new LoginWatch(login, this.options.loginCheckMs, (reason) => session.close('login-expired', reason), this.log);
+        this.logins.set(session, watch);
+      }
       this.log.info('session start', {
         id: session.id,
         target: formatHostPort(target.host, target.port),
         targetId: target.id,
         peer: session.peer,
+        user: login?.user,
         vncAuth: secrets.password !== undefined ? 'relay' : undefined,
       });
     });
@@ -218,6 +226,8 @@ export class Relay {
 
   private readonly onEnd = (session: RelaySession, end: SessionEnd): void => {
     this.live.delete(session);
+    this.logins.get(session)?.stop();
+    this.logins.delete(session);
     this.totals.bytesUp += session.bytesUp;
     this.totals.bytesDown += session.bytesDown;
     this.log.info('session end', {

@@ -72,6 +72,8 @@ export const FAILURES = {
   'too-many-sessions': { code: 4022, status: 503, retry: true, fix: 'wait', summary: 'the limit of open viewers (in total or per target) is reached' },
   'login-held-back': { code: 4023, status: 503, retry: true, fix: 'settings', summary: 'after rejected VNC passwords new sessions to the target are held back for a while' },
   'relay-stopped': { code: 4024, status: 503, retry: true, fix: 'none', summary: 'the relay is shutting down' },
+  // ---- the login ended -------------------------------------------------------------------------
+  'login-expired': { code: 4030, retry: true, fix: 'none', summary: "the viewer's ctrlX login expired (timer at the token's expiry) or was revoked (asked again at least every 5 minutes); the viewer takes the fresh login of the ctrlX UI and reconnects" },
 } as const satisfies Record<string, FailureRow>;
 
 export type FailureKind = keyof typeof FAILURES;

@@ -103,6 +103,9 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return unreachable('the connection was reset');
     case 'target-error':
       return unreachable(reason || 'the connection failed');
+    case 'login-expired':
+      // The viewer takes the fresh login the ctrlX UI keeps and reconnects (public/viewer.js).
+      return { text: 'Your login expired; reconnecting with your current ctrlX login…', retry: true, settings: false, soon: true };
     case 'no-target':
       return { text: 'No VNC target is configured yet. Add one in the settings.', retry: true, settings: true, quiet: true };
     case 'bad-frame':

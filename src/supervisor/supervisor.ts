@@ -19,6 +19,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Relay, type RelayOptions } from '../relay/relay-server.js';
 import type { RelayTarget } from '../relay/relay.js';
+import type { SessionLogin } from '../relay/login-watch.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
@@ -214,8 +215,11 @@ export class Supervisor {
     return resolved;
   }
 
-  /** Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null): void {
+  /**
+   * Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade.
+   * A session opened with a `login` ends when that login does (4030, see relay/login-watch.ts).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, login?: SessionLogin): void {
     const admitted = this.admit(targetId);
     if ('kind' in admitted) {
       rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});
@@ -224,7 +228,7 @@ export class Supervisor {
     const { id, name, host, port, idleTimeout } = admitted.target;
     // The configuration counts idle time in minutes (idleTimeout), the relay in milliseconds.
     const target: RelayTarget = { id, name, host, port, ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}) };
-    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) });
+    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, login);
   }
 
   /** Forgets rejected passwords of a target (its password was changed or removed). */

@@ -79,6 +79,9 @@ export class CsrfTokens {
 /**
  * Security headers on every response. The CSP allows same-origin framing (the ctrlX UI embeds
  * the pages) and nothing from other origins; `no-referrer` keeps a `?token=` out of Referer.
+ * `Cache-Control: no-store` by default: pages carry the login token (in links and forms) and the
+ * API answers carry the configuration, neither may stay in a browser or proxy cache. The static
+ * files (scripts, styles, noVNC) replace it with their own `no-cache` (revalidate each time).
  */
 export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader(
@@ -90,5 +93,6 @@ export function securityHeaders(_req: Request, res: Response, next: NextFunction
   res.setHeader('X-Frame-Options', 'SAMEORIGIN');
   res.setHeader('Referrer-Policy', 'no-referrer');
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  res.setHeader('Cache-Control', 'no-store');
   next();
 }

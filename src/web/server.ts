@@ -12,6 +12,7 @@ import type { Supervisor } from '../supervisor/supervisor.js';
 import { refuseUpgrade, toAppError } from './respond.js';
 import type { HostAllowList } from './hosts.js';
 import { isSameOrigin } from './security.js';
+import type { SessionLogin } from '../relay/login-watch.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
 
@@ -24,9 +25,10 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
   /**
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
-   * `retryAfter` seconds for a client with too many failed logins).
+   * `retryAfter` seconds for a client with too many failed logins). Resolves with the login the
+   * session must not outlive, if any.
    */
-  authorize?: (req: http.IncomingMessage) => Promise<void>;
+  authorize?: (req: http.IncomingMessage) => Promise<SessionLogin | undefined>;
   /**
    * The `Host` names answered (TCP only): any other gets 421 on every route and upgrade, before
    * anything else (DNS rebinding). None on the unix socket.
@@ -66,8 +68,8 @@ export function createServer(options: ServerOptions): http.Server {
       return;
     }
     options.authorize(req).then(
-      () => {
-        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
+      (login) => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, login);
         else socket.destroy();
       },
       (err: unknown) => refuseUpgrade(socket, toAppError(err)),

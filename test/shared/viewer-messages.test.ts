@@ -118,6 +118,14 @@ describe('viewer messages', () => {
     assert.deepEqual(refusalMessage({ status: 503, kind: 'from-a-newer-app', detail: 'Later.' }, TARGET), { text: 'Later.', retry: true, settings: false });
   });
 
+  it('an ended login (4030) says so and reconnects at once, whether it expired or was revoked', () => {
+    for (const reason of ['login expired', 'login revoked', '']) {
+      const m = closeMessage({ code: 4030, reason, opened: true }, TARGET)!;
+      assert.match(m.text, /^Your login expired/);
+      assert.deepEqual({ retry: m.retry, soon: m.soon, settings: m.settings }, { retry: true, soon: true, settings: false });
+    }
+  });
+
   it('public/viewer.js holds no regular expression: it picks messages by code only', () => {
     const source = readFileSync(new URL('../../../public/viewer.js', import.meta.url), 'utf8');
     assert.doesNotMatch(source, /new RegExp|\.test\(|\.exec\(|\.match\(|\.replace\(\//);

@@ -13,6 +13,8 @@ import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '.
 import { probeTarget } from '../../relay/probe.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
+import { mayManage } from '../access.js';
+import { statusFor } from '../status-view.js';
 import type { RouteDeps } from '../deps.js';
 
 /** JSON bodies above this many bytes get 413. */
@@ -118,9 +120,11 @@ export function apiRouter(deps: RouteDeps): Router {
 
   // JSON; or, asked for HTML, the settings page's status panel rendered by the one template
   // (views/partials/status.ejs) that also renders it into the page, for the page's live updates.
+  // Users who may only view get it without addresses, paths or other viewers (status-view.ts).
   router.get('/status', view, (req, res) => {
-    if (req.accepts(['json', 'html']) === 'html') res.render('partials/status', { status: deps.status() });
-    else res.json(deps.status());
+    const status = statusFor(deps.status(), mayManage(res));
+    if (req.accepts(['json', 'html']) === 'html') res.render('partials/status', { status });
+    else res.json(status);
   });
 
   router.post('/targets/:id/probe', manage, async (req, res) => {
