@@ -42,8 +42,11 @@ export type PasswordChanges = ReadonlyMap<string, string | null>;
 export const LOAD_PHASES = ['query', 'prepare', 'load', 'validate', 'activate', 'abort'] as const;
 export type LoadPhase = (typeof LOAD_PHASES)[number];
 
-/** The store's status, and whether a ctrlX load is in progress. */
-export type ConfigServiceStatus = ConfigStatus & { loading: boolean };
+/**
+ * The store's status, whether a ctrlX load is in progress, and what is wrong with the passwords
+ * file found at start (null: nothing; cleared when a save writes the file again).
+ */
+export type ConfigServiceStatus = ConfigStatus & { loading: boolean; passwordsError: { file: string; reason: string } | null };
 
 export interface ConfigServiceOptions {
   /** The solutions root: `$SNAP_COMMON/solutions` on the device, `<data>/solutions` off it. */
@@ -158,7 +161,7 @@ export class ConfigService extends EventEmitter<ConfigServiceEvents> {
   }
 
   status(): ConfigServiceStatus {
-    return { ...this.store.status(), loading: this.loading };
+    return { ...this.store.status(), loading: this.loading, passwordsError: this.secrets.fileError() };
   }
 
   /** True while a ctrlX load is between `query`/`prepare` and `activate`/`abort`. */

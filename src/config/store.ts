@@ -2,7 +2,8 @@
  * @module
  * The configuration store: `config.json` in the app's folder of the ctrlX active configuration.
  *
- * - Reads and validates the file; a corrupt or invalid file never replaces the last good
+ * - Reads and validates the file (only a regular file, at most 1 MiB, without blocking: see
+ *   read-bounded.ts); a corrupt or invalid file never replaces the last good
  *   configuration and is never overwritten behind the user's back: the error is kept for the
  *   page and the status instead.
  * - Writes only on a user action or a save phase, atomically (see atomic-write.ts).
@@ -18,6 +19,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { emptyConfig, serializeConfig, validateConfig, type Config } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { findJsonSyntaxError, lineAndColumn } from './json-syntax.js';
+import { readBounded } from './read-bounded.js';
 
 export const APP_DIR_NAME = 'ctrlx-novnc';
 export const CONFIG_FILE_NAME = 'config.json';
@@ -199,13 +201,10 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   /** Reads and validates the file without applying it. */
   async readFile(): Promise<FileRead> {
     if (!(await this.isMounted())) return { kind: 'unmounted' };
-    let text: string;
-    try {
-      text = await fsp.readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-      return { kind: 'invalid', error: { file: this.file, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` } };
-    }
+    const read = await readBounded(this.file);
+    if (read.kind === 'missing') return { kind: 'missing' };
+    if (read.kind === 'refused') return { kind: 'invalid', error: { file: this.file, reason: `not read: ${read.reason}` } };
+    const { text } = read;
     const parsed = parseConfigText(text, this.file);
     return 'config' in parsed ? { kind: 'ok', config: parsed.config, text } : { kind: 'invalid', error: parsed.error };
   }
@@ -306,7 +305,9 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
             ? 'the file system is read-only'
             : code === 'EACCES' || code === 'EPERM'
               ? 'permission denied'
-              : (code ?? (err as Error).message);
+              : code === 'EISDIR'
+                ? `${this.file} is a folder with content, not a file (move it away)`
+                : (code ?? (err as Error).message);
       this.log.error('saving the configuration failed', { file: this.file, error: code ?? String(err) });
       throw new AppError(ERR_CONFIG_WRITE, `Saving failed: ${why}. The previous configuration is unchanged.`, {
         status: code === 'ENOSPC' ? 507 : 500,
@@ -337,11 +338,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
 
   /** The file's current content, or null when it cannot be read. */
   private async fileText(): Promise<string | null> {
-    try {
-      return await fsp.readFile(this.file, 'utf8');
-    } catch {
-      return null;
-    }
+    const read = await readBounded(this.file);
+    return read.kind === 'ok' ? read.text : null;
   }
 
   private async isMounted(): Promise<boolean> {
