@@ -89,6 +89,25 @@ function locateField(text: string, field: string): number | undefined {
   return lineAndColumn(text, match!.index).line;
 }
 
+/**
+ * What is at `file`, for change polling: the entry itself (lstat: a symlink made again is a new
+ * inode, even to the same device) and what it leads to (stat: an edit of the file a symlink points
+ * at). fs.watchFile sees only the second, so the same symlink to /dev/zero put back between two
+ * polls after a save looked unchanged.
+ */
+export async function pathSignature(file: string): Promise<string> {
+  const parts: string[] = [];
+  for (const get of [fsp.lstat, fsp.stat]) {
+    try {
+      const s = await get(file, { bigint: true });
+      parts.push(`${s.dev}:${s.ino}:${s.mode}:${s.rdev}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`);
+    } catch (err) {
+      parts.push((err as NodeJS.ErrnoException).code ?? 'error');
+    }
+  }
+  return parts.join('|');
+}
+
 /** Parses and validates the text of a config file. */
 export function parseConfigText(text: string, file: string): { config: Config } | { error: ConfigFileError } {
   let raw: unknown;
@@ -138,6 +157,10 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private appliedAt = new Date();
   private debounceTimer: NodeJS.Timeout | undefined;
   private watching = false;
+  /** Polls config.json (see {@link pathSignature}); the folder is watched with fs.watchFile. */
+  private filePoll: NodeJS.Timeout | undefined;
+  private fileSignature = '';
+  private polling = false;
   private suspended = 0;
   /** Serialises reads and writes so a save and a watcher read never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -174,7 +197,9 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     // Watch first, then read: the watcher's first stat is only its baseline, so a change made
     // between a first read and that stat would never be noticed.
     this.watching = true;
-    fs.watchFile(this.file, { interval: this.pollInterval, persistent: false }, this.onStat);
+    this.fileSignature = await pathSignature(this.file);
+    this.filePoll = setInterval(this.pollFile, this.pollInterval);
+    this.filePoll.unref();
     fs.watchFile(this.activeDir, { interval: this.pollInterval, persistent: false }, this.onStat);
     await this.reload();
   }
@@ -182,7 +207,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   stop(): void {
     this.watching = false;
     clearTimeout(this.debounceTimer);
-    fs.unwatchFile(this.file, this.onStat);
+    clearInterval(this.filePoll);
     fs.unwatchFile(this.activeDir, this.onStat);
   }
 
@@ -349,6 +374,19 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       return false;
     }
   }
+
+  private readonly pollFile = (): void => {
+    if (!this.watching || this.polling) return;
+    this.polling = true;
+    pathSignature(this.file)
+      .then((signature) => {
+        if (signature === this.fileSignature) return;
+        this.fileSignature = signature;
+        this.onStat();
+      })
+      .catch(() => {})
+      .finally(() => (this.polling = false));
+  };
 
   private readonly onStat = (): void => {
     if (!this.watching) return;
