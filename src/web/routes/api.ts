@@ -114,8 +114,9 @@ export function apiRouter(deps: RouteDeps): Router {
     // `password` per target: a string sets it, null removes it, absent keeps the stored one.
     const result = validateConfigInput(req.body, { versionOptional: true });
     if (!result.ok) throw validationError(result.errors);
-    await service.save(result.config, result.passwords);
-    res.json(configView(service));
+    const { passwordsCleared } = await service.save(result.config, result.passwords);
+    // passwordsCleared: the targets whose stored password this save cleared (address changed).
+    res.json({ ...configView(service), passwordsCleared });
   });
 
   // JSON; or, asked for HTML, the settings page's status panel rendered by the one template
