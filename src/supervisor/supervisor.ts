@@ -306,8 +306,9 @@ export class Supervisor {
     let toTarget = 0;
     for (const relay of this.allRelays()) {
       for (const s of relay.sessions) {
-        // A viewer that has left no longer counts, even while a slow server is still closing.
-        if (!s.browserOpen) continue;
+        // A session holds its place until both sides are closed: a viewer that has left still
+        // counts while its connection to the server is connecting, logging in or closing, so
+        // opening and dropping upgrades cannot pile up connections to the server.
         open++;
         if (s.target.id === target.id) toTarget++;
       }
