@@ -409,8 +409,20 @@ export class RelaySession {
       return;
     }
     if (this.phase === 'login') {
-      // Mid-handshake: the server has nothing of the browser's to receive.
-      this.tcp.destroy();
+      // Mid-login the server has nothing of the browser's to receive. But a connection dropped
+      // before its authentication counts as a failed login towards the server's own lockout
+      // (TigerVNC blacklists the address after a few), and this controller is one address for
+      // every viewer: while the server side is still being logged in, finish that first (the
+      // login's serverOutcome then ends the connection; the deadline and close timer bound it).
+      if (this.login!.authenticating) {
+        this.tcp.resume();
+        this.armCloseTimer();
+      } else if (this.login!.state === 'browser') {
+        this.tcp.end(); // logged in: a clean end
+        this.armCloseTimer();
+      } else {
+        this.tcp.destroy();
+      }
       return;
     }
     // Whatever the browser sent still reaches the target, then FIN (end() flushes first).
@@ -562,7 +574,11 @@ export class RelaySession {
         if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes);
       },
       browserGreeted: () => this.ws.resume(),
-      serverOutcome: (outcome) => this.options.onHandshake?.(this.target, outcome),
+      serverOutcome: (outcome) => {
+        this.options.onHandshake?.(this.target, outcome);
+        // The viewer left during the login: the server side is through now, end it cleanly.
+        if (outcome.ok && this.browserClosed) this.tcp.end();
+      },
       serverFailed: (failure) => {
         this.noteCause(failure.kind, failure.message, failure.detail);
         this.tcp.end();

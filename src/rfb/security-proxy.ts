@@ -40,9 +40,11 @@ export interface HandshakeFailure {
    * - `refused`: the server refused the connection with a reason (no security types);
    * - `unsupported`: no security type the relay can do (it does None and VNC Authentication);
    * - `auth`: the server did not accept the stored password;
+   * - `lockout`: the server refuses this client address after too many security failures
+   *   (TigerVNC's blacklist: "Too many security failures");
    * - `protocol`: malformed bytes from either side.
    */
-  kind: 'not-rfb' | 'version' | 'refused' | 'unsupported' | 'auth' | 'protocol';
+  kind: 'not-rfb' | 'version' | 'refused' | 'unsupported' | 'auth' | 'lockout' | 'protocol';
   message: string;
   detail: string;
 }
@@ -56,6 +58,13 @@ export interface HandshakeStep {
   send: Buffer[];
   done?: HandshakeOutcome;
 }
+
+/**
+ * A server's reason that says it locks this client out for a while: TigerVNC (and RealVNC)
+ * blacklist an address after a few failed or abandoned logins and answer every connection from
+ * it with "Too many security failures" (libvncserver: "Too many authentication failures").
+ */
+export const LOCKOUT_REASON = /too many (security|authentication) failures/i;
 
 /** Longest reason string accepted from a server; RFB reasons are one sentence. */
 export const MAX_REASON_LENGTH = 4096;
@@ -247,6 +256,13 @@ export class ServerHandshake {
         if (!b) return 'wait';
         // Reasons are ASCII in practice; keep them printable and short for a close frame.
         const reason = b.toString('latin1').replace(/[^\x20-\x7e]+/g, ' ').trim();
+        if (LOCKOUT_REASON.test(reason)) {
+          return fail(
+            'lockout',
+            `VNC server ${this.label} locks this controller out for now: ${reason.slice(0, 60)}`,
+            `server reason "${reason}"`,
+          );
+        }
         if (this.reasonFor === 'auth') return this.authFailed(reason ? `server said "${reason}"` : 'no reason given', reason);
         return fail(
           'refused',

@@ -91,6 +91,11 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return plain(kind, `The VNC handshake with ${name} timed out.`);
     case 'viewer-handshake':
       return plain(kind, `The viewer did not complete the VNC handshake with ${name}${inParens(reason)}.`);
+    case 'server-lockout':
+      return plain(
+        kind,
+        `The VNC server of ${name} refuses this controller for now: too many security failures. It lets it in again after its lockout time (TigerVNC: 10 s, doubling); connect again later.`,
+      );
     case 'connection-refused':
       return unreachable('connection refused (is the VNC server running?)');
     case 'connect-timeout':
@@ -127,6 +132,7 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
   'handshake-failed',
   'handshake-timeout',
   'viewer-handshake',
+  'server-lockout',
 ]);
 
 /**
