@@ -30,6 +30,7 @@ import {
   type RfbVersion,
 } from './protocol.js';
 import { ByteQueue } from './byte-queue.js';
+import { LOCKOUT_REASON } from '../shared/failures.js';
 import { VNC_AUTH_CHALLENGE_LENGTH, vncAuthResponse } from './vnc-auth.js';
 
 /** What went wrong, in two registers: `message` for the browser, `detail` for the log. */
@@ -58,13 +59,6 @@ export interface HandshakeStep {
   send: Buffer[];
   done?: HandshakeOutcome;
 }
-
-/**
- * A server's reason that says it locks this client out for a while: TigerVNC (and RealVNC)
- * blacklist an address after a few failed or abandoned logins and answer every connection from
- * it with "Too many security failures" (libvncserver: "Too many authentication failures").
- */
-export const LOCKOUT_REASON = /too many (security|authentication) failures/i;
 
 /** Longest reason string accepted from a server; RFB reasons are one sentence. */
 export const MAX_REASON_LENGTH = 4096;
@@ -99,6 +93,23 @@ const fail = (kind: HandshakeFailure['kind'], message: string, detail = message)
 /** Printable form of bytes that should have been a ProtocolVersion, for messages. */
 function printable(bytes: Buffer): string {
   return JSON.stringify(bytes.toString('latin1')).slice(1, -1).slice(0, 40);
+}
+
+/**
+ * What a server that refuses at once sends before the client speaks: an RFB 3.3 greeting, no
+ * security type (0) and a reason (TigerVNC's answer to a locked-out address). Returns the reason
+ * when `bytes` are exactly that, `wait` while they may still become it, null otherwise.
+ */
+export function refusalAfterGreeting(bytes: Buffer): string | 'wait' | null {
+  if (bytes.length < VERSION_LENGTH || bytes.toString('latin1', 0, VERSION_LENGTH) !== 'RFB 003.003\n') return null;
+  if (bytes.length < VERSION_LENGTH + 8) {
+    return bytes.subarray(VERSION_LENGTH).every((b, i) => i >= 4 || b === 0) ? 'wait' : null;
+  }
+  if (bytes.readUInt32BE(VERSION_LENGTH) !== SECURITY_INVALID) return null;
+  const length = bytes.readUInt32BE(VERSION_LENGTH + 4);
+  if (length > MAX_REASON_LENGTH) return null;
+  if (bytes.length < VERSION_LENGTH + 8 + length) return 'wait';
+  return bytes.toString('latin1', VERSION_LENGTH + 8, VERSION_LENGTH + 8 + length).replace(/[^\x20-\x7e]+/g, ' ').trim();
 }
 
 type ServerState =

@@ -77,6 +77,15 @@ export const FAILURES = {
 
 export type FailureKind = keyof typeof FAILURES;
 
+/**
+ * A VNC server's failure reason that says it locks this client address out for a while (the
+ * `server-lockout` kind): TigerVNC and RealVNC blacklist an address after a few failed or
+ * abandoned logins and answer it with "Too many security failures" (libvncserver: "Too many
+ * authentication failures"). Used by the relay's handshake and by the viewer, which sees the
+ * reason itself when the browser does the VNC login.
+ */
+export const LOCKOUT_REASON = /too many (security|authentication) failures/i;
+
 /** The close code of `kind`. */
 export function failureCode(kind: FailureKind): number {
   return FAILURES[kind].code;

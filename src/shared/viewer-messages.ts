@@ -7,7 +7,7 @@
  * Browser-safe (served at `/ctrlx-novnc/shared/viewer-messages.js`, used by public/viewer.js) and
  * tested in Node with codes and arbitrary reasons.
  */
-import { FAILURES, failureOf, type FailureKind } from './failures.js';
+import { FAILURES, LOCKOUT_REASON, failureOf, type FailureKind } from './failures.js';
 
 /** The target as the viewer knows it from its page. */
 export interface ViewerTarget {
@@ -142,6 +142,10 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
 export function closeMessage(closed: ClosedConnection, target: ViewerTarget): ViewerMessage | null {
   const kind = failureOf(closed.code);
   if (kind && HANDSHAKE_KINDS.has(kind)) return failureMessage(kind, closed.reason, target);
+  if (closed.securityFailure && LOCKOUT_REASON.test(closed.securityFailure.reason ?? '')) {
+    // The server's own lockout, met by the browser's login: not a wrong password.
+    return failureMessage('server-lockout', closed.securityFailure.reason ?? '', target);
+  }
   if (closed.securityFailure) {
     // The VNC server's own authentication, passed through to the browser, failed.
     const said = closed.securityFailure.reason ? `: ${closed.securityFailure.reason}` : '';

@@ -164,6 +164,10 @@ describe('the VNC server lockout (TigerVNC, VNC password stored)', () => {
     assert.equal(close!.code, FAILURES['server-lockout'].code);
     assert.equal(close!.code, 4009);
     assert.match(close!.reason, /locks this controller out for now: Too many security failures/);
+    // Without a stored password the browser would do the login; the relay still says what it is.
+    const open = await openClient(`ws://127.0.0.1:${app.port}${RELAY}?target=open`, ['binary']);
+    const openClose = await new Promise<CloseEvent>((resolve) => open.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
+    assert.equal(openClose.code, 4009, openClose.reason);
 
     const target = (await http.status()).relay.targets.find((t: { id: string }) => t.id === 'hmi');
     assert.match(target?.lockout?.message ?? '', /Too many security failures|too many security failures/);
@@ -173,7 +177,7 @@ describe('the VNC server lockout (TigerVNC, VNC password stored)', () => {
       table: 'faults',
       name: 'VNC server lockout reported as such',
       tried: 'TigerVNC put into its lockout by 6 raw connections that hang up after the greeting; then Test connection, a viewer and the status',
-      outcome: `Test connection: server-lockout (4009) "${probe.message.slice(0, 60)}…"; the viewer closed with ${close!.code} "${close!.reason.slice(0, 50)}…"; the status panel names the lockout`,
+      outcome: `Test connection: server-lockout (4009) "${probe.message.slice(0, 60)}…"; the viewer closed with ${close!.code} "${close!.reason.slice(0, 50)}…" (${openClose.code} also for a target without a stored password); the status panel names the lockout`,
     });
   });
 });
