@@ -122,7 +122,8 @@ export class Relay {
       onHandshake: (target, outcome) => {
         if (!outcome.ok) {
           const { kind, detail } = outcome.failure;
-          this.log.warn('vnc handshake failed', { target: formatHostPort(target.host, target.port), targetId: target.id, kind, detail });
+          const label = formatHostPort(target.host, target.port);
+          this.sessionLog.handshakeFailed(label, kind, { target: label, targetId: target.id, kind, detail });
         }
         onHandshake?.(target, outcome);
       },

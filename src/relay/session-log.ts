@@ -1,6 +1,7 @@
 /**
  * @module
- * The relay's session lines, bounded under churn. Each session has a start and an end line; a
+ * The relay's session lines, bounded under churn. Each session has a start and an end line (and
+ * a warning when the relay's own VNC login fails); a
  * client that opens and drops upgrades in a loop would otherwise write two lines per session. Per
  * interval (default 10 s) the first `burst` lines of a kind (starts to one target, or ends of one
  * kind at one target) are written in full; the rest are counted and written as one line at the
@@ -23,6 +24,7 @@ interface Tally {
   /** The summary's message and the fields every counted line shared. */
   msg: string;
   fields: LogFields;
+  level: 'info' | 'warn';
   written: number;
   counted: number;
 }
@@ -52,6 +54,11 @@ export class SessionLog {
     this.line(`end\0${target}\0${kind}`, 'session end', fields, 'sessions ended', { target, kind });
   }
 
+  /** The relay's own VNC login with `target` failed with `kind` (a warning). */
+  handshakeFailed(target: string, kind: string, fields: LogFields): void {
+    this.line(`handshake\0${target}\0${kind}`, 'vnc handshake failed', fields, 'vnc handshakes failed', { target, kind }, 'warn');
+  }
+
   /** Writes the counted lines now and ends the interval (at shutdown). */
   flush(): void {
     clearTimeout(this.timer);
@@ -60,10 +67,10 @@ export class SessionLog {
     this.tallies.clear();
   }
 
-  private line(key: string, msg: string, fields: LogFields, summaryMsg: string, shared: LogFields): void {
+  private line(key: string, msg: string, fields: LogFields, summaryMsg: string, shared: LogFields, level: 'info' | 'warn' = 'info'): void {
     let tally = this.tallies.get(key);
     if (!tally) {
-      tally = { msg: summaryMsg, fields: shared, written: 0, counted: 0 };
+      tally = { msg: summaryMsg, fields: shared, level, written: 0, counted: 0 };
       this.tallies.set(key, tally);
     }
     if (this.timer === undefined) {
@@ -72,7 +79,7 @@ export class SessionLog {
     }
     if (tally.written < this.burst) {
       tally.written++;
-      this.log.info(msg, fields);
+      this.log[level](msg, fields);
       return;
     }
     tally.counted++;
@@ -81,7 +88,7 @@ export class SessionLog {
 
   private summary(tally: Tally): void {
     if (tally.counted === 0) return;
-    this.log.info(tally.msg, { count: tally.counted, ...tally.fields, within: `${this.intervalMs / 1000}s` });
+    this.log[tally.level](tally.msg, { count: tally.counted, ...tally.fields, within: `${this.intervalMs / 1000}s` });
     tally.counted = 0;
   }
 }

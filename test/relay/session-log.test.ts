@@ -34,6 +34,18 @@ describe('SessionLog', () => {
     sessions.flush();
   });
 
+  it('counts failed VNC logins per target and kind the same way, as warnings', () => {
+    const { lines, log } = recorder();
+    const sessions = new SessionLog(log, { intervalMs: 60_000, burst: 2 });
+    for (let i = 0; i < 7; i++) sessions.handshakeFailed('h:1', 'lockout', { id: i });
+    sessions.flush();
+    assert.deepEqual(lines, [
+      'warn  vnc handshake failed id=0',
+      'warn  vnc handshake failed id=1',
+      'warn  vnc handshakes failed count=5 target=h:1 kind=lockout within=60s',
+    ]);
+  });
+
   it('writes the summary at once when maxCount lines are counted', () => {
     const { lines, log } = recorder();
     const sessions = new SessionLog(log, { intervalMs: 60_000, burst: 1, maxCount: 10 });
