@@ -10,7 +10,6 @@ import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audi
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
 import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
-import { probeTarget } from '../../relay/probe.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import { mayManage } from '../access.js';
@@ -132,7 +131,7 @@ export function apiRouter(deps: RouteDeps): Router {
     const id = String(req.params.id);
     const resolved = supervisor.resolve(id);
     if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`);
-    res.json(await probeTarget(resolved.target.host, resolved.target.port, deps.probeTimeout));
+    res.json(await supervisor.probe(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
   // Probes values typed on the page before they are saved.
@@ -140,7 +139,7 @@ export function apiRouter(deps: RouteDeps): Router {
     const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
     const checked = validateProbeTarget(body.host, body.port);
     if (!checked.ok) throw validationError(checked.errors, 'Cannot test this target');
-    res.json(await probeTarget(checked.host, checked.port, deps.probeTimeout));
+    res.json(await supervisor.probe(checked.host, checked.port, deps.probeTimeout));
   });
 
   // The audit trail, newest first: JSON pages, or CSV (`Accept: text/csv`; the whole trail unless

@@ -10,7 +10,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
 import { ADDRESS_CLEARS_PASSWORD, DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
-import { probeTarget, type ProbeResult } from '../../relay/probe.js';
+import type { ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL } from '../../errors.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -201,7 +201,7 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
       const row = rows[Number(body.probe)]!;
       const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
-      if (checked.ok) row.probe = await probeTarget(checked.host, checked.port, deps.probeTimeout);
+      if (checked.ok) row.probe = await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout);
       else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
       askToRetype(rows);
       render(res, rows, null);
