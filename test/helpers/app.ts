@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
+import { packageRoot } from '../../src/ctrlx/paths.js';
 import type { AppStatus } from '../../src/web/app.js';
 import type { Config } from '../../src/config/schema.js';
 import { startTarget } from './targets.js';
@@ -26,6 +27,17 @@ export { closedPort } from './targets.js';
 export const PREFIX = '/ctrlx-novnc';
 export const API = `${PREFIX}/api/v1`;
 export const RELAY = `${PREFIX}/websockify`;
+
+/**
+ * The URL path of a page's built static file (`viewer.js` → `/ctrlx-novnc/static/viewer-<hash>.js`),
+ * from the manifest `npm run build` writes (scripts/bundle.mjs) and the server reads.
+ */
+export function staticPath(page: string): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'dist', 'static', 'manifest.json'), 'utf8')) as { files: Record<string, string> };
+  const name = manifest.files[page];
+  if (!name) throw new Error(`${page} is not in dist/static/manifest.json`);
+  return `${PREFIX}/static/${name}`;
+}
 
 // ---- temporary folders ---------------------------------------------------------------------
 
