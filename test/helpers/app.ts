@@ -156,6 +156,8 @@ export interface HttpResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   text: string;
+  /** The body's bytes as received (not decoded: a `Content-Encoding` stays applied). */
+  body: Buffer;
   /** The body parsed as JSON (throws if it is not). */
   json<T = any>(): T;
 }
@@ -188,11 +190,13 @@ export function request(endpoint: Endpoint, method: string, urlPath: string, opt
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const body = Buffer.concat(chunks);
+        const text = body.toString('utf8');
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
           text,
+          body,
           json: () => JSON.parse(text),
         });
       });
@@ -207,6 +211,7 @@ export function client(endpoint: Endpoint, headers: Record<string, string> = {})
   const send = (method: string, p: string, o: RequestOptions = {}) => request(endpoint, method, p, { ...o, headers: { ...headers, ...o.headers } });
   return {
     get: (p: string, o?: RequestOptions) => send('GET', p, o),
+    head: (p: string, o?: RequestOptions) => send('HEAD', p, o),
     put: (p: string, body?: unknown, o?: RequestOptions) => send('PUT', p, { ...o, body }),
     post: (p: string, body?: unknown, o?: RequestOptions) => send('POST', p, { ...o, body }),
     /** POSTs an urlencoded form built from `fields` (repeated keys allowed). */
