@@ -36,13 +36,6 @@ export function createWebApp(options: WebDeps): express.Express {
   app.locals.prefix = PREFIX;
 
   app.use(securityHeaders);
-  // Nothing is stored but the hashed static files (they set their own caching): not the pages, API
-  // answers, error pages or redirects. A page names the hashed files of the build that rendered
-  // it, and pages carry CSRF and login tokens.
-  app.use((_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
   // Pages use relative URLs: they must be addressed with their trailing slash (routing is not
   // strict, so these handlers see both forms and pass the slashed one on).
   app.get([PREFIX, `${PREFIX}/config`, `${PREFIX}/viewer`], (req, res, next) => {
