@@ -7,7 +7,7 @@
  * supervisor, the preflight and the viewer all take codes from here; the sentence that goes with a
  * failure (the close reason, the Problem `detail`) is for people and no code parses it.
  *
- * Browser-safe: no imports, served to the pages at `/ctrlx-novnc/shared/failures.js`.
+ * Browser-safe: no imports, bundled into the pages' scripts (scripts/bundle.mjs).
  * docs/errors.md lists the same rows ("WebSocket close codes"); a test keeps them in step.
  */
 

@@ -4,7 +4,7 @@
  * The message is chosen by the close code (or, for a refused upgrade, the preflight's `kind`),
  * never by the reason text: reasons are shown as they are where they add detail, never parsed.
  *
- * Browser-safe (served at `/ctrlx-novnc/shared/viewer-messages.js`, used by public/viewer.js) and
+ * Browser-safe (bundled into public/viewer.js's script at build time) and
  * tested in Node with codes and arbitrary reasons.
  */
 import { FAILURES, LOCKOUT_REASON, failureOf, type FailureKind } from './failures.js';
