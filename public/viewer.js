@@ -3,6 +3,7 @@
 // preferences, targets, connection state (what the page shows), connection, toolbar, keyboard.
 import './token.js';
 import RFB from '../novnc/core/rfb.js';
+import keysyms from '../novnc/core/input/keysymdef.js';
 import { clockTime, closeMessage, lostAtText, refusalMessage } from '../shared/viewer-messages.js';
 import { FAILURES, failureOf } from '../shared/failures.js';
 
@@ -42,7 +43,6 @@ const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 const LOGIN_EXPIRED = FAILURES['login-expired'].code;
 
 let rfb = null;
-let ws = null;
 /** The WebSocket of the last attempt, and a promise of its close (noVNC may report first). */
 let lastSocket = null;
 let socketClosed = Promise.resolve();
@@ -65,6 +65,11 @@ let pendingPassword = null;
 let typedPassword = false;
 /** What the page shows: empty | connecting | connected | retrying | stopped | password | login. */
 let phase = 'connecting';
+/** Pan mode (see applyViewSettings). */
+let panning = false;
+/** A touch screen (phone, tablet): the toolbar folds away once connected. */
+const TOUCH = matchMedia('(pointer: coarse)').matches;
+let autoFolded = false;
 
 // ---- settings kept in the browser (never secrets) -------------------------------------------
 
@@ -244,10 +249,13 @@ window.addEventListener('focus', recheckEmpty);
 function applyViewSettings() {
   if (!rfb) return;
   const mode = scalingSelect.value;
-  rfb.scaleViewport = mode === 'fit';
-  rfb.resizeSession = mode === 'remote';
-  rfb.clipViewport = false;
-  screen.classList.toggle('scroll', mode === 'none');
+  // Pan mode: the picture 1:1, clipped to the window; a swipe or drag moves it (noVNC's
+  // dragViewport) and sends no pointer event to the machine.
+  rfb.scaleViewport = !panning && mode === 'fit';
+  rfb.resizeSession = !panning && mode === 'remote';
+  rfb.clipViewport = panning;
+  rfb.dragViewport = panning;
+  screen.classList.toggle('scroll', !panning && mode === 'none');
   rfb.viewOnly = viewOnlyBox.checked;
 }
 
@@ -281,7 +289,6 @@ function connect() {
     showState('stopped', { text: `Cannot open the connection: ${err.message}`, level: 'bad' });
     return;
   }
-  ws = socket;
   lastSocket = socket;
   socketClosed = new Promise((resolve) => {
     socket.addEventListener('close', (e) => {
@@ -317,7 +324,6 @@ function teardown(lostText) {
   const wasUp = connected;
   const picture = liveScreen;
   rfb = null;
-  ws = null;
   connected = false;
   liveScreen = null;
   if (old) {
@@ -338,6 +344,12 @@ function onConnect() {
   // noVNC's screen element (the last child it added): kept as the last picture after a drop.
   liveScreen = screen.lastElementChild;
   showState('connected', { text: connectedText(), level: 'ok' });
+  releaseModifiers(false);
+  if (TOUCH && !autoFolded) {
+    // On a phone the screen needs every pixel: the toolbar folds away (its handle brings it back).
+    autoFolded = true;
+    showToolbar(false);
+  }
   rfb.focus();
 }
 
@@ -630,10 +642,121 @@ toolbar.addEventListener('keydown', (e) => {
   }
 });
 
-/** Shows or folds the toolbar (folded on phones; see the touch section). */
+// ---- touch: folding toolbar, pan mode, on-screen keyboard, extra keys --------------------------
+
+const handle = $('toolbar-handle');
+const panButton = $('pan');
+const kbdInput = $('kbd-input');
+const extraKeys = $('extra-keys');
+const extraToggle = $('extra-toggle');
+
+/** Shows or folds the toolbar (and the status line): the handle at the top brings it back. */
 function showToolbar(shown) {
   document.body.classList.toggle('toolbar-folded', !shown);
+  handle.setAttribute('aria-expanded', String(shown));
 }
+$('fold').addEventListener('click', () => {
+  showToolbar(false);
+  handle.focus();
+});
+handle.addEventListener('click', () => {
+  showToolbar(true);
+  toolbarControls()[0]?.focus();
+});
+
+panButton.addEventListener('click', () => {
+  panning = !panning;
+  panButton.setAttribute('aria-pressed', String(panning));
+  applyViewSettings();
+});
+
+/** X11 keysyms and DOM codes of the keys the page sends itself. */
+const KEYS = {
+  Escape: [0xff1b, 'Escape'],
+  Tab: [0xff09, 'Tab'],
+  Enter: [0xff0d, 'Enter'],
+  Backspace: [0xff08, 'Backspace'],
+  Delete: [0xffff, 'Delete'],
+  ArrowLeft: [0xff51, 'ArrowLeft'],
+  ArrowUp: [0xff52, 'ArrowUp'],
+  ArrowRight: [0xff53, 'ArrowRight'],
+  ArrowDown: [0xff54, 'ArrowDown'],
+};
+for (let n = 1; n <= 12; n++) KEYS[`F${n}`] = [0xffbe + n - 1, `F${n}`];
+const MODIFIERS = { ctrl: [0xffe3, 'ControlLeft'], alt: [0xffe9, 'AltLeft'], super: [0xffeb, 'MetaLeft'] };
+/** Modifiers held down by their sticky toggle in the extra-keys bar. */
+const held = new Set();
+
+function canSend() {
+  return rfb && connected && !rfb.viewOnly;
+}
+
+/** Presses and releases one key on the machine (held modifiers stay down). */
+function tapKey([sym, code]) {
+  if (canSend()) rfb.sendKey(sym, code);
+}
+
+/** Sends typed text character by character as keysyms (what the phone keyboard produced). */
+function typeText(text) {
+  if (!canSend()) return;
+  for (const ch of text) {
+    if (ch === '\n') tapKey(KEYS.Enter);
+    else rfb.sendKey(keysyms.lookup(ch.codePointAt(0)), '');
+  }
+}
+
+/** Lets go of the sticky modifiers (sends their release when `send`). */
+function releaseModifiers(send = true) {
+  for (const mod of held) if (send && canSend()) rfb.sendKey(MODIFIERS[mod][0], MODIFIERS[mod][1], false);
+  held.clear();
+  for (const b of extraKeys.querySelectorAll('.mod')) b.setAttribute('aria-pressed', 'false');
+}
+
+extraToggle.addEventListener('click', () => {
+  const shown = extraKeys.classList.toggle('hidden') === false;
+  extraToggle.setAttribute('aria-pressed', String(shown));
+  if (!shown) releaseModifiers();
+});
+// A tap on the bar must not take the focus from the phone keyboard's field (it would close).
+extraKeys.addEventListener('mousedown', (e) => e.preventDefault());
+extraKeys.addEventListener('click', (e) => {
+  const button = e.target instanceof Element ? e.target.closest('button') : null;
+  if (!button) return;
+  const mod = button.dataset.mod;
+  if (mod) {
+    const down = !held.has(mod);
+    if (down) held.add(mod);
+    else held.delete(mod);
+    button.setAttribute('aria-pressed', String(down));
+    if (canSend()) rfb.sendKey(MODIFIERS[mod][0], MODIFIERS[mod][1], down);
+  } else if (KEYS[button.dataset.key]) {
+    tapKey(KEYS[button.dataset.key]);
+  }
+});
+
+// The keyboard button focuses a field out of sight: the phone opens its keyboard, and what is
+// typed there is sent to the machine (noVNC's own keyboard handling needs a hardware keyboard).
+$('kbd-button').addEventListener('click', () => {
+  kbdInput.value = '';
+  kbdInput.focus();
+});
+kbdInput.addEventListener('keydown', (e) => {
+  const key = KEYS[e.key];
+  if (!key || e.isComposing) return;
+  e.preventDefault();
+  tapKey(key);
+});
+kbdInput.addEventListener('input', (e) => {
+  if (e.isComposing || e.inputType === 'insertCompositionText') return;
+  if (e.inputType === 'deleteContentBackward') tapKey(KEYS.Backspace);
+  else if (e.inputType === 'insertLineBreak' || e.inputType === 'insertParagraph') tapKey(KEYS.Enter);
+  else if (e.data) typeText(e.data);
+  kbdInput.value = '';
+});
+kbdInput.addEventListener('compositionend', (e) => {
+  if (e.data) typeText(e.data);
+  kbdInput.value = '';
+});
 
 // Expose a tiny read-only hook for tests and diagnostics.
 window.ctrlxViewer = {
