@@ -4,7 +4,7 @@
 import './token.js';
 import RFB from '../novnc/core/rfb.js';
 import keysyms from '../novnc/core/input/keysymdef.js';
-import { clockTime, closeMessage, lostAtText, refusalMessage } from '../shared/viewer-messages.js';
+import { clockTime, closeMessage, lostAtText, refusalMessage, screenshotName } from '../shared/viewer-messages.js';
 import { FAILURES, failureOf } from '../shared/failures.js';
 
 const $ = (id) => document.getElementById(id);
@@ -35,6 +35,7 @@ const passwordInput = $('password');
 const passwordError = $('password-error');
 const clipboardText = $('clipboard-text');
 const fullscreenButton = $('fullscreen');
+const screenshotButton = $('screenshot');
 
 /** The user may open the settings (the server says so in the page). */
 const MAY_MANAGE = document.body.dataset.manage === '1';
@@ -208,6 +209,8 @@ function showState(next, what = {}) {
     overlayHint.classList.toggle('hidden', !(settings && !MAY_MANAGE));
   }
   if (next !== 'retrying' && next !== 'connecting') stopCountdown();
+  // A screenshot of the live screen, or of the last picture while it is kept.
+  screenshotButton.disabled = !(next === 'connected' || lastFrame.querySelector('canvas'));
   if (next === 'connected') {
     lastFrame.replaceChildren();
     lastFrame.classList.add('hidden');
@@ -601,10 +604,41 @@ function updateFullscreenLabel() {
   const on = Boolean(document.fullscreenElement);
   const label = on ? 'Exit full screen' : 'Full screen';
   fullscreenButton.querySelector('.label').textContent = label;
+  fullscreenButton.querySelector('use').setAttribute('href', on ? '#i-fullscreen-exit' : '#i-fullscreen');
   fullscreenButton.title = label;
   fullscreenButton.setAttribute('aria-pressed', String(on));
 }
 document.addEventListener('fullscreenchange', updateFullscreenLabel);
+
+// ---- screenshot ----------------------------------------------------------------------------
+
+/**
+ * The whole remote screen as a canvas: noVNC's frame buffer (its display's back buffer: in pan
+ * mode the visible canvas holds only the part in view), else the visible canvas, else the kept
+ * last picture.
+ */
+function screenCanvas() {
+  if (rfb && connected) return rfb._display?._backbuffer || screen.querySelector('canvas');
+  return lastFrame.querySelector('canvas');
+}
+
+/** Saves the remote screen as `<target>-<YYYYMMDD-HHMMSS>.png` (for service reports). */
+function saveScreenshot() {
+  const canvas = screenCanvas();
+  if (!canvas || !canvas.width) return;
+  const name = screenshotName(targetSelect.value || picked || 'screen', new Date());
+  canvas.toBlob((blob) => {
+    if (!blob) return;
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  }, 'image/png');
+}
+screenshotButton.addEventListener('click', saveScreenshot);
 
 // ---- keyboard: F8 gives the keyboard back to the page ----------------------------------------
 

@@ -6,13 +6,15 @@
  * F8 gives the keyboard back to the page so Tab reaches the toolbar.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
 import { startDemoServer, type DemoServer } from '../../src/demo/demo-server.js';
+import { BAR_COLOURS, demoLayout } from '../../src/demo/scene.js';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { FAILURES } from '../../src/shared/failures.js';
 import { API, client, config, sleep, startTestApp, target, type TestApp } from '../helpers/app.js';
-import { BrowserHarness, overlayText, until, viewerState, waitForScreen } from '../helpers/browser.js';
+import { BrowserHarness, decodePng, hex, near, overlayText, pixel, rgb, until, viewerState, waitForScreen } from '../helpers/browser.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { startBurstClose } from '../helpers/targets.js';
@@ -216,6 +218,79 @@ describe('viewer states (chromium)', () => {
     await page.locator('#password').fill('Right-42');
     await page.locator('#password').press('Enter');
     await waitForScreen(page, x, '#28a050', 'e2e-dialog');
+  });
+
+  e2e('Screenshot saves the remote screen as <target>-<YYYYMMDD-HHMMSS>.png', async ({ page, defer }) => {
+    const demo = await demoFor(defer);
+    await configure(target('press-2', demo.port, '127.0.0.1', 'Press 2'));
+    await page.goto(`${app.origin}/ctrlx-novnc/viewer/`);
+    await until('the viewer connected', async () => {
+      const s = await viewerState(page);
+      return { ok: s.connected, seen: s.status };
+    });
+    const button = page.getByRole('button', { name: 'Screenshot' });
+    await until('the screenshot button enabled', async () => ({ ok: await button.isEnabled(), seen: 'disabled' }));
+    const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    assert.match(download.suggestedFilename(), /^press-2-\d{8}-\d{6}\.png$/);
+    const file = await download.path();
+    const png = decodePng(fs.readFileSync(file));
+    assert.deepEqual([png.width, png.height], [remote.width, remote.height], 'the whole remote screen, at its own size');
+    // The demo's colour bars are in the picture where the demo draws them.
+    const { bars } = demoLayout(remote.width, remote.height);
+    const w = bars.w / BAR_COLOURS.length;
+    const seen = BAR_COLOURS.map((_, i) => pixel(png, Math.floor(bars.x + w * (i + 0.5)), Math.floor(bars.y + bars.h / 2)));
+    assert.ok(seen.every((c, i) => near(c, rgb(BAR_COLOURS[i]!))), `bars ${seen.map(hex).join(',')}`);
+  });
+
+  e2e('Full screen becomes Exit full screen and back', async ({ page, defer }) => {
+    const demo = await demoFor(defer);
+    await configure(target('hmi', demo.port, '127.0.0.1', 'HMI'));
+    await page.goto(`${app.origin}/ctrlx-novnc/viewer/`);
+    const button = page.locator('#fullscreen');
+    assert.equal((await button.innerText()).trim(), 'Full screen');
+    await button.click();
+    await until('the label "Exit full screen"', async () => {
+      const t = (await button.innerText()).trim();
+      return { ok: t === 'Exit full screen', seen: t };
+    });
+    assert.equal(await button.getAttribute('aria-pressed'), 'true');
+    await button.click();
+    await until('the label "Full screen" again', async () => {
+      const t = (await button.innerText()).trim();
+      return { ok: t === 'Full screen', seen: t };
+    });
+  });
+
+  e2e('toolbar controls: an icon and a label each, borders at least 3:1 and text at least 4.5:1 against their background', async ({ page, defer }) => {
+    const demo = await demoFor(defer);
+    await configure(target('hmi', demo.port, '127.0.0.1', 'HMI'));
+    await page.goto(`${app.origin}/ctrlx-novnc/viewer/`);
+    await until('the viewer connected', async () => {
+      const s = await viewerState(page);
+      return { ok: s.connected, seen: s.status };
+    });
+    const report = (await page.evaluate(`(() => {
+      const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const ratio = (a, b) => { const x = lum(parse(a)), y = lum(parse(b)); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+      const out = [];
+      for (const el of document.querySelectorAll('#toolbar button, #toolbar a.tb')) {
+        if (el.offsetParent === null) continue;
+        const s = getComputedStyle(el);
+        out.push({ id: el.id, icon: !!el.querySelector('svg.icon'), label: (el.querySelector('.label') || {}).textContent || '',
+          border: ratio(s.borderTopColor, 'rgb(255, 255, 255)'), text: ratio(s.color, s.backgroundColor) });
+      }
+      return out;
+    })()`)) as { id: string; icon: boolean; label: string; border: number; text: number }[];
+    assert.ok(report.length >= 6, JSON.stringify(report));
+    for (const r of report) {
+      assert.ok(r.icon && r.label.trim(), `${r.id}: icon and label`);
+      assert.ok(r.border >= 3, `${r.id}: border ${r.border.toFixed(2)}:1`);
+      assert.ok(r.text >= 4.5, `${r.id}: text ${r.text.toFixed(2)}:1`);
+    }
   });
 
   e2e('F8 takes the keyboard from the remote screen; Tab and Shift+Tab then move through the toolbar', async ({ page, defer }) => {
