@@ -625,7 +625,7 @@ function screenCanvas() {
 /** Saves the remote screen as `<target>-<YYYYMMDD-HHMMSS>.png` (for service reports). */
 function saveScreenshot() {
   const canvas = screenCanvas();
-  if (!canvas || !canvas.width) return;
+  if (!canvas?.width) return;
   const name = screenshotName(targetSelect.value || picked || 'screen', new Date());
   canvas.toBlob((blob) => {
     if (!blob) return;
