@@ -2,8 +2,10 @@
  * The viewer's states in chromium (issue 14): the empty state makes no connection attempt; the
  * built-in demo says it is a demo; users who may only view see no settings links; a connection
  * that was up leaves its last picture, greyed, with the time it was lost; a setup error (a port
- * that is not VNC) stops retrying; a password typed wrong brings the dialog back with the error;
- * F8 gives the keyboard back to the page so Tab reaches the toolbar.
+ * that is not VNC) stops retrying; a login held back after rejected passwords shows one
+ * countdown; a password typed wrong brings the dialog back with the error; F8 gives the keyboard
+ * back to the page so Tab reaches the toolbar; Screenshot, the full-screen label, the toolbar's
+ * icons and contrast.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -218,6 +220,57 @@ describe('viewer states (chromium)', () => {
     await page.locator('#password').fill('Right-42');
     await page.locator('#password').press('Enter');
     await waitForScreen(page, x, '#28a050', 'e2e-dialog');
+  });
+
+  e2e('when the last target is removed while connected, the viewer goes to the empty state and stops connecting', async ({ page, defer }) => {
+    const demo = await demoFor(defer);
+    await configure(target('hmi', demo.port, '127.0.0.1', 'HMI'));
+    const sockets = countSockets(page);
+    await page.goto(`${app.origin}/ctrlx-novnc/viewer/`);
+    await until('the viewer connected', async () => {
+      const s = await viewerState(page);
+      return { ok: s.connected, seen: s.status };
+    });
+    await configure();
+    await waitForPhase(page, 'empty');
+    const opened = sockets.count;
+    await sleep(3500);
+    assert.equal(sockets.count, opened, 'no WebSocket after the empty state');
+    assert.ok(await page.locator('#empty-state').isVisible());
+  });
+
+  e2e('a login held back after rejected passwords shows one countdown, to the relay’s Retry-After', async ({ page, defer }) => {
+    const x = await startXvnc({ background: '#28a050', desktop: 'e2e-held', password: 'Right-42' });
+    defer(() => x.stop());
+    const res = await http.put(`${API}/config`, { targets: [{ id: 'held', name: 'Held', host: '127.0.0.1', port: x.port, password: 'wrong-pw' }] });
+    assert.equal(res.status, 200, res.text);
+    const sockets = countSockets(page);
+    await page.goto(`${app.origin}/ctrlx-novnc/viewer/`);
+    // Rejected passwords are setup errors: the viewer stops after each; the user tries 3 times.
+    for (let n = 1; n <= 3; n++) {
+      await until(`attempt ${n} rejected`, async () => {
+        const h = await hook(page);
+        return { ok: sockets.count === n && h.phase === 'stopped' && h.closeCode === FAILURES['login-rejected'].code, seen: `${sockets.count} sockets ${JSON.stringify(h)}` };
+      });
+      if (n < 3) await page.locator('#overlay-retry').click();
+    }
+    await page.locator('#overlay-retry').click();
+    await waitForPhase(page, 'retrying');
+    const text = (await overlayText(page)) ?? '';
+    assert.match(text, /to avoid its lockout the next attempt waits/);
+    assert.doesNotMatch(text, /\d+ s\b/, 'the sentence has no countdown of its own');
+    const countdowns = (await page.locator('#overlay').innerText()).match(/\d+ s\b/g) ?? [];
+    assert.equal(countdowns.length, 1, `one countdown: ${JSON.stringify(await page.locator('#overlay').innerText())}`);
+    const seconds = Number(/Retrying in (\d+) s/.exec(await page.locator('#overlay-countdown').innerText())?.[1]);
+    assert.ok(seconds > 5, `it counts down to the relay's Retry-After (${seconds} s), not the 1 s backoff`);
+    await page.locator('#cancel').click();
+    await waitForPhase(page, 'stopped');
+    recordReliability({
+      table: 'inputs',
+      name: 'viewer countdown while a VNC login is held back',
+      tried: 'chromium viewer on Xvnc with a wrong stored password: 3 attempts (each 4003, no retry), then a 4th held back by the relay (503, Retry-After)',
+      outcome: `one countdown (${seconds} s, the relay's Retry-After) beside a sentence without numbers; Cancel stopped it`,
+    });
   });
 
   e2e('Screenshot saves the remote screen as <target>-<YYYYMMDD-HHMMSS>.png', async ({ page, defer }) => {
