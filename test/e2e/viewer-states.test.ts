@@ -237,6 +237,13 @@ describe('viewer states (chromium)', () => {
     await sleep(3500);
     assert.equal(sockets.count, opened, 'no WebSocket after the empty state');
     assert.ok(await page.locator('#empty-state').isVisible());
+    // A target saved (e.g. in another tab): back in this tab the viewer looks again and connects.
+    await configure(target('hmi', demo.port, '127.0.0.1', 'HMI'));
+    await page.evaluate(`window.dispatchEvent(new Event('focus'))`);
+    await until('the viewer connected again', async () => {
+      const s = await viewerState(page);
+      return { ok: s.connected, seen: s.status };
+    });
   });
 
   e2e('a login held back after rejected passwords shows one countdown, to the relay’s Retry-After', async ({ page, defer }) => {
