@@ -459,16 +459,16 @@ async function onDisconnect() {
     waitForLogin(closeMessage({ ...lastClose, securityFailure: null }, targetInfo()));
     return;
   }
-  const relayKind = failureOf(lastClose?.code ?? 0);
-  if (lastSecurity && typedPassword && !(relayKind && relayKind !== 'target-closed')) {
+  const why = await explain();
+  if (userStopped || rfb) return;
+  if (why.askPassword && typedPassword) {
     // The server rejected the password typed in the dialog: ask again, with its reason.
-    const said = lastSecurity.reason ? ` (${lastSecurity.reason})` : '';
+    const said = lastSecurity?.reason ? ` (${lastSecurity.reason})` : '';
     const text = `${targetName()} did not accept the password${said}. Try again.`;
     showState('password', { text, level: 'bad' });
     askPassword(text);
     return;
   }
-  const why = await explain();
   if (why.kind === 'no-target') {
     await refreshTargets();
     if (userStopped || rfb) return;

@@ -53,6 +53,11 @@ export interface ViewerMessage {
    * security type not supported). Retrying cannot help; the text says what to fix.
    */
   setup?: boolean;
+  /**
+   * The VNC server's own authentication (passed through to the browser) rejected the password
+   * the user typed: the viewer asks again, with this message, rather than stopping.
+   */
+  askPassword?: boolean;
 }
 
 /** Kinds that are setup errors: the viewer stops retrying and says what to fix. */
@@ -165,7 +170,7 @@ export function closeMessage(closed: ClosedConnection, target: ViewerTarget): Vi
   if (closed.securityFailure) {
     // The VNC server's own authentication, passed through to the browser, failed.
     const said = closed.securityFailure.reason ? `: ${closed.securityFailure.reason}` : '';
-    return { text: `Authentication with ${target.name} failed${said}. Check the VNC password.`, retry: false, settings: false };
+    return { text: `Authentication with ${target.name} failed${said}. Check the VNC password.`, retry: false, settings: false, askPassword: true };
   }
   if (kind) return failureMessage(kind, closed.reason, target);
   if (closed.opened) return { text: `The connection to ${target.name} was lost${inParens(closed.reason)}.`, retry: true, settings: false };

@@ -89,6 +89,9 @@ describe('viewer messages', () => {
     // The server's own authentication (passed through), then the server hangs up: 1000.
     const own = closeMessage({ code: 1000, reason: 'target closed', opened: true, securityFailure }, TARGET)!;
     assert.deepEqual([own.text, own.retry], ['Authentication with Press failed: anything at all. Check the VNC password.', false]);
+    // Only the server's own rejection of a password typed in the browser asks for it again.
+    assert.equal(own.askPassword, true);
+    assert.equal(m.askPassword, undefined);
   });
 
   it('a connection lost without a code of the table says so; one that never opened asks the preflight (null)', () => {
