@@ -1,0 +1,111 @@
+/**
+ * The message catalogues (src/shared/i18n/): English and German have the same keys and, per key,
+ * the same placeholders, no text is empty; placeholders are filled; the language of a request
+ * follows `?lang=` and else `Accept-Language` with its q-values (`de-*` is German).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { de } from '../../src/shared/i18n/de.js';
+import { en } from '../../src/shared/i18n/en.js';
+import { CATALOGUES, fill, LANGUAGES, negotiateLanguage, pageLanguage, pickLanguage, placeholders, translate } from '../../src/shared/i18n/index.js';
+
+/** What differs between two catalogues: keys missing in either, placeholder sets that differ, empty texts. */
+function catalogueProblems(a: Record<string, string>, b: Record<string, string>, names = ['en', 'de']): string[] {
+  const problems: string[] = [];
+  for (const key of Object.keys(a)) if (!Object.hasOwn(b, key)) problems.push(`${key}: missing in ${names[1]}`);
+  for (const key of Object.keys(b)) if (!Object.hasOwn(a, key)) problems.push(`${key}: missing in ${names[0]}`);
+  for (const key of Object.keys(a)) {
+    if (!Object.hasOwn(b, key)) continue;
+    const pa = placeholders(a[key]!).join(',');
+    const pb = placeholders(b[key]!).join(',');
+    if (pa !== pb) problems.push(`${key}: placeholders {${pa}} in ${names[0]} but {${pb}} in ${names[1]}`);
+  }
+  for (const [name, cat] of [[names[0], a], [names[1], b]] as const) {
+    for (const [key, text] of Object.entries(cat)) if (!text.trim()) problems.push(`${key}: empty in ${name}`);
+  }
+  return problems;
+}
+
+describe('message catalogues', () => {
+  it('English and German have the same keys and the same placeholders per key, and no empty text', () => {
+    assert.deepEqual(LANGUAGES, ['en', 'de']);
+    assert.deepEqual(catalogueProblems(en, de), []);
+    assert.ok(Object.keys(en).length > 150, `a real catalogue (${Object.keys(en).length} keys)`);
+  });
+
+  it('the check finds a missing key, an extra key, a changed placeholder and an empty text', () => {
+    const broken: Record<string, string> = { ...de };
+    delete broken['viewer.connect'];
+    broken['viewer.extra'] = 'x';
+    broken['viewer.status.connecting'] = 'Verbinde mit {ziel}…';
+    broken['viewer.cancel'] = ' ';
+    const problems = catalogueProblems(en, broken);
+    assert.ok(problems.includes('viewer.connect: missing in de'), problems.join('\n'));
+    assert.ok(problems.includes('viewer.extra: missing in en'), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('viewer.status.connecting: placeholders {name}')), problems.join('\n'));
+    assert.ok(problems.includes('viewer.cancel: empty in de'), problems.join('\n'));
+  });
+
+  it('German is German: the texts differ from English except for names, keys and numbers', () => {
+    const same = Object.keys(en).filter((k) => en[k as keyof typeof en] === de[k as keyof typeof en]);
+    // Words that are the same in both languages (keys, abbreviations, product words).
+    const allowed = new Set(['viewer.scaling.none', 'viewer.key.win', 'status.config.ok', 'status.relay', 'status.table.viewer', 'viewer.status.connectedDesktop']);
+    assert.deepEqual(same.filter((k) => !allowed.has(k)), []);
+    assert.equal(de['app.title'], 'Fernbildschirm');
+    assert.equal(de['app.settings'], 'Einstellungen');
+  });
+
+  it('placeholders are filled; one without a value stays visible', () => {
+    assert.equal(fill('Verbunden mit {name} — {desktop}', { name: 'Presse', desktop: 'HMI' }), 'Verbunden mit Presse — HMI');
+    assert.equal(fill('{a}{a} {b}', { a: 1 }), '11 {b}');
+    assert.equal(fill('no { brace', {}), 'no { brace');
+    assert.equal(translate('de', 'viewer.status.retryIn', { seconds: 4 }), 'Neuer Versuch in 4 s.');
+    assert.equal(translate('en', 'viewer.status.retryIn', { seconds: 4 }), 'Retrying in 4 s.');
+    assert.deepEqual(placeholders('{b} and {a} and {b}'), ['a', 'b']);
+    for (const lang of LANGUAGES) assert.equal(CATALOGUES[lang]['app.title'].length > 0, true);
+  });
+});
+
+describe('language negotiation', () => {
+  const cases: [string | undefined, 'en' | 'de'][] = [
+    [undefined, 'en'],
+    ['', 'en'],
+    ['de', 'de'],
+    ['de-DE', 'de'],
+    ['de-AT,de;q=0.9', 'de'],
+    ['DE-ch', 'de'],
+    ['en-US,en;q=0.9,de;q=0.8', 'en'],
+    ['fr-FR,fr;q=0.9,de;q=0.8,en;q=0.7', 'de'],
+    ['fr-FR,fr;q=0.9,en;q=0.8,de;q=0.7', 'en'],
+    ['en;q=0.5,de;q=0.6', 'de'],
+    ['de;q=0,en', 'en'],
+    ['de;q=0', 'en'],
+    ['fr, *;q=0.5', 'en'],
+    ['ja', 'en'],
+    ['de;q=abc', 'en'],
+    ['de;q=2', 'en'],
+    ['  de-DE ; q=0.8 , en ; q=0.7', 'de'],
+    ['en;q=0.8,de;q=0.8', 'en'],
+    ['de;q=0.8,en;q=0.8', 'de'],
+  ];
+  for (const [header, want] of cases) {
+    it(`Accept-Language ${JSON.stringify(header)} → ${want}`, () => assert.equal(negotiateLanguage(header), want));
+  }
+
+  it('?lang= forces the language; an unknown ?lang= is ignored', () => {
+    assert.deepEqual(pickLanguage('de', 'en-US'), { lang: 'de', forced: true });
+    assert.deepEqual(pickLanguage('en', 'de-DE'), { lang: 'en', forced: true });
+    assert.deepEqual(pickLanguage('fr', 'de-DE'), { lang: 'de', forced: false });
+    assert.deepEqual(pickLanguage(['de'], 'en'), { lang: 'en', forced: false });
+    assert.deepEqual(pickLanguage(undefined, undefined), { lang: 'en', forced: false });
+  });
+
+  it('a page takes its language from <html lang>', () => {
+    assert.equal(pageLanguage('de'), 'de');
+    assert.equal(pageLanguage('de-DE'), 'de');
+    assert.equal(pageLanguage('en'), 'en');
+    assert.equal(pageLanguage(''), 'en');
+    assert.equal(pageLanguage(null), 'en');
+    assert.equal(pageLanguage('fr'), 'en');
+  });
+});
