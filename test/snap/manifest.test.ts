@@ -146,6 +146,48 @@ describe('package manifest and validation files', () => {
     for (const e of settingsLinks) assert.deepEqual(e.permissions, [SCOPE_MANAGE], `${e.id}: the settings need the manage scope`);
   });
 
+  it('i18n: every tag of the manifest has its texts in the English and the German language file, nothing else; English is the manifest\'s own', () => {
+    const dir = path.join(ROOT, 'configs', 'package-assets', 'i18n');
+    // The SDK's names: i18n/<snap name>.package-manifest.<language tag>.json (doc/package-assets.md).
+    assert.deepEqual(fs.readdirSync(dir).sort(), [`${APP_NAME}.package-manifest.de.json`, `${APP_NAME}.package-manifest.en.json`]);
+    const files = { en: readJson(path.join(dir, `${APP_NAME}.package-manifest.en.json`)), de: readJson(path.join(dir, `${APP_NAME}.package-manifest.de.json`)) };
+    // The texts each tag translates: the fields of the tagged object that are shown to users (a
+    // scope's `name`; an app folder's `name` is the folder's, not a text).
+    const wanted = new Map<string, string>();
+    const tags: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) for (const n of node) walk(n);
+      else if (node && typeof node === 'object') {
+        const o = node as Record<string, unknown>;
+        if (typeof o.i18n === 'string') {
+          tags.push(o.i18n);
+          const fields = typeof o.identifier === 'string' ? ['name', 'description'] : ['title', 'description'];
+          for (const f of fields) if (typeof o[f] === 'string') wanted.set(`${o.i18n}.${f}`, o[f] as string);
+        }
+        for (const v of Object.values(o)) walk(v);
+      }
+    };
+    walk(manifest);
+    assert.equal(new Set(tags).size, tags.length, 'i18n tags must be unique');
+    // Tagged: every menu entry, the scope set and each scope, the app folder.
+    for (const e of menuEntries()) assert.ok(typeof e.i18n === 'string', `menu entry ${e.id} needs an i18n tag`);
+    const [set] = manifest['scopes-declaration'];
+    for (const s of [set, ...set.scopes]) assert.ok(typeof s.i18n === 'string', `${s.identifier} needs an i18n tag`);
+    for (const d of manifest.configuration.appDirectories) assert.ok(typeof d.i18n === 'string', `app folder ${d.name} needs an i18n tag`);
+    for (const [lang, file] of Object.entries(files)) {
+      // Dot notation, flat: every value a non-empty text.
+      for (const [key, value] of Object.entries(file)) assert.ok(typeof value === 'string' && value.trim(), `${lang}: ${key} must be a text`);
+      const keys = Object.keys(file).sort();
+      assert.deepEqual(keys.filter((k) => !wanted.has(k)), [], `${lang}: keys no tag of the manifest uses`);
+      assert.deepEqual([...wanted.keys()].filter((k) => !Object.hasOwn(file, k)), [], `${lang}: keys the manifest uses but the file lacks`);
+    }
+    for (const [key, text] of wanted) assert.equal(files.en[key], text, `en: ${key} is the manifest's own text`);
+    for (const key of wanted.keys()) assert.notEqual(files.de[key], files.en[key], `de: ${key} is translated`);
+    // The permission names the pages use (src/shared/i18n) are the ones the ctrlX user management shows.
+    assert.equal(files.de['scopes.manage.name'], 'Fernbildschirme verwalten');
+    assert.equal(files.en['scopes.manage.name'], 'Manage remote screens');
+  });
+
   it('active configuration: save/load commands and the app folder match the app', () => {
     const { save, load } = manifest.commands.activeConfiguration;
     assert.deepEqual(save, [{ id: APP_NAME, subject: save[0].subject, url: `${PREFIX}/api/v1/save` }]);
