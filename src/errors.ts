@@ -9,6 +9,7 @@
  * page and the plain-text refusal of a WebSocket upgrade (src/web/respond.ts). Nothing else turns
  * errors into HTTP answers, and nothing parses an error's message.
  */
+import { type Lang, type Message, type MessageKey, translate } from './shared/i18n/index.js';
 
 /** What every error of one code has in common. */
 export interface ErrorKind {
@@ -91,6 +92,13 @@ export const PROBLEM_TYPES: readonly string[] = [...new Set(Object.keys(ERROR_KI
 export interface FieldError {
   field: string;
   message: string;
+  /** The message as a catalogue key, for answers in the request's language (never sent as such). */
+  i18n?: Message;
+}
+
+/** The message of a field error in `lang` (as written when it has no catalogue key). */
+export function fieldMessageIn(error: FieldError, lang: Lang): string {
+  return error.i18n ? translate(lang, error.i18n.key, error.i18n.params) : error.message;
 }
 
 export interface AppErrorOptions {
@@ -104,6 +112,13 @@ export interface AppErrorOptions {
   errors?: readonly FieldError[];
   /** Seconds until the client may try again (429, 503): sent as `Retry-After`. */
   retryAfter?: number;
+  /**
+   * The message as a catalogue key (src/shared/i18n/): the Problem `detail` and the error page
+   * show it in the request's language. The English `message` is still what logs and tests read.
+   */
+  i18n?: Message;
+  /** The title as a catalogue key, when it is not the kind's. */
+  titleKey?: MessageKey;
   cause?: unknown;
 }
 
@@ -114,6 +129,8 @@ export class AppError extends Error {
   readonly field: string | undefined;
   readonly errors: readonly FieldError[] | undefined;
   readonly retryAfter: number | undefined;
+  readonly i18n: Message | undefined;
+  readonly titleKey: MessageKey | undefined;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -124,6 +141,26 @@ export class AppError extends Error {
     this.field = options.field;
     this.errors = options.errors;
     this.retryAfter = options.retryAfter;
+    this.i18n = options.i18n;
+    this.titleKey = options.titleKey;
+  }
+
+  /** The Problem title in `lang`: the kind's, or the error's own when it has a key for it. */
+  titleIn(lang: Lang): string {
+    if (this.titleKey) return translate(lang, this.titleKey);
+    return this.title === ERROR_KINDS[this.code].title ? translate(lang, `problem.title.${this.code}`) : this.title;
+  }
+
+  /** The message (Problem `detail`) in `lang`, when it has a catalogue key; else as written. */
+  messageIn(lang: Lang): string {
+    return this.i18n ? translate(lang, this.i18n.key, this.i18n.params) : this.message;
+  }
+
+  /** The heading of the HTML error page in `lang`. */
+  pageTitleIn(lang: Lang): string {
+    const kind: ErrorKind = ERROR_KINDS[this.code];
+    if (this.titleKey || this.title !== kind.title) return this.titleIn(lang);
+    return kind.page ? translate(lang, `problem.page.${this.code}` as MessageKey) : this.titleIn(lang);
   }
 
   /** The Problem type URI. */

@@ -15,6 +15,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { AppError, ERR_FORBIDDEN, ERR_UNAUTHORIZED, ERR_UNAVAILABLE } from '../errors.js';
+import { translate } from '../shared/i18n/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { APP_NAME } from './paths.js';
 
@@ -129,21 +130,18 @@ export class Authenticator {
    *   missing, ERR_UNAVAILABLE (503) identity manager unreachable
    */
   async authenticate(token: string | undefined, access: Access): Promise<Principal> {
-    if (!token) throw new AppError(ERR_UNAUTHORIZED, 'A ctrlX login is required: open this app from the ctrlX menu.');
+    if (!token) throw new AppError(ERR_UNAUTHORIZED, 'A ctrlX login is required: open this app from the ctrlX menu.', { i18n: { key: 'problem.loginRequired' } });
     const claims = decodeJwt(token);
-    if (!claims) throw new AppError(ERR_UNAUTHORIZED, 'The access token is malformed.');
+    if (!claims) throw new AppError(ERR_UNAUTHORIZED, 'The access token is malformed.', { i18n: { key: 'problem.tokenMalformed' } });
     const exp = typeof claims.exp === 'number' ? claims.exp : NaN;
-    if (!Number.isFinite(exp)) throw new AppError(ERR_UNAUTHORIZED, 'The access token has no expiry.');
-    if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.');
+    if (!Number.isFinite(exp)) throw new AppError(ERR_UNAUTHORIZED, 'The access token has no expiry.', { i18n: { key: 'problem.tokenNoExpiry' } });
+    if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.', { i18n: { key: 'problem.tokenExpired' } });
     const scopes = Array.isArray(claims.scope) ? claims.scope.filter((s): s is string => typeof s === 'string') : [];
     const name = typeof claims.name === 'string' ? claims.name : 'unknown';
     if (!grants(scopes, access)) {
-      throw new AppError(
-        ERR_FORBIDDEN,
-        access === 'manage'
-          ? `User "${name}" may not change the remote screen settings (needs scope ${SCOPE_MANAGE}).`
-          : `User "${name}" may not view the remote screen (needs scope ${SCOPE_VIEW}).`,
-      );
+      const key = access === 'manage' ? 'problem.forbiddenManage' : 'problem.forbiddenView';
+      const params = { user: name, scope: access === 'manage' ? SCOPE_MANAGE : SCOPE_VIEW };
+      throw new AppError(ERR_FORBIDDEN, translate('en', key, params), { i18n: { key, params } });
     }
     await this.checkSignature(token, name);
     return { name, scopes, expiresAt: exp * 1000 };
@@ -175,11 +173,11 @@ export class Authenticator {
       valid = await this.askValidity(token);
     } catch (err) {
       this.log.warn('identity manager unreachable', { url: this.url.origin + this.url.pathname, error: (err as Error).message });
-      throw new AppError(ERR_UNAVAILABLE, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.');
+      throw new AppError(ERR_UNAVAILABLE, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.', { i18n: { key: 'problem.idmUnreachable' } });
     }
     if (!valid) {
       this.log.warn('token rejected by the identity manager', { user: name });
-      throw new AppError(ERR_UNAUTHORIZED, 'The access token is not valid: log in to ctrlX again.');
+      throw new AppError(ERR_UNAUTHORIZED, 'The access token is not valid: log in to ctrlX again.', { i18n: { key: 'problem.tokenInvalid' } });
     }
     if (this.cache.size >= 1000) {
       for (const [k, t] of this.cache) if (t <= now) this.cache.delete(k);

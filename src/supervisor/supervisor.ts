@@ -21,6 +21,7 @@ import { Relay, type RelayOptions } from '../relay/relay-server.js';
 import type { RelayTarget } from '../relay/relay.js';
 import type { SessionLogin } from '../relay/login-watch.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
+import { type Message, type MessageKey, type Params, translate } from '../shared/i18n/index.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
@@ -116,12 +117,16 @@ export interface Refusal {
   kind: FailureKind;
   status: number;
   reason: string;
+  /** The reason as a catalogue key, for the preflight's answer in the viewer's language. */
+  i18n: Message;
   /** Seconds, for `Retry-After`. */
   retryAfter?: number;
 }
 
-function refuse(kind: FailureKind & keyof typeof REFUSAL_STATUS, reason: string, retryAfter?: number): Refusal {
-  return { kind, status: REFUSAL_STATUS[kind], reason, ...(retryAfter !== undefined ? { retryAfter } : {}) };
+/** A refusal; its reason is the English text of `key` (the preflight answers in the viewer's language). */
+function refuse(kind: FailureKind & keyof typeof REFUSAL_STATUS, key: MessageKey, params?: Params, retryAfter?: number): Refusal {
+  const i18n: Message = params ? { key, params } : { key };
+  return { kind, status: REFUSAL_STATUS[kind], reason: translate('en', key, params), i18n, ...(retryAfter !== undefined ? { retryAfter } : {}) };
 }
 
 /** The refusals and their HTTP status, from the failure table. */
@@ -205,10 +210,10 @@ export class Supervisor {
 
   /** The target a `?target=` value selects: the id given, or the first one. */
   resolve(id: string | null): { target: Target } | Refusal {
-    if (this.targets.length === 0) return refuse('no-target', 'No VNC target is configured yet: add one on the settings page.');
+    if (this.targets.length === 0) return refuse('no-target', 'problem.noTarget');
     if (id === null || id === '') return { target: this.targets[0]! };
     const target = this.targets.find((t) => t.id === id);
-    if (!target) return refuse('unknown-target', `Unknown VNC target "${id.slice(0, 64)}".`);
+    if (!target) return refuse('unknown-target', 'problem.unknownTarget', { id: id.slice(0, 64) });
     return { target };
   }
 
@@ -220,23 +225,18 @@ export class Supervisor {
     const resolved = this.resolve(targetId);
     if ('kind' in resolved) return resolved;
     const limit = this.sessionLimit(resolved.target);
-    if (limit) return refuse('too-many-sessions', limit, 10);
+    if (limit) return refuse('too-many-sessions', limit.key, limit.params, 10);
     const held = this.authFailures.get(resolved.target.id);
     if (held && this.authenticating(resolved.target.id)) {
       // After a rejection, one attempt at a time: a burst of viewers must not use up the
       // server's own lockout allowance.
-      return refuse('login-held-back', 'The VNC server rejected the stored password before; another viewer is trying it now. Try again in a moment.', 2);
+      return refuse('login-held-back', 'problem.heldBackOther', undefined, 2);
     }
     if (held && held.until > Date.now()) {
       const retryAfter = Math.max(1, Math.ceil((held.until - Date.now()) / 1000));
-      return refuse(
-        'login-held-back',
-        `The VNC server rejected the stored password ${held.failures} times in a row; to avoid a lockout the next ` +
-          `attempt is allowed in ${retryAfter} s. Check the VNC password in the settings.`,
-        retryAfter,
-      );
+      return refuse('login-held-back', 'problem.heldBack', { count: held.failures, seconds: retryAfter }, retryAfter);
     }
-    if (!this.relay) return refuse('relay-stopped', 'The relay is shutting down.');
+    if (!this.relay) return refuse('relay-stopped', 'problem.relayStopped');
     return resolved;
   }
 
@@ -342,7 +342,7 @@ export class Supervisor {
   }
 
   /** Why one more session to `target` would exceed a limit, or undefined. */
-  private sessionLimit(target: Target): string | undefined {
+  private sessionLimit(target: Target): Message & { params: Params } | undefined {
     const total = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     const perTarget = this.options.maxSessionsPerTarget ?? DEFAULT_MAX_SESSIONS_PER_TARGET;
     let open = 0;
@@ -357,10 +357,10 @@ export class Supervisor {
       }
     }
     if (open >= total) {
-      return `The app already serves ${open} viewers, its limit; close a viewer and try again.`;
+      return { key: 'problem.tooManyViewers', params: { count: open } };
     }
     if (toTarget >= perTarget) {
-      return `${target.name} already has ${toTarget} viewers, the limit per target; close one and try again.`;
+      return { key: 'problem.tooManyViewersTarget', params: { name: target.name, count: toTarget } };
     }
     return undefined;
   }

@@ -31,7 +31,7 @@ export function isCrossSite(req: IncomingMessage): boolean {
 
 /** The 401 of a cross-site request that carried no header token (never counted). */
 function crossSiteRefusal(): AppError {
-  return new AppError(ERR_UNAUTHORIZED, 'A link or page of another site cannot log in here: open the app from the ctrlX interface.');
+  return new AppError(ERR_UNAUTHORIZED, 'A link or page of another site cannot log in here: open the app from the ctrlX interface.', { i18n: { key: 'problem.crossSiteLogin' } });
 }
 
 export interface Guard {

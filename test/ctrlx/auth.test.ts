@@ -70,7 +70,7 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
     const res = await http.get(`${PREFIX}/viewer/`);
     assert.equal(res.status, 401);
     assert.match(res.text, /Open <strong>Remote screen<\/strong> from the ctrlX sidebar/);
-    assert.match(res.text, /static\/login\.js/);
+    assert.match(res.text, /static\/login-[0-9a-f]{10}\.js/);
   });
 
   it('lets the view scope open the viewer and the status, but not the settings', async () => {

@@ -22,7 +22,7 @@ export const API_BODY_LIMIT = 16 * 1024;
 /** Requires a JSON body on state-changing requests: a cross-site form cannot send one. */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (!isSameOrigin(req)) {
-    next(new AppError(ERR_FORBIDDEN, 'Cross-origin requests are not allowed.'));
+    next(new AppError(ERR_FORBIDDEN, 'Cross-origin requests are not allowed.', { i18n: { key: 'problem.crossOrigin' } }));
     return;
   }
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -130,7 +130,7 @@ export function apiRouter(deps: RouteDeps): Router {
   router.post('/targets/:id/probe', manage, async (req, res) => {
     const id = String(req.params.id);
     const resolved = supervisor.resolve(id);
-    if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`);
+    if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`, { i18n: { key: 'problem.unknownTarget', params: { id: id.slice(0, 64) } } });
     res.json(await supervisor.probe(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
