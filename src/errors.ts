@@ -9,7 +9,7 @@
  * page and the plain-text refusal of a WebSocket upgrade (src/web/respond.ts). Nothing else turns
  * errors into HTTP answers, and nothing parses an error's message.
  */
-import { type Lang, type Message, type MessageKey, translate } from './shared/i18n/index.js';
+import { type Lang, type Message, type MessageKey, render, translate } from './shared/i18n/index.js';
 
 /** What every error of one code has in common. */
 export interface ErrorKind {
@@ -98,7 +98,7 @@ export interface FieldError {
 
 /** The message of a field error in `lang` (as written when it has no catalogue key). */
 export function fieldMessageIn(error: FieldError, lang: Lang): string {
-  return error.i18n ? translate(lang, error.i18n.key, error.i18n.params) : error.message;
+  return error.i18n ? render(lang, error.i18n) : error.message;
 }
 
 export interface AppErrorOptions {
@@ -153,7 +153,7 @@ export class AppError extends Error {
 
   /** The message (Problem `detail`) in `lang`, when it has a catalogue key; else as written. */
   messageIn(lang: Lang): string {
-    return this.i18n ? translate(lang, this.i18n.key, this.i18n.params) : this.message;
+    return this.i18n ? render(lang, this.i18n) : this.message;
   }
 
   /** The heading of the HTML error page in `lang`. */

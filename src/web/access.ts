@@ -85,7 +85,7 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
     const isFailure = (err: unknown): boolean => Boolean(token) && err instanceof AppError && err.code === ERR_UNAUTHORIZED;
     let principal: Principal | undefined;
     const wait = await logins.attempt(req, async () => (principal = await auth.authenticate(token, access)), isFailure);
-    if (wait) throw new AppError(ERR_TOO_MANY_FAILED_LOGINS, failedLoginsDetail(wait), { retryAfter: wait });
+    if (wait) throw new AppError(ERR_TOO_MANY_FAILED_LOGINS, failedLoginsDetail(wait), { retryAfter: wait, i18n: { key: 'problem.failedLogins', params: { seconds: wait } } });
     return principal!;
   };
   const admit = (res: Response, principal: Principal): void => {

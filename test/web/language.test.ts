@@ -118,3 +118,25 @@ describe('answers in the request\'s language', () => {
     });
   });
 });
+
+describe('rate limits in the request\'s language', () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp({ rateLimits: { changes: { limit: 1, windowMs: 120_000 } } });
+  });
+  after(async () => {
+    await app?.close();
+  });
+
+  it('the second save within the window: a 429 in German, the window in German words; English for English', async () => {
+    const http = client(app.port);
+    assert.equal((await http.put(`${API}/config`, config(), { headers: DE })).status, 200);
+    const de = assertProblem(await http.put(`${API}/config`, config(), { headers: DE }), 429);
+    assert.equal(de.title, 'Zu viele Änderungen');
+    assert.match(de.detail, /^Zu oft gespeichert oder getestet von Ihrer Adresse \(mehr als 1-mal in 2 Minuten\); versuchen Sie es in \d+ s erneut\.$/);
+    const english = assertProblem(await http.put(`${API}/config`, config(), { headers: EN }), 429);
+    assert.equal(english.title, 'Too many changes');
+    assert.match(english.detail, /^Too many saves and tests from your address \(more than 1 in 2 minutes\); try again in \d+ s\.$/);
+    assert.equal(de.type, english.type);
+  });
+});

@@ -212,6 +212,13 @@ export const de: Record<MessageKey, string> = {
   'problem.forbiddenManage':
     'Benutzer „{user}“ darf die Einstellungen des Fernbildschirms nicht ändern (dafür ist die Berechtigung „Fernbildschirme verwalten“ nötig, {scope}).',
   'problem.forbiddenView': 'Benutzer „{user}“ darf den Fernbildschirm nicht sehen (dafür ist die Berechtigung „Fernbildschirme ansehen und bedienen“ nötig, {scope}).',
+  'problem.title.tooManyChanges': 'Zu viele Änderungen',
+  'problem.rate.requests': 'Zu viele Anfragen von Ihrer Adresse (mehr als {limit} in {window}); versuchen Sie es in {seconds} s erneut.',
+  'problem.rate.changes': 'Zu oft gespeichert oder getestet von Ihrer Adresse (mehr als {limit}-mal in {window}); versuchen Sie es in {seconds} s erneut.',
+  'problem.failedLogins': 'Zu viele fehlgeschlagene Anmeldungen von Ihrer Adresse; versuchen Sie es in {seconds} s erneut.',
+  'time.minute': 'einer Minute',
+  'time.minutes': '{n} Minuten',
+  'time.seconds': '{n} s',
   'problem.noTarget': 'Es ist noch kein VNC-Ziel eingerichtet: Fügen Sie eines in den Einstellungen hinzu.',
   'problem.unknownTarget': 'Unbekanntes VNC-Ziel „{id}“.',
   'problem.tooManyViewers': 'Die App bedient bereits {count} Viewer, ihre Obergrenze; schließen Sie einen Viewer und versuchen Sie es erneut.',

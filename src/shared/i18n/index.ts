@@ -25,6 +25,15 @@ export type Params = Readonly<Record<string, string | number>>;
 export interface Message {
   key: MessageKey;
   params?: Params;
+  /** Placeholder values that are messages themselves (translated into the same language). */
+  parts?: Readonly<Record<string, Message>>;
+}
+
+/** `message` in `lang`: its parts translated first, then its placeholders filled. */
+export function render(lang: Lang, message: Message): string {
+  const parts: Record<string, string> = {};
+  for (const [name, part] of Object.entries(message.parts ?? {})) parts[name] = render(lang, part);
+  return translate(lang, message.key, { ...message.params, ...parts });
 }
 
 export const CATALOGUES: Readonly<Record<Lang, Readonly<Record<MessageKey, string>>>> = { en, de };
