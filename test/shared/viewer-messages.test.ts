@@ -125,6 +125,27 @@ describe('viewer messages', () => {
     assert.deepEqual(refusalMessage({ status: 503, kind: 'from-a-newer-app', detail: 'Later.' }, TARGET), { text: 'Later.', retry: true, settings: false });
   });
 
+  it('in German: every kind has a German sentence with the same retry, settings and setup flags as in English', () => {
+    for (const kind of KINDS) {
+      const code = FAILURES[kind].code;
+      const english = closeMessage({ code, reason: '', opened: true }, TARGET, 'en')!;
+      const german = closeMessage({ code, reason: '', opened: true }, TARGET, 'de')!;
+      assert.deepEqual({ ...german, text: '' }, { ...english, text: '' }, kind);
+      assert.notEqual(german.text, english.text, `${kind}: translated`);
+    }
+    assert.equal(
+      closeMessage({ code: FAILURES['login-rejected'].code, reason: '', opened: true }, TARGET, 'de')!.text,
+      'Press hat das in den Einstellungen gespeicherte VNC-Passwort nicht angenommen. Tragen Sie in den Einstellungen das richtige Passwort ein.',
+    );
+    assert.equal(
+      closeMessage({ code: FAILURES['connection-refused'].code, reason: '', opened: true }, TARGET, 'de')!.text,
+      'Der VNC-Server 10.0.0.5:5900 ist nicht erreichbar: Verbindung abgelehnt (läuft der VNC-Server?).',
+    );
+    assert.equal(refusalMessage({ status: 426 }, TARGET, 'de').text, 'Die Verbindung zu Press konnte nicht geöffnet werden.');
+    assert.equal(lostAtText(new Date(2026, 0, 2, 8, 10), 'de'), 'Verbindung verloren um 08:10');
+    assert.equal(lostAtText(new Date(2026, 0, 2, 8, 10)), 'Connection lost at 08:10');
+  });
+
   it('an ended login (4030) says so and reconnects at once, whether it expired or was revoked', () => {
     for (const reason of ['login expired', 'login revoked', '']) {
       const m = closeMessage({ code: 4030, reason, opened: true }, TARGET)!;
