@@ -5,7 +5,7 @@
 // The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows } from '../shared/form-rules.js';
+import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetLabel, targetProblems, targetsFromRows } from '../shared/form-rules.js';
 
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
@@ -63,6 +63,27 @@ function setError(row, name, text) {
   if (input) input.setAttribute('aria-invalid', 'true');
 }
 
+/** Moves the focus to the first field with an error, in the order of the page (after a failed save). */
+function focusFirstError() {
+  const input = form.querySelector('[aria-invalid="true"]');
+  if (!input) return;
+  input.focus();
+}
+
+// ---- unsaved changes -----------------------------------------------------------------------
+
+/** True while the form holds edits that were not saved. */
+let dirty = false;
+form.addEventListener('input', () => {
+  dirty = true;
+});
+window.addEventListener('beforeunload', (event) => {
+  if (!dirty) return;
+  // Browsers show their own "Leave site? Changes you made may not be saved." prompt.
+  event.preventDefault();
+  event.returnValue = '';
+});
+
 /** Shows whether a password is stored for a row, and empties its password field. */
 function setPasswordState(row, set) {
   const state = row.querySelector('[data-field="passwordState"]');
@@ -96,15 +117,26 @@ function collect() {
     })),
   );
   for (const i of conflicts) setError(all[i], 'password', PASSWORD_AND_REMOVE);
-  return conflicts.length ? null : { targets, rowOf };
+  if (conflicts.length) return { problem: `${targetLabel(conflicts[0], field(all[conflicts[0]], 'name').value)}: ${PASSWORD_AND_REMOVE}` };
+  // The rules the page can check itself (the server checks them all again).
+  let problem = '';
+  targets.forEach((t, i) => {
+    const row = all[rowOf[i]];
+    for (const p of targetProblems(t)) {
+      setError(row, p.field, p.message);
+      problem ||= `${targetLabel(rowOf[i], field(row, 'name').value)}: ${p.message}`;
+    }
+  });
+  return problem ? { problem } : { targets, rowOf };
 }
 
 async function save() {
   const all = rows();
   all.forEach(clearErrors);
   const collected = collect();
-  if (!collected) {
-    show('error', `Not saved: ${PASSWORD_AND_REMOVE}`);
+  if (collected.problem) {
+    show('error', `Not saved: ${collected.problem}`);
+    focusFirstError();
     return;
   }
   const { targets, rowOf } = collected;
@@ -118,16 +150,22 @@ async function save() {
       field(row, 'idleTimeout').value = t.idleTimeout === undefined ? '' : String(t.idleTimeout);
       setPasswordState(row, t.passwordSet);
     });
+    dirty = false;
     show('ok', 'Saved. New viewer sessions use these targets now.');
     await refreshStatus();
     return;
   }
   const p = res.data || {};
+  let first = '';
   for (const e of p.errors || []) {
     const at = rowFieldOf(e.field);
-    if (at) setError(all[rowOf[at.target]], at.field, e.message);
+    if (!at) continue;
+    const row = all[rowOf[at.target]];
+    setError(row, at.field, e.message);
+    first ||= `${targetLabel(rowOf[at.target], field(row, 'name').value)}: ${e.message}`;
   }
-  show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
+  show('error', `Not saved: ${first || p.detail || `HTTP ${res.status}`}`);
+  focusFirstError();
 }
 
 async function probe(row) {
@@ -178,6 +216,10 @@ function addRow() {
 }
 
 function removeRow(row) {
+  const name = field(row, 'name').value.trim() || field(row, 'host').value.trim();
+  // Nothing is deleted before Save, but a row with values is work to lose: ask first.
+  if ((name || field(row, 'id').value) && !window.confirm(`${name ? `Remove "${name}"` : 'Remove this target'}? It is deleted from the controller when you save.`)) return;
+  dirty = true;
   if (rows().length === 1) {
     resetRow(row);
   } else {

@@ -8,7 +8,20 @@
 import { z } from 'zod';
 import type { FieldError } from '../errors.js';
 import { isValidHost, parsePort } from '../relay/address.js';
-import { targetIdFrom } from '../shared/form-rules.js';
+import {
+  duplicateIdMessage,
+  HOST_MESSAGE,
+  hostProblem,
+  ID_MESSAGE,
+  IDLE_MESSAGE,
+  NAME_EMPTY_MESSAGE,
+  NAME_LONG_MESSAGE,
+  PASSWORD_EMPTY_MESSAGE,
+  PASSWORD_LATIN1_MESSAGE,
+  PASSWORD_LONG_MESSAGE,
+  PORT_MESSAGE,
+  targetIdFrom,
+} from '../shared/form-rules.js';
 
 export type { FieldError } from '../errors.js';
 
@@ -18,30 +31,37 @@ export const MAX_NAME_LENGTH = 64;
 /** Longest idle time a target may set, in minutes (one day). */
 export const MAX_IDLE_MINUTES = 1440;
 
-const HOST_MESSAGE = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
-const IDLE_MESSAGE = `idleTimeout must be a whole number of minutes from 1 to ${MAX_IDLE_MINUTES} (leave it out to never close idle sessions)`;
+/**
+ * The message for a host, or null when it is valid: an IPv4 or IPv6 address or a host name; four
+ * dot-separated numbers must be a valid IPv4 address (the form's rule, src/shared/form-rules.ts).
+ */
+function hostMessage(host: string): string | null {
+  return hostProblem(host) ?? (isValidHost(host) ? null : HOST_MESSAGE);
+}
 
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
 export const TargetSchema = z.strictObject({
   id: z
     .string({ error: 'id must be a string' })
-    .regex(ID, { error: 'id must be 1-32 letters, digits, "-" or "_", starting with a letter or digit' }),
+    .regex(ID, { error: ID_MESSAGE }),
   name: z
     .string({ error: 'name must be a string' })
     .trim()
-    .min(1, { error: 'name must not be empty' })
-    .max(MAX_NAME_LENGTH, { error: `name must be at most ${MAX_NAME_LENGTH} characters` }),
+    .min(1, { error: NAME_EMPTY_MESSAGE })
+    .max(MAX_NAME_LENGTH, { error: NAME_LONG_MESSAGE }),
   host: z
-    .string({ error: 'host must be a string' })
+    .string({ error: HOST_MESSAGE })
     .trim()
-    .min(1, { error: 'host must not be empty' })
-    .refine(isValidHost, { error: HOST_MESSAGE }),
+    .min(1, { error: HOST_MESSAGE })
+    .superRefine((host, ctx) => {
+      const message = hostMessage(host);
+      if (message) ctx.addIssue({ code: 'custom', message });
+    }),
   port: z
-    .number({ error: 'port must be a number' })
-    .int({ error: 'port must be a whole number' })
-    .min(1, { error: 'port must be between 1 and 65535' })
-    .max(65535, { error: 'port must be between 1 and 65535' }),
+    .number({ error: PORT_MESSAGE })
+    // One check, so a value wrong in several ways gets one message.
+    .refine((n) => Number.isInteger(n) && n >= 1 && n <= 65535, { error: PORT_MESSAGE }),
   /**
    * Minutes without input (keys, pointer, clipboard from the viewer; screen updates do not count)
    * after which a session to this target is closed. Absent: never.
@@ -62,7 +82,7 @@ function uniqueIds(config: { targets: readonly { id: string }[] }, ctx: z.Refine
       ctx.addIssue({
         code: 'custom',
         path: ['targets', i, 'id'],
-        message: `id "${t.id}" is already used by targets[${first}]`,
+        message: duplicateIdMessage(t.id, first),
       });
     } else seen.set(t.id.toLowerCase(), i);
   });
@@ -93,9 +113,9 @@ export function isLatin1(text: string): boolean {
 /** A target's VNC password: 1-64 Latin-1 characters. Messages never quote the value. */
 export const PasswordSchema = z
   .string({ error: 'password must be a string (or null to remove it)' })
-  .min(1, { error: 'password must not be empty (leave the field out to keep the stored one, or send null to remove it)' })
-  .max(MAX_PASSWORD_LENGTH, { error: `password must be at most ${MAX_PASSWORD_LENGTH} characters` })
-  .refine(isLatin1, { error: 'password may only use Latin-1 characters (letters, digits and symbols of Western European keyboards)' });
+  .min(1, { error: PASSWORD_EMPTY_MESSAGE })
+  .max(MAX_PASSWORD_LENGTH, { error: PASSWORD_LONG_MESSAGE })
+  .refine(isLatin1, { error: PASSWORD_LATIN1_MESSAGE });
 
 /**
  * A target as the settings page and `PUT api/v1/config` send it: the stored fields plus
@@ -210,15 +230,16 @@ export function serializeConfig(config: Config): string {
 export function validateProbeTarget(host: unknown, port: unknown): { ok: true; host: string; port: number } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];
   const h = typeof host === 'string' ? host.trim() : '';
-  if (!isValidHost(h)) errors.push({ field: 'host', message: HOST_MESSAGE });
+  const hostError = hostMessage(h);
+  if (hostError) errors.push({ field: 'host', message: hostError });
   let p = 0;
   if (typeof port !== 'number' && typeof port !== 'string') {
-    errors.push({ field: 'port', message: 'port must be a number' });
+    errors.push({ field: 'port', message: PORT_MESSAGE });
   } else {
     try {
       p = parsePort(String(port), 'port');
-    } catch (err) {
-      errors.push({ field: 'port', message: (err as Error).message });
+    } catch {
+      errors.push({ field: 'port', message: PORT_MESSAGE });
     }
   }
   return errors.length ? { ok: false, errors } : { ok: true, host: h, port: p };

@@ -8,7 +8,7 @@
  */
 import express, { Router, type Request, type Response } from 'express';
 import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
+import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, fieldInWords, targetLabel, targetsFromRows, type RowField } from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
 import { probeTarget, type ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL } from '../../errors.js';
@@ -126,7 +126,7 @@ function askToRetype(rows: FormRow[]): void {
 function configFromRows(
   rows: FormRow[],
   typed: string[],
-): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[] } {
+): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[]; summary: string } {
   const { targets, rowOf, conflicts } = targetsFromRows(
     rows.map((row, i) => ({ ...row, password: typed[i] ?? '', removePassword: row.removePassword })),
   );
@@ -137,12 +137,39 @@ function configFromRows(
   const result = validateConfigInput({ targets }, { versionOptional: true });
   if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
   if (!result.ok) errors.push(...result.errors);
+  let summary = '';
   for (const e of errors) {
     const at = rowFieldOf(e.field);
-    const row = at ? rows[rowOf[at.target]!] : undefined;
-    if (row && at) row.errors[at.field] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
+    const index = at ? rowOf[at.target] : undefined;
+    const row = index === undefined ? undefined : rows[index];
+    if (row && at) row.errors[at.field] ??= e.message;
+    // The first error in words: the row as the page numbers it, the field's own message.
+    summary ||= row && index !== undefined ? `${targetLabel(index, row.name)}: ${e.message}` : e.message;
   }
-  return { errors };
+  return { errors, summary };
+}
+
+/** The order of a row's fields on the page: the first with an error gets the focus. */
+const FIELD_ORDER: readonly RowField[] = ['name', 'host', 'port', 'password', 'idleTimeout'];
+
+/** The first field with an error (row index and input name), for `autofocus`; null when none. */
+export function firstError(rows: readonly FormRow[]): { row: number; field: RowField } | null {
+  for (const [i, row] of rows.entries()) {
+    if (row.errors.id) return { row: i, field: 'name' };
+    // "Type the password again" is a reminder, not an error to fix first.
+    for (const field of FIELD_ORDER) if (row.errors[field] && row.errors[field] !== RETYPE_PASSWORD) return { row: i, field };
+  }
+  return null;
+}
+
+/**
+ * True when a form post comes from this site. Chromium sends `Origin: null` with a same-origin
+ * form post from a page whose `Referrer-Policy` is `no-referrer` (all pages here), so such a post
+ * counts when the browser itself marks it `Sec-Fetch-Site: same-origin` (a header no page can set).
+ */
+function fromThisSite(req: Request): boolean {
+  if (isSameOrigin(req)) return true;
+  return req.headers.origin === 'null' && req.headers['sec-fetch-site'] === 'same-origin';
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
@@ -154,6 +181,8 @@ export function configPageRouter(deps: RouteDeps): Router {
     res.status(status).render('config', {
       rows: shown,
       message,
+      focus: firstError(shown),
+      fieldInWords,
       csrf: csrf.token,
       status: deps.status(),
       defaultPort: DEFAULT_VNC_PORT,
@@ -167,7 +196,7 @@ export function configPageRouter(deps: RouteDeps): Router {
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
+    if (!fromThisSite(req) || !csrf.verify(body._csrf)) {
       render(
         res,
         rowsFromConfig(service),
@@ -202,9 +231,8 @@ export function configPageRouter(deps: RouteDeps): Router {
 
     const built = configFromRows(rows, typed);
     if (!built.config) {
-      const first = built.errors[0]!;
       askToRetype(rows);
-      render(res, rows, { kind: 'error', text: `Not saved: ${first.field}: ${first.message}` }, 400);
+      render(res, rows, { kind: 'error', text: `Not saved: ${built.summary}` }, 400);
       return;
     }
     const { config, passwords } = built;

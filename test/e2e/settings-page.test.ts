@@ -1,0 +1,158 @@
+/**
+ * The settings page as a user meets it (chromium, public/config.js): messages in the field's own
+ * words (no field paths, no RFC numbers), 192.168.1.300 refused before anything is sent, the
+ * focus on the first field with an error after a failed save (the page's own check and the
+ * server's), a prompt when leaving with unsaved edits, and a confirmation before "Remove".
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { Config } from '../../src/config/schema.js';
+import { client, PREFIX, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { BrowserHarness, until } from '../helpers/browser.js';
+import { recordReliability } from '../helpers/reliability.js';
+
+describe('settings page (chromium)', () => {
+  const browser = new BrowserHarness('e2e-settings-page');
+  let app: TestApp;
+  const initial: Config = { version: 1, targets: [target('press', 5900, '192.168.1.50', 'Press line'), target('weld', 5901, 'weld-hmi', 'Welder')] };
+
+  before(async () => {
+    await browser.launch();
+    app = await startTestApp({ initial });
+  });
+  after(async () => {
+    await Promise.allSettled([browser.close(), app?.close()]);
+  });
+
+  /** Opens the page on the initial configuration; returns the PUT bodies the page sends. */
+  async function open(page: Page): Promise<Record<string, unknown>[]> {
+    await app.app.config.save(initial, new Map([['press', null], ['weld', null]]));
+    const puts: Record<string, unknown>[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'PUT') puts.push(JSON.parse(r.postData() ?? '{}'));
+    });
+    await page.goto(`${app.origin}${PREFIX}/config/`);
+    return puts;
+  }
+
+  const row = (page: Page, i: number) => page.locator('fieldset.target').nth(i);
+  const input = (page: Page, i: number, name: string) => row(page, i).locator(`input[name="${name}"]`);
+  const message = async (page: Page): Promise<string> => (await page.locator('#message').textContent()) ?? '';
+  const save = async (page: Page, expect: RegExp): Promise<void> => {
+    await page.locator('#message').evaluate((el) => (el.textContent = ''));
+    await page.getByRole('button', { name: 'Save', exact: true }).last().click();
+    await until(`the message ${expect}`, async () => {
+      const text = await message(page);
+      return { ok: expect.test(text), seen: text };
+    });
+  };
+  /** The name attribute and row of the focused element. */
+  const focused = (page: Page) =>
+    page.evaluate<{ name: string | null; row: number }>(`(() => {
+      const el = document.activeElement;
+      const fs = el && el.closest('fieldset.target');
+      return { name: el ? el.getAttribute('name') : null, row: fs ? Number(fs.dataset.index) : -1 };
+    })()`);
+
+  browser.test('refuses 192.168.1.300 in the field\'s own words without sending anything, focus on the field', async ({ page }) => {
+    const puts = await open(page);
+    await input(page, 1, 'host').fill('192.168.1.300');
+    await input(page, 1, 'port').fill('70000');
+    await save(page, /^Not saved: Target 2 \(Welder\): Host: four numbers with dots must be an IPv4 address/);
+    assert.equal(puts.length, 0, 'the page refused it itself');
+    assert.equal(
+      await row(page, 1).locator('.error[data-for="host"]').textContent(),
+      'Host: four numbers with dots must be an IPv4 address, each number from 0 to 255, e.g. 192.168.1.20',
+    );
+    assert.equal(await row(page, 1).locator('.error[data-for="port"]').textContent(), 'Port: enter a number from 1 to 65535');
+    assert.deepEqual(await focused(page), { name: 'host', row: 1 });
+    const shown = await page.locator('main').innerText();
+    assert.doesNotMatch(shown, /targets\[|RFC 1123|must be a number/, 'no developer text on the page');
+
+    // The server refuses it too (a client without the page's check).
+    const res = await client(app.port).put(`${PREFIX}/api/v1/config`, { targets: [{ id: 'x', name: 'X', host: '192.168.1.300', port: 5900 }] });
+    assert.equal(res.status, 400);
+    assert.equal(res.json().errors[0].field, 'targets[0].host', 'the API keeps the field path');
+    assert.match(res.json().errors[0].message, /^Host: four numbers with dots/);
+
+    // Fixed: saved, and the error is gone.
+    await input(page, 1, 'host').fill('192.168.1.30');
+    await input(page, 1, 'port').fill('5901');
+    await save(page, /^Saved\./);
+    assert.equal((await client(app.port).config()).targets[1]!.host, '192.168.1.30');
+    recordReliability({
+      table: 'inputs',
+      name: 'settings page: invalid IPv4 and developer messages',
+      tried: 'host 192.168.1.300 and port 70000 typed on the page; the same host by PUT api/v1/config',
+      outcome: 'refused on the page before sending ("Host: four numbers with dots must be an IPv4 address…", "Port: enter a number from 1 to 65535"), focus on the host field; API 400 with field targets[0].host',
+    });
+  });
+
+  browser.test('after a refusal from the server, the focus goes to the first field with an error', async ({ page }) => {
+    const puts = await open(page);
+    // Only the server knows the password rule: the page sends, the answer names the field.
+    await input(page, 1, 'password').fill('Pässwort€');
+    await input(page, 0, 'name').focus();
+    await save(page, /^Not saved: Target 2 \(Welder\): VNC password: use only Latin-1 characters/);
+    assert.equal(puts.length, 1);
+    assert.deepEqual(await focused(page), { name: 'password', row: 1 });
+    assert.equal(await input(page, 1, 'password').getAttribute('aria-invalid'), 'true');
+  });
+
+  browser.test('the form without JavaScript puts the focus on the first field with an error too', async ({ defer }) => {
+    await app.app.config.save(initial, new Map([['press', null], ['weld', null]]));
+    const context = await browser.browser.newContext({ javaScriptEnabled: false });
+    defer(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${app.origin}${PREFIX}/config/`);
+    await input(page, 0, 'port').fill('0');
+    await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Save', exact: true }).last().click(),
+    ]);
+    await page.waitForLoadState('load');
+    assert.match(await message(page), /^Not saved: Target 1 \(Press line\): Port: enter a number from 1 to 65535$/);
+    assert.deepEqual(await focused(page), { name: 'port', row: 0 });
+  });
+
+  browser.test('asks before leaving with unsaved edits, and not after saving', async ({ page }) => {
+    await open(page);
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.type());
+      void d.dismiss();
+    });
+    // No edits: leaving asks nothing.
+    await page.reload();
+    assert.equal(dialogs.length, 0);
+    await input(page, 0, 'name').fill('Press line 2');
+    // Leaving with the edit: the browser's "Leave site?" prompt; dismissed, the page stays.
+    await page.close({ runBeforeUnload: true });
+    await until('the beforeunload prompt', async () => ({ ok: dialogs.includes('beforeunload'), seen: dialogs.join(',') }));
+    assert.equal(page.isClosed(), false);
+    assert.equal(await input(page, 0, 'name').inputValue(), 'Press line 2');
+    await save(page, /^Saved\./);
+    dialogs.length = 0;
+    await page.reload();
+    assert.equal(dialogs.length, 0, 'nothing to lose after saving');
+  });
+
+  browser.test('asks before removing a target; cancelled, it stays', async ({ page }) => {
+    await open(page);
+    const asked: string[] = [];
+    let accept = false;
+    page.on('dialog', (d) => {
+      asked.push(`${d.type()}: ${d.message()}`);
+      void (accept ? d.accept() : d.dismiss());
+    });
+    await row(page, 1).getByRole('button', { name: 'Remove' }).click();
+    assert.deepEqual(asked, ['confirm: Remove "Welder"? It is deleted from the controller when you save.']);
+    assert.equal(await page.locator('fieldset.target').count(), 2, 'cancelled: the target stays');
+    accept = true;
+    await row(page, 1).getByRole('button', { name: 'Remove' }).click();
+    assert.equal(await page.locator('fieldset.target').count(), 1);
+    await save(page, /^Saved\./);
+    assert.deepEqual((await client(app.port).config()).targets.map((t) => t.id), ['press']);
+  });
+});
