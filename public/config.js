@@ -151,7 +151,9 @@ async function save() {
       setPasswordState(row, t.passwordSet);
     });
     dirty = false;
-    show('ok', 'Saved. New viewer sessions use these targets now.');
+    const failed = failedTests();
+    if (failed.length) show('warn', `Saved, but the last Test connection failed for ${failed.join('; ')}`);
+    else show('ok', 'Saved. New viewer sessions use these targets now.');
     await refreshStatus();
     return;
   }
@@ -173,15 +175,37 @@ async function probe(row) {
   out.className = 'probe probe-busy';
   out.textContent = 'Testing…';
   clearErrors(row);
-  const res = await call('POST', 'probe', { host: field(row, 'host').value.trim(), port: field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT) });
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  // The typed password; else the stored one of this saved target (the server uses it only while
+  // host and port are still the saved ones), unless "Remove password" is ticked.
+  const body = { host, port, login: true };
+  const typed = field(row, 'password').value;
+  if (typed) body.password = typed;
+  else if (!field(row, 'removePassword').checked) body.id = field(row, 'id').value;
+  const res = await call('POST', 'probe', body);
   if (res.ok) {
     out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
     out.textContent = res.data.message;
+    // Remembered for Save, which warns (without refusing) when the last test of a target failed.
+    row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
+    row.dataset.lastTestOf = `${host}:${port}`;
   } else {
     out.className = 'probe probe-bad';
-    out.textContent = '';
+    out.textContent = res.data?.detail || `Test failed (HTTP ${res.status})`;
     for (const e of (res.data?.errors) || []) setError(row, e.field, e.message);
   }
+}
+
+/** Targets whose last Test connection (of the address they have now) failed, in words. */
+function failedTests() {
+  return rows()
+    .map((row, i) => {
+      const address = `${field(row, 'host').value.trim()}:${field(row, 'port').value.trim() || DEFAULT_VNC_PORT}`;
+      if (row.dataset.lastTest !== 'failed' || row.dataset.lastTestOf !== address) return '';
+      return `${targetLabel(i, field(row, 'name').value)}: ${row.querySelector('[data-field="probe"]').textContent}`;
+    })
+    .filter(Boolean);
 }
 
 function renumber() {

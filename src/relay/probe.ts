@@ -19,6 +19,8 @@ export interface ProbeResult {
   target: string;
   /** Milliseconds from connect to result. */
   elapsedMs: number;
+  /** Whether the server asks for a VNC password, when the probe got as far as its security types. */
+  asksPassword?: boolean;
 }
 
 /** Probes `host:port`; never throws. */

@@ -3,14 +3,18 @@
  * words (no field paths, no RFC numbers), 192.168.1.300 refused before anything is sent, the
  * focus on the first field with an error after a failed save (the page's own check and the
  * server's), a prompt when leaving with unsaved edits, and a confirmation before "Remove".
+ * "Test connection" against a real TigerVNC with a password: it says the server asks for one and
+ * tells no, wrong and right passwords apart (results in role=status) without locking the server
+ * out: a viewer logs in afterwards. Save warns when the last test of a target failed.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Config } from '../../src/config/schema.js';
 import { client, PREFIX, startTestApp, target, type TestApp } from '../helpers/app.js';
-import { BrowserHarness, until } from '../helpers/browser.js';
+import { BrowserHarness, until, waitForScreen } from '../helpers/browser.js';
 import { recordReliability } from '../helpers/reliability.js';
+import { startXvnc } from '../helpers/xvnc.js';
 
 describe('settings page (chromium)', () => {
   const browser = new BrowserHarness('e2e-settings-page');
@@ -154,5 +158,59 @@ describe('settings page (chromium)', () => {
     assert.equal(await page.locator('fieldset.target').count(), 1);
     await save(page, /^Saved\./);
     assert.deepEqual((await client(app.port).config()).targets.map((t) => t.id), ['press']);
+  });
+
+  browser.test('Test connection with no, wrong and right password against Xvnc; the server stays open to a viewer', async ({ page, context, defer }) => {
+    const PASSWORD = 'Hmi-2026';
+    const GREEN = '#28a050';
+    const x = await startXvnc({ password: PASSWORD, background: GREEN, desktop: 'e2e-settings' });
+    defer(() => x.stop());
+    const locked: Config = { version: 1, targets: [target('locked', x.port, '127.0.0.1', 'Locked HMI')] };
+    await app.app.config.save(locked, new Map([['locked', null]]));
+    await page.goto(`${app.origin}${PREFIX}/config/`);
+    const result = row(page, 0).locator('[data-field="probe"]');
+    assert.equal(await result.getAttribute('role'), 'status', 'the result is announced');
+    const test = async (expect: RegExp): Promise<string> => {
+      await result.evaluate((el) => (el.textContent = ''));
+      await row(page, 0).getByRole('button', { name: 'Test connection' }).click();
+      await until(`the test result ${expect}`, async () => {
+        const text = (await result.textContent()) ?? '';
+        return { ok: expect.test(text), seen: text };
+      });
+      return (await result.textContent()) ?? '';
+    };
+
+    // 1. Nothing typed or stored: the server asks for a password.
+    await test(/^VNC server, RFB 003\.008\. It asks for a password: type it under "VNC password" and test again/);
+    assert.equal(await result.getAttribute('class'), 'probe probe-bad');
+    // 2. A wrong password: told apart from a missing one.
+    await input(page, 0, 'password').fill('wrong-pw');
+    await test(/^VNC server, RFB 003\.008\. It asks for a password: the password was not accepted \(wrong password\)\.$/);
+    // Save warns, but saves.
+    await save(page, /^Saved, but the last Test connection failed for Target 1 \(Locked HMI\): .*not accepted/);
+    assert.equal(await page.locator('#message').getAttribute('class'), 'message message-warn');
+    assert.equal(app.app.config.passwordFor('locked'), 'wrong-pw');
+    // 3. The right password typed: accepted (a complete login, which the server does not count).
+    await input(page, 0, 'password').fill(PASSWORD);
+    await test(/^VNC server, RFB 003\.008\. It asks for a password: the password was accepted\.$/);
+    await save(page, /^Saved\. New viewer sessions use these targets now\.$/);
+    // 4. Nothing typed now: the stored password is tested.
+    await test(/the password was accepted/);
+    // Clicking on with a wrong one: one connection, then the answer comes from the cache.
+    await input(page, 0, 'password').fill('wrong-pw');
+    await test(/not accepted \(wrong password\)\.$/);
+    const again = await test(/not accepted \(wrong password\)\. \(tested \d+ s ago; so that the VNC server does not lock this controller out, the next test connects in \d+ s\)$/);
+    assert.ok(again);
+
+    // A viewer logs in with the stored (right) password: the server did not lock the controller out.
+    const viewer = await context.newPage();
+    await viewer.goto(`${app.origin}${PREFIX}/viewer/`);
+    await waitForScreen(viewer, x, GREEN, 'e2e-settings');
+    recordReliability({
+      table: 'inputs',
+      name: 'settings page: Test connection checks the VNC password',
+      tried: 'Xvnc with VncAuth: Test connection with no password, a wrong one, the right one typed, the stored one, a wrong one twice',
+      outcome: '"asks for a password", "not accepted (wrong password)", "accepted" told apart; the repeated wrong test answered from the cache; Save warned after a failed test; a viewer logged in afterwards (no lockout)',
+    });
   });
 });

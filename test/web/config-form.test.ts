@@ -16,7 +16,7 @@ import {
   csrfToken,
   startTestApp,
   target,
-  vncServer,
+  tcpServer,
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
@@ -51,7 +51,15 @@ describe('settings page (no JavaScript)', () => {
   const initial = config(target('press', 5900, '192.168.1.50', 'Press line'), target('weld', 5901, 'weld-hmi', 'Welder'));
 
   before(async () => {
-    vnc = await vncServer();
+    // A VNC server that asks for no password: greeting, security type None, SecurityResult OK.
+    vnc = await tcpServer((socket) => {
+      socket.write('RFB 003.008\n');
+      let step = 0;
+      socket.on('data', () => {
+        if (step++ === 0) socket.write(Buffer.from([1, 1]));
+        else socket.write(Buffer.alloc(4));
+      });
+    });
     t = await startTestApp({ initial: serializeConfig(initial) });
     http = client(t.port);
     token = csrfToken((await http.get(PAGE)).text);
@@ -293,12 +301,12 @@ describe('settings page (no JavaScript)', () => {
       const res = await http.form(PAGE, fields(token, typed, [['probe', '1']]));
       assert.equal(res.status, 200);
       const rows = rowsOf(res.text);
-      assert.match(rows[1]!, /<span class="probe probe-ok" data-field="probe">VNC server, RFB 003.008<\/span>/);
-      assert.match(rows[0]!, /<span class="probe" data-field="probe"><\/span>/);
+      assert.match(rows[1]!, /<span class="probe probe-ok" data-field="probe" role="status">VNC server, RFB 003\.008\. It asks for no password: viewers connect without one\.<\/span>/);
+      assert.match(rows[0]!, /<span class="probe" data-field="probe" role="status"><\/span>/);
       assert.deepEqual(await saved(), initial);
 
       const refused = await http.form(PAGE, fields(token, typed, [['probe', '0']]));
-      assert.match(rowsOf(refused.text)[0]!, /<span class="probe probe-bad" data-field="probe">connection refused: nothing listens on 127.0.0.1:\d+<\/span>/);
+      assert.match(rowsOf(refused.text)[0]!, /<span class="probe probe-bad" data-field="probe" role="status">connection refused: nothing listens on 127.0.0.1:\d+<\/span>/);
     });
 
     it('"Test connection" on an invalid row shows the field errors instead of probing', async () => {
@@ -307,12 +315,12 @@ describe('settings page (no JavaScript)', () => {
       const row = rowsOf(res.text)[0]!;
       assert.match(errorOf(row, 'host'), /^Host: /);
       assert.equal(errorOf(row, 'port'), 'Port: enter a number from 1 to 65535');
-      assert.match(row, /<span class="probe" data-field="probe"><\/span>/);
+      assert.match(row, /<span class="probe" data-field="probe" role="status"><\/span>/);
     });
 
     it('"Test connection" uses port 5900 when the port is blank', async () => {
       const res = await http.form(PAGE, fields(token, [{ id: 'x', name: 'X', host: '127.0.0.1', port: '' }], [['probe', '0']]));
-      assert.match(rowsOf(res.text)[0]!, /data-field="probe">[^<]*127\.0\.0\.1:5900/);
+      assert.match(rowsOf(res.text)[0]!, /data-field="probe" role="status">[^<]*127\.0\.0\.1:5900/);
     });
   });
 

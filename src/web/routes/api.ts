@@ -11,6 +11,7 @@ import { storedTarget, validateConfigInput, validateProbeTarget, type Target } f
 import type { ConfigService } from '../../config/service.js';
 import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
 import { probeTarget } from '../../relay/probe.js';
+import { probeForPage } from './config-page.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import { mayManage } from '../access.js';
@@ -134,9 +135,18 @@ export function apiRouter(deps: RouteDeps): Router {
     res.json(await probeTarget(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
-  // Probes values typed on the page before they are saved.
+  // Probes values typed on the page before they are saved. With `login: true` (the settings
+  // page's "Test connection") it also goes through the VNC login: whether the server asks for a
+  // password, and whether the typed `password` (or the stored one of the saved target `id`, while
+  // host and port are still that target's) is right; see relay/probe-login.ts.
   router.post('/probe', manage, async (req, res) => {
-    const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
+    const body = (req.body ?? {}) as { host?: unknown; port?: unknown; password?: unknown; id?: unknown; login?: unknown };
+    if (body.login === true) {
+      const probed = await probeForPage(deps, body);
+      if (!probed.ok) throw validationError(probed.errors, 'Cannot test this target');
+      res.json(probed.result);
+      return;
+    }
     const checked = validateProbeTarget(body.host, body.port);
     if (!checked.ok) throw validationError(checked.errors, 'Cannot test this target');
     res.json(await probeTarget(checked.host, checked.port, deps.probeTimeout));

@@ -7,10 +7,10 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import { PasswordSchema, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
 import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, fieldInWords, targetLabel, targetsFromRows, type RowField } from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
-import { probeTarget, type ProbeResult } from '../../relay/probe.js';
+import { loginProber, type LoginProbeResult } from '../../relay/probe-login.js';
 import { ERR_INTERNAL } from '../../errors.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -38,7 +38,7 @@ export interface FormRow {
   /** "Remove password" is ticked. */
   removePassword: boolean;
   errors: Partial<Record<RowField, string>>;
-  probe?: ProbeResult;
+  probe?: LoginProbeResult;
 }
 
 /** Shown next to a password field when the page comes back without saving what was typed. */
@@ -172,6 +172,38 @@ function fromThisSite(req: Request): boolean {
   return req.headers.origin === 'null' && req.headers['sec-fetch-site'] === 'same-origin';
 }
 
+/**
+ * "Test connection" as the settings page asks for it (the form without JavaScript and
+ * `POST api/v1/probe`): with the password typed in the row, or else the stored password of the
+ * saved target `id`, but only while the row still points at that target's address (a stored
+ * password is never sent to another server). See relay/probe-login.ts for the lockout limits.
+ * @returns the probe's answer, or the field errors of the input
+ */
+export async function probeForPage(
+  deps: Pick<RouteDeps, 'config' | 'probeTimeout'>,
+  input: { host?: unknown; port?: unknown; password?: unknown; id?: unknown },
+): Promise<{ ok: true; result: LoginProbeResult } | { ok: false; errors: FieldError[] }> {
+  const checked = validateProbeTarget(input.host, input.port);
+  const errors: FieldError[] = checked.ok ? [] : [...checked.errors];
+  let typed: string | undefined;
+  if (input.password !== undefined && input.password !== null && input.password !== '') {
+    const pw = PasswordSchema.safeParse(input.password);
+    if (pw.success) typed = pw.data;
+    else errors.push({ field: 'password', message: pw.error.issues[0]?.message ?? 'VNC password: not valid' });
+  }
+  if (!checked.ok || errors.length) return { ok: false, errors };
+  let password = typed;
+  let from: 'typed' | 'stored' | undefined = typed === undefined ? undefined : 'typed';
+  if (password === undefined && typeof input.id === 'string' && input.id) {
+    const saved = deps.config.current.targets.find((t) => t.id === input.id);
+    if (saved && saved.host.toLowerCase() === checked.host.toLowerCase() && saved.port === checked.port) {
+      password = deps.config.passwordFor(saved.id);
+      if (password !== undefined) from = 'stored';
+    }
+  }
+  return { ok: true, result: await loginProber.probe(checked.host, checked.port, deps.probeTimeout, password, from) };
+}
+
 export function configPageRouter(deps: RouteDeps): Router {
   const { config: service, csrf } = deps;
   const router = Router();
@@ -220,10 +252,11 @@ export function configPageRouter(deps: RouteDeps): Router {
       return;
     }
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
-      const row = rows[Number(body.probe)]!;
-      const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
-      if (checked.ok) row.probe = await probeTarget(checked.host, checked.port, deps.probeTimeout);
-      else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
+      const index = Number(body.probe);
+      const row = rows[index]!;
+      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index], id: row.id });
+      if (probed.ok) row.probe = probed.result;
+      else for (const e of probed.errors) row.errors[e.field as 'host' | 'port' | 'password'] = e.message;
       askToRetype(rows);
       render(res, rows, null);
       return;
