@@ -63,10 +63,56 @@ function setError(row, name, text) {
   if (input) input.setAttribute('aria-invalid', 'true');
 }
 
+// ---- the list of targets: one line each, the fields fold out with "Edit" ------------------
+
+/** Opens (or, with `open` false, folds) the fields of a row. */
+function showEditor(row, open = true) {
+  if (!row) return;
+  row.classList.toggle('open', open);
+  row.querySelector('[data-action="edit"]').setAttribute('aria-expanded', String(open));
+}
+
+/** The row's line in words: name (or host), address, and the Open link once the target is saved. */
+function updateLine(row) {
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  row.querySelector('[data-field="title"]').textContent = field(row, 'name').value.trim() || host || 'New target';
+  row.querySelector('[data-field="address"]').textContent = host ? `${host}:${port}` : '';
+  const id = field(row, 'id').value;
+  const open = row.querySelector('[data-field="open"]');
+  open.classList.toggle('hidden', !id);
+  open.href = `../viewer/?target=${encodeURIComponent(id)}`;
+}
+
+/** The reachability dot of a row: `ok`, `bad` or `unknown`, with what it means in words. */
+function setDot(row, state, text) {
+  const dot = row.querySelector('[data-field="dot"]');
+  dot.className = `dot dot-${state}`;
+  const words = state === 'unknown' ? 'Not tested yet' : `${state === 'ok' ? 'Reachable' : 'Not reachable'}: ${text}`;
+  dot.setAttribute('aria-label', words);
+  dot.title = words;
+}
+
+form.classList.add('enhanced');
+for (const b of form.querySelectorAll('[data-action="edit"]')) b.hidden = false;
+list.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-action="edit"]');
+  if (!button) return;
+  const row = button.closest('fieldset.target');
+  const open = !row.classList.contains('open');
+  showEditor(row, open);
+  if (open) field(row, 'name').focus();
+});
+list.addEventListener('input', (event) => {
+  const row = event.target.closest('fieldset.target');
+  if (row && ['name', 'host', 'port'].includes(event.target.name)) updateLine(row);
+});
+
 /** Moves the focus to the first field with an error, in the order of the page (after a failed save). */
 function focusFirstError() {
   const input = form.querySelector('[aria-invalid="true"]');
   if (!input) return;
+  showEditor(input.closest('fieldset.target'));
   input.focus();
 }
 
@@ -149,6 +195,7 @@ async function save() {
       field(row, 'id').value = t.id;
       field(row, 'idleTimeout').value = t.idleTimeout === undefined ? '' : String(t.idleTimeout);
       setPasswordState(row, t.passwordSet);
+      updateLine(row);
     });
     dirty = false;
     const failed = failedTests();
@@ -190,6 +237,7 @@ async function probe(row) {
     // Remembered for Save, which warns (without refusing) when the last test of a target failed.
     row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
     row.dataset.lastTestOf = `${host}:${port}`;
+    setDot(row, res.data.ok ? 'ok' : 'bad', res.data.message);
   } else {
     out.className = 'probe probe-bad';
     out.textContent = res.data?.detail || `Test failed (HTTP ${res.status})`;
@@ -216,6 +264,8 @@ function renumber() {
     row.querySelector('.hint').id = `password-hint-${i}`;
     field(row, 'password').setAttribute('aria-describedby', `password-hint-${i}`);
     row.querySelector('.idle-hint').id = `idle-hint-${i}`;
+    row.querySelector('.target-fields').id = `target-fields-${i}`;
+    row.querySelector('[data-action="edit"]').setAttribute('aria-controls', `target-fields-${i}`);
     field(row, 'idleTimeout').setAttribute('aria-describedby', `idle-hint-${i}`);
   });
 }
@@ -225,6 +275,9 @@ function resetRow(row) {
   for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? String(DEFAULT_VNC_PORT) : '';
   setPasswordState(row, false);
   clearErrors(row);
+  delete row.dataset.lastTest;
+  setDot(row, 'unknown');
+  updateLine(row);
 }
 
 function addRow() {
@@ -236,6 +289,7 @@ function addRow() {
   out.textContent = '';
   list.appendChild(row);
   renumber();
+  showEditor(row);
   field(row, 'name').focus();
 }
 
@@ -246,6 +300,7 @@ function removeRow(row) {
   dirty = true;
   if (rows().length === 1) {
     resetRow(row);
+    showEditor(row);
   } else {
     row.remove();
   }

@@ -39,6 +39,8 @@ describe('VNC password on the settings page (chromium)', () => {
       void r.text().then((t) => answers.push(t), () => {});
     });
     await page.goto(`${app.origin}/ctrlx-novnc/config/`);
+    // The targets are one line each; "Edit" folds out a target's fields.
+    for (const edit of await page.locator('[data-action="edit"]').all()) await edit.click();
     return { puts, answers };
   }
 

@@ -37,6 +37,8 @@ describe('settings page (chromium)', () => {
       if (r.method() === 'PUT') puts.push(JSON.parse(r.postData() ?? '{}'));
     });
     await page.goto(`${app.origin}${PREFIX}/config/`);
+    // The targets are one line each; "Edit" folds out a target's fields.
+    for (const edit of await page.locator('[data-action="edit"]').all()) await edit.click();
     return puts;
   }
 
@@ -130,6 +132,7 @@ describe('settings page (chromium)', () => {
     // No edits: leaving asks nothing.
     await page.reload();
     assert.equal(dialogs.length, 0);
+    await row(page, 0).getByRole('button', { name: 'Edit' }).click();
     await input(page, 0, 'name').fill('Press line 2');
     // Leaving with the edit: the browser's "Leave site?" prompt; dismissed, the page stays.
     await page.close({ runBeforeUnload: true });
@@ -168,6 +171,7 @@ describe('settings page (chromium)', () => {
     const locked: Config = { version: 1, targets: [target('locked', x.port, '127.0.0.1', 'Locked HMI')] };
     await app.app.config.save(locked, new Map([['locked', null]]));
     await page.goto(`${app.origin}${PREFIX}/config/`);
+    await row(page, 0).getByRole('button', { name: 'Edit' }).click();
     const result = row(page, 0).locator('[data-field="probe"]');
     assert.equal(await result.getAttribute('role'), 'status', 'the result is announced');
     const test = async (expect: RegExp): Promise<string> => {
@@ -211,6 +215,106 @@ describe('settings page (chromium)', () => {
       name: 'settings page: Test connection checks the VNC password',
       tried: 'Xvnc with VncAuth: Test connection with no password, a wrong one, the right one typed, the stored one, a wrong one twice',
       outcome: '"asks for a password", "not accepted (wrong password)", "accepted" told apart; the repeated wrong test answered from the cache; Save warned after a failed test; a viewer logged in afterwards (no lockout)',
+    });
+  });
+
+  /** WCAG contrast ratio of two `rgb(r, g, b)` colours. */
+  function contrast(a: string, b: string): number {
+    const lum = (c: string): number => {
+      const [r, g, bl] = (c.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map((v) => {
+        const x = Number(v) / 255;
+        return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+      }) as [number, number, number];
+      return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+    };
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+    return (hi + 0.05) / (lo + 0.05);
+  }
+
+  browser.test('lists the targets one line each at 390 px (dot, name, address, Open, Edit); fields fold out', async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await app.app.config.save(initial, new Map([['press', null], ['weld', null]]));
+    await page.goto(`${app.origin}${PREFIX}/config/`);
+    const lines = page.locator('fieldset.target');
+    assert.equal(await lines.count(), 2);
+    for (const [i, [name, address, id]] of [['Press line', '192.168.1.50:5900', 'press'], ['Welder', 'weld-hmi:5901', 'weld']].entries()) {
+      const line = lines.nth(i);
+      assert.equal(await line.locator('[data-field="title"]').textContent(), name);
+      assert.equal(await line.locator('[data-field="address"]').textContent(), address);
+      assert.equal(await line.locator('[data-field="dot"]').getAttribute('aria-label'), 'Not tested yet');
+      const open = line.getByRole('link', { name: 'Open' });
+      assert.equal(await open.evaluate((a) => (a as unknown as { href: string }).href), `${app.origin}${PREFIX}/viewer/?target=${id}`);
+      assert.equal(await line.locator('input[name="host"]').isVisible(), false, 'the fields are folded');
+      const box = await line.boundingBox();
+      assert.ok(box && box.height <= 80, `one line, not a card: ${box?.height} px high`);
+      for (const b of [open, line.getByRole('button', { name: 'Edit' })]) {
+        const r = await b.boundingBox();
+        assert.ok(r && r.height >= 44, `touch target ${r?.height} px high`);
+      }
+    }
+    const width = await page.evaluate<number>('document.documentElement.scrollWidth');
+    assert.ok(width <= 390, `no sideways scrolling at 390 px: ${width}`);
+    // Edit folds the fields out (and in again); the line follows what is typed.
+    const edit = lines.nth(1).getByRole('button', { name: 'Edit' });
+    await edit.click();
+    assert.equal(await edit.getAttribute('aria-expanded'), 'true');
+    assert.equal(await lines.nth(1).locator('input[name="host"]').isVisible(), true);
+    await lines.nth(1).locator('input[name="host"]').fill('10.1.1.9');
+    assert.equal(await lines.nth(1).locator('[data-field="address"]').textContent(), '10.1.1.9:5901');
+    const hostBox = await lines.nth(1).locator('input[name="host"]').boundingBox();
+    assert.ok(hostBox && hostBox.x + hostBox.width <= 390, 'the fields fit the screen');
+    await edit.click();
+    assert.equal(await lines.nth(1).locator('input[name="host"]').isVisible(), false);
+    // Open goes to the viewer of that target.
+    await lines.nth(0).getByRole('link', { name: 'Open' }).click();
+    await page.waitForURL(/\/viewer\/\?target=press$/);
+  });
+
+  browser.test('the reachability dot shows the last Test connection, also after a reload', async ({ page }) => {
+    const server = await (await import('../helpers/app.js')).tcpServer((socket) => {
+      socket.write('RFB 003.008\n');
+      let step = 0;
+      socket.on('data', () => socket.write(step++ === 0 ? Buffer.from([1, 1]) : Buffer.alloc(4)));
+    });
+    try {
+      const cfg: Config = { version: 1, targets: [target('hmi', server.port, '127.0.0.1', 'HMI')] };
+      await app.app.config.save(cfg, new Map([['hmi', null]]));
+      await page.goto(`${app.origin}${PREFIX}/config/`);
+      const dot = row(page, 0).locator('[data-field="dot"]');
+      assert.equal(await dot.getAttribute('class'), 'dot dot-unknown');
+      await row(page, 0).getByRole('button', { name: 'Edit' }).click();
+      await row(page, 0).getByRole('button', { name: 'Test connection' }).click();
+      await until('the dot to turn green', async () => ({ ok: (await dot.getAttribute('class')) === 'dot dot-ok', seen: String(await dot.getAttribute('class')) }));
+      assert.match((await dot.getAttribute('aria-label')) ?? '', /^Reachable: VNC server, RFB 003\.008/);
+      await page.reload();
+      assert.equal(await row(page, 0).locator('[data-field="dot"]').getAttribute('class'), 'dot dot-ok', 'the server remembers the last test');
+    } finally {
+      await server.close();
+    }
+  });
+
+  browser.test('input borders have at least 3:1 against their background, white on the orange badge 4.5:1', async ({ page }) => {
+    await open(page);
+    const colours = await page.evaluate<{ border: string; card: string; page: string; warn: string }>(`(() => {
+      const input = document.querySelector('input[name="host"]');
+      const card = input.closest('fieldset');
+      const probe = document.createElement('span');
+      probe.className = 'badge badge-restarting';
+      document.body.appendChild(probe);
+      const warn = getComputedStyle(probe).backgroundColor;
+      probe.remove();
+      return { border: getComputedStyle(input).borderTopColor, card: getComputedStyle(card).backgroundColor, page: getComputedStyle(document.body.parentElement).backgroundColor, warn };
+    })()`);
+    const inputOnCard = contrast(colours.border, colours.card);
+    const inputOnPage = contrast(colours.border, colours.page);
+    const badge = contrast('rgb(255, 255, 255)', colours.warn);
+    assert.ok(inputOnCard >= 3 && inputOnPage >= 3, `input border ${inputOnCard.toFixed(2)}:1 on the card, ${inputOnPage.toFixed(2)}:1 on the page`);
+    assert.ok(badge >= 4.5, `white on the orange badge ${badge.toFixed(2)}:1`);
+    recordReliability({
+      table: 'inputs',
+      name: 'settings page: contrast of fields and badges',
+      tried: 'computed colours in chromium: input border against card and page, white text on the orange badge',
+      outcome: `input border ${inputOnCard.toFixed(2)}:1 (card) and ${inputOnPage.toFixed(2)}:1 (page), badge ${badge.toFixed(2)}:1 (before: 1.49:1 and 3.46:1)`,
     });
   });
 });

@@ -51,6 +51,8 @@ describe('settings page with JavaScript (chromium)', () => {
     await page.clock.install();
     await page.addInitScript(COUNT_STATUS_CALLS);
     await page.goto(`${app.origin}${PREFIX}/config/`);
+    // The targets are one line each; "Edit" folds out a target's fields.
+    for (const edit of await page.locator('[data-action="edit"]').all()) await edit.click();
     return puts;
   }
   const row = (page: Page, i: number) => page.locator('fieldset.target').nth(i);

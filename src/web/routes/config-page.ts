@@ -215,6 +215,11 @@ export function configPageRouter(deps: RouteDeps): Router {
       message,
       focus: firstError(shown),
       fieldInWords,
+      // The reachability dot of a row: the last Test connection of its address (any user's).
+      reachability: (row: FormRow) => {
+        const port = Number(row.port.trim() || DEFAULT_VNC_PORT);
+        return row.host.trim() && Number.isInteger(port) ? (loginProber.last(row.host.trim(), port) ?? null) : null;
+      },
       csrf: csrf.token,
       status: deps.status(),
       defaultPort: DEFAULT_VNC_PORT,
