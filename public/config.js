@@ -76,7 +76,10 @@ function showEditor(row, open = true) {
 function updateLine(row) {
   const host = field(row, 'host').value.trim();
   const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
-  row.querySelector('[data-field="title"]').textContent = field(row, 'name').value.trim() || host || 'New target';
+  const title = field(row, 'name').value.trim() || host;
+  row.querySelector('[data-field="title"]').textContent = title || 'New target';
+  row.querySelector('[data-field="open"]').setAttribute('aria-label', `Open ${title || 'new target'}`);
+  row.querySelector('[data-action="edit"]').setAttribute('aria-label', `Edit ${title || 'new target'}`);
   row.querySelector('[data-field="address"]').textContent = host ? `${host}:${port}` : '';
   const id = field(row, 'id').value;
   const open = row.querySelector('[data-field="open"]');

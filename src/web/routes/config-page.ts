@@ -259,7 +259,7 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
       const index = Number(body.probe);
       const row = rows[index]!;
-      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index], id: row.id });
+      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index], id: row.removePassword ? '' : row.id });
       if (probed.ok) row.probe = probed.result;
       else for (const e of probed.errors) row.errors[e.field as 'host' | 'port' | 'password'] = e.message;
       askToRetype(rows);
