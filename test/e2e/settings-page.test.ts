@@ -8,6 +8,8 @@
  * out: a viewer logs in afterwards. Save warns when the last test of a target failed.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Config } from '../../src/config/schema.js';
@@ -316,5 +318,27 @@ describe('settings page (chromium)', () => {
       tried: 'computed colours in chromium: input border against card and page, white text on the orange badge',
       outcome: `input border ${inputOnCard.toFixed(2)}:1 (card) and ${inputOnPage.toFixed(2)}:1 (page), badge ${badge.toFixed(2)}:1 (before: 1.49:1 and 3.46:1)`,
     });
+  });
+
+  browser.test('an axe-core scan finds no serious or critical violation (list, open fields with errors, 390 px)', async ({ defer }) => {
+    await app.app.config.save(initial, new Map([['press', null], ['weld', null]]));
+    const axe = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    // The page's CSP allows no injected script: the scan runs in a context that bypasses it.
+    const context = await browser.browser.newContext({ bypassCSP: true, viewport: { width: 390, height: 844 } });
+    defer(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${app.origin}${PREFIX}/config/`);
+    const scan = async (state: string): Promise<void> => {
+      await page.evaluate(axe);
+      const found = await page.evaluate<string[]>(`axe.run().then((r) => r.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => v.impact + ' ' + v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`);
+      assert.deepEqual(found, [], state);
+    };
+    await scan('the folded list');
+    await row(page, 1).getByRole('button', { name: 'Edit' }).click();
+    await input(page, 1, 'port').fill('0');
+    await save(page, /^Not saved: Target 2/);
+    await scan('the open fields with an error');
   });
 });
