@@ -5,7 +5,16 @@
 // The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetLabel, targetProblems, targetsFromRows } from '../shared/form-rules.js';
+import {
+  DEFAULT_VNC_PORT,
+  PASSWORD_AND_REMOVE,
+  passwordsClearedText,
+  probeText,
+  rowFieldOf,
+  targetLabel,
+  targetProblems,
+  targetsFromRows,
+} from '../shared/form-rules.js';
 
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
@@ -145,6 +154,7 @@ function setPasswordState(row, set) {
   box.checked = false;
   box.value = field(row, 'id').value;
   row.querySelector('[data-field="removePassword"]').classList.toggle('hidden', !set);
+  row.querySelector('[data-field="addressHint"]').classList.toggle('hidden', !set);
 }
 
 /**
@@ -201,9 +211,11 @@ async function save() {
       updateLine(row);
     });
     dirty = false;
+    const cleared = res.data.targets.filter((t) => (res.data.passwordsCleared || []).includes(t.id)).map((t) => t.name);
+    const clearedText = cleared.length ? ` ${passwordsClearedText(cleared)}` : '';
     const failed = failedTests();
-    if (failed.length) show('warn', `Saved, but the last Test connection failed for ${failed.join('; ')}`);
-    else show('ok', 'Saved. New viewer sessions use these targets now.');
+    if (failed.length) show('warn', `Saved, but the last Test connection failed for ${failed.join('; ')}${clearedText}`);
+    else show('ok', `Saved. New viewer sessions use these targets now.${clearedText}`);
     await refreshStatus();
     return;
   }
@@ -227,20 +239,18 @@ async function probe(row) {
   clearErrors(row);
   const host = field(row, 'host').value.trim();
   const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
-  // The typed password; else the stored one of this saved target (the server uses it only while
-  // host and port are still the saved ones), unless "Remove password" is ticked.
+  // The typed password; else the server uses the stored one of the saved target at this address.
   const body = { host, port, login: true };
   const typed = field(row, 'password').value;
   if (typed) body.password = typed;
-  else if (!field(row, 'removePassword').checked) body.id = field(row, 'id').value;
   const res = await call('POST', 'probe', body);
   if (res.ok) {
     out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
-    out.textContent = res.data.message;
+    out.textContent = probeText(res.data, Boolean(typed));
     // Remembered for Save, which warns (without refusing) when the last test of a target failed.
     row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
     row.dataset.lastTestOf = `${host}:${port}`;
-    setDot(row, res.data.ok ? 'ok' : 'bad', res.data.message);
+    setDot(row, res.data.ok ? 'ok' : 'bad', out.textContent);
   } else {
     out.className = 'probe probe-bad';
     out.textContent = res.data?.detail || `Test failed (HTTP ${res.status})`;

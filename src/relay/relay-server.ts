@@ -20,6 +20,7 @@ import {
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import type { FailureKind } from '../shared/failures.js';
 import { silentLogger, type Logger } from '../log.js';
+import { SessionLog, type SessionLogOptions } from './session-log.js';
 
 export interface RelayOptions {
   /** Largest message accepted from the browser, in bytes; larger closes with 1009. Default 64 KiB. */
@@ -44,9 +45,11 @@ export interface RelayOptions {
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
   onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
   logger?: Logger;
+  /** How the session start and end lines are aggregated under churn (see session-log.ts). */
+  sessionLog?: SessionLogOptions;
 }
 
-type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake'>>;
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'sessionLog'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
@@ -99,6 +102,7 @@ export class Relay {
   readonly options: ResolvedOptions;
   private readonly sessionOptions: SessionOptions;
   private readonly log: Logger;
+  private readonly sessionLog: SessionLog;
   private readonly wss: WebSocketServer;
   private readonly live = new Set<RelaySession>();
   /** The login watch of each session opened with a login. */
@@ -110,16 +114,18 @@ export class Relay {
   private totals = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
 
   constructor(options: RelayOptions = {}) {
-    const { logger, onHandshake, ...rest } = options;
+    const { logger, onHandshake, sessionLog, ...rest } = options;
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
     this.log = logger ?? silentLogger;
+    this.sessionLog = new SessionLog(this.log, sessionLog);
     this.sessionOptions = {
       ...this.options,
       onHandshake: (target, outcome) => {
         if (!outcome.ok) {
           const { kind, detail } = outcome.failure;
-          this.log.warn('vnc handshake failed', { target: formatHostPort(target.host, target.port), targetId: target.id, kind, detail });
+          const label = formatHostPort(target.host, target.port);
+          this.sessionLog.handshakeFailed(label, kind, { target: label, targetId: target.id, kind, detail });
         }
         onHandshake?.(target, outcome);
       },
@@ -158,9 +164,10 @@ export class Relay {
         const watch = new LoginWatch(login, this.options.loginCheckMs, (reason) => session.close('login-expired', reason), this.log);
         this.logins.set(session, watch);
       }
-      this.log.info('session start', {
+      const label = formatHostPort(target.host, target.port);
+      this.sessionLog.start(label, {
         id: session.id,
-        target: formatHostPort(target.host, target.port),
+        target: label,
         targetId: target.id,
         peer: session.peer,
         user: login?.user,
@@ -221,6 +228,7 @@ export class Relay {
     }, graceMs);
     await this.idle();
     clearTimeout(timer);
+    this.sessionLog.flush();
     this.wss.close();
   }
 
@@ -230,9 +238,10 @@ export class Relay {
     this.logins.delete(session);
     this.totals.bytesUp += session.bytesUp;
     this.totals.bytesDown += session.bytesDown;
-    this.log.info('session end', {
+    const label = formatHostPort(session.target.host, session.target.port);
+    this.sessionLog.end(label, end.kind, {
       id: session.id,
-      target: formatHostPort(session.target.host, session.target.port),
+      target: label,
       duration: `${(end.durationMs / 1000).toFixed(3)}s`,
       up: session.bytesUp,
       down: session.bytesDown,

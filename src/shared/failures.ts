@@ -7,7 +7,7 @@
  * supervisor, the preflight and the viewer all take codes from here; the sentence that goes with a
  * failure (the close reason, the Problem `detail`) is for people and no code parses it.
  *
- * Browser-safe: no imports, served to the pages at `/ctrlx-novnc/shared/failures.js`.
+ * Browser-safe: no imports, bundled into the pages' scripts (scripts/bundle.mjs).
  * docs/errors.md lists the same rows ("WebSocket close codes"); a test keeps them in step.
  */
 
@@ -59,6 +59,7 @@ export const FAILURES = {
   'handshake-failed': { code: 4006, retry: true, fix: 'vnc-server', summary: 'the VNC handshake with the server failed: unsupported RFB version, malformed bytes, or it closed mid-handshake' },
   'handshake-timeout': { code: 4007, retry: true, fix: 'vnc-server', summary: 'the VNC server greeted but did not finish the handshake within the connect timeout' },
   'viewer-handshake': { code: 4008, retry: true, fix: 'none', summary: 'the viewer broke or did not finish the VNC handshake the relay does for a stored password' },
+  'server-lockout': { code: 4009, retry: false, fix: 'wait', summary: 'the VNC server locks the controller out after too many security failures ("Too many security failures"); wait for its lockout to pass' },
   // ---- the VNC server cannot be reached --------------------------------------------------------
   'connection-refused': { code: 4010, retry: true, fix: 'vnc-server', summary: 'nothing listens on the target address (ECONNREFUSED): is the VNC server running?' },
   'connect-timeout': { code: 4011, retry: true, fix: 'network', summary: 'no answer from the target within the connect timeout (ETIMEDOUT)' },
@@ -77,6 +78,15 @@ export const FAILURES = {
 } as const satisfies Record<string, FailureRow>;
 
 export type FailureKind = keyof typeof FAILURES;
+
+/**
+ * A VNC server's failure reason that says it locks this client address out for a while (the
+ * `server-lockout` kind): TigerVNC and RealVNC blacklist an address after a few failed or
+ * abandoned logins and answer it with "Too many security failures" (libvncserver: "Too many
+ * authentication failures"). Used by the relay's handshake and by the viewer, which sees the
+ * reason itself when the browser does the VNC login.
+ */
+export const LOCKOUT_REASON = /too many (security|authentication) failures/i;
 
 /** The close code of `kind`. */
 export function failureCode(kind: FailureKind): number {

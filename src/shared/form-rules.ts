@@ -14,6 +14,15 @@ export const DEFAULT_VNC_PORT = 5900;
 /** Shown next to a password field when a password was typed and "Remove password" is ticked. */
 export const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
 
+/** Next to the address fields of a target with a stored password. */
+export const ADDRESS_CLEARS_PASSWORD = 'Changing the address clears the stored password (unless you type a new one).';
+
+/** What the page says after a save that cleared stored passwords because addresses changed (the targets' names). */
+export function passwordsClearedText(names: readonly string[]): string {
+  const list = names.map((n) => `"${n}"`).join(', ');
+  return `The stored VNC password of ${list} was cleared because the address changed: enter it again if the server asks for one.`;
+}
+
 /** The fields of a row that an error can be shown next to. */
 export type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout';
 
@@ -184,4 +193,39 @@ export function targetLabel(index: number, name = ''): string {
 export function fieldInWords(field: string): string {
   const at = rowFieldOf(field);
   return at ? targetLabel(at.target) : field;
+}
+
+/** What a "Test connection" answer holds that the page words (relay/probe.ts's `ProbeResult`). */
+export interface ProbeAnswer {
+  ok: boolean;
+  outcome: string;
+  message: string;
+  version?: string;
+  login?: 'password' | 'none';
+  asksPassword?: boolean;
+  nextTestIn?: number;
+}
+
+/**
+ * A Test connection's answer in the page's words: whether the server asks for a password and how
+ * the typed (`typed`) or stored password fared; other answers (not reachable, not a VNC server, a
+ * lockout) as the probe says them. An answer from an earlier test says when the next one connects.
+ */
+export function probeText(r: ProbeAnswer, typed: boolean): string {
+  const which = typed ? 'typed' : 'stored';
+  const server = `VNC server, ${r.version ?? 'RFB'}.`;
+  let text = r.message;
+  if (r.asksPassword === false && r.ok) {
+    text = `${server} It asks for no password: viewers connect without one${typed ? ' (the typed password is not needed)' : ''}.`;
+  } else if (r.asksPassword === true) {
+    if (r.ok) text = `${server} It asks for a password: the ${which} password was accepted.`;
+    else if (r.outcome === 'login-rejected') text = `${server} It asks for a password: the ${which} password was not accepted (wrong password).`;
+    else if (r.outcome === 'security-unsupported') text = `${server} It asks for a password: type it under "VNC password" and test again (none is typed or stored).`;
+  } else if (r.nextTestIn !== undefined) {
+    return r.message; // the probe's own words already say when the next test connects
+  }
+  if (r.nextTestIn !== undefined) {
+    text += ` (an earlier test's answer: so that the VNC server does not lock this controller out, the next test connects in ${r.nextTestIn} s)`;
+  }
+  return text;
 }

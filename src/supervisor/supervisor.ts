@@ -24,6 +24,7 @@ import { FAILURES, type FailureKind } from '../shared/failures.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
+import { Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
 import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
@@ -61,7 +62,21 @@ export interface TargetStatus {
   idleMinutes: number | null;
   /** Rejected stored passwords in a row, and whether new sessions are held back because of them. */
   auth: AuthStatus | null;
+  /**
+   * The VNC server said it locks this controller out ("Too many security failures"), seen in a
+   * session's or a probe's handshake within the last 10 minutes and not followed by a login.
+   */
+  lockout: LockoutStatus | null;
 }
+
+export interface LockoutStatus {
+  /** The server's words, as the viewer or the probe was told. */
+  message: string;
+  at: string;
+}
+
+/** How long a reported lockout is shown without a login since. */
+const LOCKOUT_SHOWN_MS = 10 * 60_000;
 
 export interface AuthStatus {
   /** Consecutive handshakes in which the server rejected the stored password. */
@@ -89,12 +104,22 @@ export interface SupervisorOptions {
   relay?: RelayOptions;
   /** Used as the only target while the configuration has none (the built-in demo server). */
   fallbackTarget?: Target;
+  /** How often "Test connection" may leave a VNC server before a login (see relay/probe.ts). */
+  probeLimits?: ProbeLimits;
   /** Makes the relay; replaceable so tests can watch it. */
   createRelay?: (options: RelayOptions) => Relay;
   logger?: Logger;
 }
 
 /** Why an upgrade is refused: a kind of the failure table, its HTTP status, and the reason in words. */
+/** How the settings page tests a target ({@link Supervisor.probe}). */
+export interface ProbeOptions {
+  /** A password typed on the page: the probe logs in with it (not the stored one). */
+  password?: string;
+  /** Go through the security handshake also without a password: says whether one is asked. */
+  login?: boolean;
+}
+
 export interface Refusal {
   kind: FailureKind;
   status: number;
@@ -138,11 +163,15 @@ export class Supervisor {
     string,
     { target: string; failures: number; until: number; lastError: string; at: string }
   >();
+  /** Per target id: the last "too many security failures" answer (see {@link noteHandshake}). */
+  private readonly lockouts = new Map<string, { target: string; message: string; at: number }>();
+  private readonly prober: Prober;
 
   constructor(options: SupervisorOptions = {}) {
     this.options = options;
     this.log = options.logger ?? silentLogger;
     this.createRelay = options.createRelay ?? ((o) => new Relay(o));
+    this.prober = new Prober(options.probeLimits);
   }
 
   /** Creates the relay and serves `config`; throws when the relay cannot be created. */
@@ -169,6 +198,10 @@ export class Supervisor {
     for (const [id, a] of this.authFailures) {
       const t = byId.get(id);
       if (!t || formatHostPort(t.host, t.port) !== a.target) this.authFailures.delete(id);
+    }
+    for (const [id, l] of this.lockouts) {
+      const t = byId.get(id);
+      if (!t || formatHostPort(t.host, t.port) !== l.target) this.lockouts.delete(id);
     }
     const closed = this.relay?.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), 'target-changed', 'target changed') ?? 0;
     this.log.info('configuration applied', {
@@ -231,6 +264,29 @@ export class Supervisor {
     this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, login);
   }
 
+  /**
+   * "Test connection" of `host:port`. When a configured target has that address and a stored
+   * VNC password, the probe logs in with it (a clean login, no lockout count at the server) and
+   * its handshake counts like a session's (rejected passwords, a lockout shown in the status);
+   * otherwise it reads the greeting only, limited per target (see relay/probe.ts). The settings
+   * page asks with `login` (and a typed `password`): the answer then says whether the server asks
+   * for a password and whether the typed (or else the stored) one is right.
+   */
+  probe(host: string, port: number, timeoutMs: number, options: ProbeOptions = {}): Promise<ProbeResult> {
+    // A password typed on the settings page is tried as it is; it says nothing about the stored one.
+    if (options.password !== undefined) return this.prober.probe(host, port, timeoutMs, options.password, undefined, true);
+    const t = this.targets.find((x) => x.host === host && x.port === port);
+    if (!t) return this.prober.probe(host, port, timeoutMs, undefined, undefined, options.login === true);
+    const relayTarget: RelayTarget = { id: t.id, name: t.name, host: t.host, port: t.port };
+    const stored = this.passwordOf(t.id);
+    return this.prober.probe(host, port, timeoutMs, stored, (outcome) => this.onHandshake(relayTarget, outcome), stored !== undefined || options.login === true);
+  }
+
+  /** The last "Test connection" of `host:port` that connected, for the settings page's dots. */
+  lastProbe(host: string, port: number): { ok: boolean; message: string; at: number } | undefined {
+    return this.prober.last(host, port);
+  }
+
   /** Forgets rejected passwords of a target (its password was changed or removed). */
   resetAuthFailures(targetId: string): void {
     this.authFailures.delete(targetId);
@@ -263,6 +319,7 @@ export class Supervisor {
         passwordSet: this.passwordOf(t.id) !== undefined,
         idleMinutes: t.idleTimeout ?? null,
         auth: this.authStatus(t.id),
+        lockout: this.lockoutStatus(t.id),
       })),
       sessions,
       totals: { sessionsOpen: totals.sessionsOpen, sessionsTotal: totals.sessionsTotal, bytesUp: totals.bytesUp, bytesDown: totals.bytesDown },
@@ -310,8 +367,9 @@ export class Supervisor {
     let toTarget = 0;
     for (const relay of this.allRelays()) {
       for (const s of relay.sessions) {
-        // A viewer that has left no longer counts, even while a slow server is still closing.
-        if (!s.browserOpen) continue;
+        // A session holds its place until both sides are closed: a viewer that has left still
+        // counts while its connection to the server is connecting, logging in or closing, so
+        // opening and dropping upgrades cannot pile up connections to the server.
         open++;
         if (s.target.id === target.id) toTarget++;
       }
@@ -337,12 +395,25 @@ export class Supervisor {
     return { failures: a.failures, retryIn: left > 0 ? Math.ceil(left / 1000) : null, lastError: a.lastError, at: a.at };
   }
 
-  /** Counts rejected stored passwords per target; a success clears the count. */
+  private lockoutStatus(targetId: string): LockoutStatus | null {
+    const l = this.lockouts.get(targetId);
+    if (!l || Date.now() - l.at > LOCKOUT_SHOWN_MS) return null;
+    return { message: l.message, at: new Date(l.at).toISOString() };
+  }
+
+  /** Counts rejected stored passwords per target and notes lockouts; a success clears both. */
   private readonly onHandshake = (target: RelayTarget, outcome: HandshakeOutcome): void => {
     const id = target.id;
     if (id === undefined) return;
     if (outcome.ok) {
       this.authFailures.delete(id);
+      this.lockouts.delete(id);
+      return;
+    }
+    if (outcome.failure.kind === 'lockout') {
+      const known = this.lockouts.has(id);
+      this.lockouts.set(id, { target: formatHostPort(target.host, target.port), message: outcome.failure.message, at: Date.now() });
+      if (!known) this.log.warn('the VNC server locks this controller out', { targetId: id, target: formatHostPort(target.host, target.port) });
       return;
     }
     if (outcome.failure.kind !== 'auth') return;

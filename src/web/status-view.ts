@@ -23,6 +23,8 @@ export interface ViewerStatus {
       idleMinutes: number | null;
       /** Rejected stored passwords in a row and the hold-back, without the server's message. */
       auth: { failures: number; retryIn: number | null } | null;
+      /** Since when the VNC server locks the controller out, without the server's message. */
+      lockout: { at: string } | null;
     }[];
     sessions: { id: number; targetId: string | undefined; startedAt: string; bytesUp: number; bytesDown: number }[];
     totals: AppStatus['relay']['totals'];
@@ -48,6 +50,7 @@ export function statusFor(status: AppStatus, manage: boolean): AppStatus | Viewe
         passwordSet: t.passwordSet,
         idleMinutes: t.idleMinutes,
         auth: t.auth ? { failures: t.auth.failures, retryIn: t.auth.retryIn } : null,
+        lockout: t.lockout ? { at: t.lockout.at } : null,
       })),
       sessions: r.sessions.map((s) => ({ id: s.id, targetId: s.targetId, startedAt: s.startedAt, bytesUp: s.bytesUp, bytesDown: s.bytesDown })),
       totals: r.totals,

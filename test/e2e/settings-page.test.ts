@@ -191,21 +191,21 @@ describe('settings page (chromium)', () => {
     assert.equal(await result.getAttribute('class'), 'probe probe-bad');
     // 2. A wrong password: told apart from a missing one.
     await input(page, 0, 'password').fill('wrong-pw');
-    await test(/^VNC server, RFB 003\.008\. It asks for a password: the password was not accepted \(wrong password\)\.$/);
+    await test(/^VNC server, RFB 003\.008\. It asks for a password: the typed password was not accepted \(wrong password\)\.$/);
     // Save warns, but saves.
     await save(page, /^Saved, but the last Test connection failed for Target 1 \(Locked HMI\): .*not accepted/);
     assert.equal(await page.locator('#message').getAttribute('class'), 'message message-warn');
     assert.equal(app.app.config.passwordFor('locked'), 'wrong-pw');
     // 3. The right password typed: accepted (a complete login, which the server does not count).
     await input(page, 0, 'password').fill(PASSWORD);
-    await test(/^VNC server, RFB 003\.008\. It asks for a password: the password was accepted\.$/);
+    await test(/^VNC server, RFB 003\.008\. It asks for a password: the typed password was accepted\.$/);
     await save(page, /^Saved\. New viewer sessions use these targets now\.$/);
     // 4. Nothing typed now: the stored password is tested.
-    await test(/the password was accepted/);
+    await test(/^VNC server, RFB 003\.008\. It asks for a password: the stored password was accepted\.$/);
     // Clicking on with a wrong one: one connection, then the answer comes from the cache.
     await input(page, 0, 'password').fill('wrong-pw');
     await test(/not accepted \(wrong password\)\.$/);
-    const again = await test(/not accepted \(wrong password\)\. \(tested \d+ s ago; so that the VNC server does not lock this controller out, the next test connects in \d+ s\)$/);
+    const again = await test(/not accepted \(wrong password\)\. \(an earlier test's answer: so that the VNC server does not lock this controller out, the next test connects in \d+ s\)$/);
     assert.ok(again);
 
     // A viewer logs in with the stored (right) password: the server did not lock the controller out.

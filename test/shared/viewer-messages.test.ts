@@ -126,6 +126,17 @@ describe('viewer messages', () => {
     }
   });
 
+  it('a lockout is said as such: by its code (4009), and when the browser met the server\'s "Too many security failures" itself', () => {
+    const byCode = closeMessage({ code: 4009, reason: 'VNC server 10.0.0.5:5900 locks this controller out for now: Too many security failures', opened: true }, TARGET);
+    assert.match(byCode!.text, /^The VNC server of Press refuses this controller for now: too many security failures\./);
+    assert.deepEqual([byCode!.retry, byCode!.settings], [false, false]);
+    const bySecurity = closeMessage({ code: 1000, reason: '', opened: true, securityFailure: { reason: 'Too many security failures' } }, TARGET);
+    assert.deepEqual(bySecurity, byCode);
+    // Any other security failure is still a failed login.
+    const wrong = closeMessage({ code: 1000, reason: '', opened: true, securityFailure: { reason: 'Authentication failure' } }, TARGET);
+    assert.match(wrong!.text, /^Authentication with Press failed: Authentication failure\. Check the VNC password\.$/);
+  });
+
   it('public/viewer.js holds no regular expression: it picks messages by code only', () => {
     const source = readFileSync(new URL('../../../public/viewer.js', import.meta.url), 'utf8');
     assert.doesNotMatch(source, /new RegExp|\.test\(|\.exec\(|\.match\(|\.replace\(\//);

@@ -10,7 +10,6 @@ import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audi
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
 import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
-import { probeTarget } from '../../relay/probe.js';
 import { probeForPage } from './config-page.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -115,8 +114,9 @@ export function apiRouter(deps: RouteDeps): Router {
     // `password` per target: a string sets it, null removes it, absent keeps the stored one.
     const result = validateConfigInput(req.body, { versionOptional: true });
     if (!result.ok) throw validationError(result.errors);
-    await service.save(result.config, result.passwords);
-    res.json(configView(service));
+    const { passwordsCleared } = await service.save(result.config, result.passwords);
+    // passwordsCleared: the targets whose stored password this save cleared (address changed).
+    res.json({ ...configView(service), passwordsCleared });
   });
 
   // JSON; or, asked for HTML, the settings page's status panel rendered by the one template
@@ -132,15 +132,15 @@ export function apiRouter(deps: RouteDeps): Router {
     const id = String(req.params.id);
     const resolved = supervisor.resolve(id);
     if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`);
-    res.json(await probeTarget(resolved.target.host, resolved.target.port, deps.probeTimeout));
+    res.json(await supervisor.probe(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
   // Probes values typed on the page before they are saved. With `login: true` (the settings
-  // page's "Test connection") it also goes through the VNC login: whether the server asks for a
-  // password, and whether the typed `password` (or the stored one of the saved target `id`, while
-  // host and port are still that target's) is right; see relay/probe-login.ts.
+  // page's "Test connection") it goes through the VNC login: whether the server asks for a
+  // password (`asksPassword`), and whether the typed `password` (or else the stored one of the
+  // saved target at that address) is right; see relay/probe.ts.
   router.post('/probe', manage, async (req, res) => {
-    const body = (req.body ?? {}) as { host?: unknown; port?: unknown; password?: unknown; id?: unknown; login?: unknown };
+    const body = (req.body ?? {}) as { host?: unknown; port?: unknown; password?: unknown; login?: unknown };
     if (body.login === true) {
       const probed = await probeForPage(deps, body);
       if (!probed.ok) throw validationError(probed.errors, 'Cannot test this target');
@@ -149,7 +149,7 @@ export function apiRouter(deps: RouteDeps): Router {
     }
     const checked = validateProbeTarget(body.host, body.port);
     if (!checked.ok) throw validationError(checked.errors, 'Cannot test this target');
-    res.json(await probeTarget(checked.host, checked.port, deps.probeTimeout));
+    res.json(await supervisor.probe(checked.host, checked.port, deps.probeTimeout));
   });
 
   // The audit trail, newest first: JSON pages, or CSV (`Accept: text/csv`; the whole trail unless

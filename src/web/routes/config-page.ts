@@ -8,9 +8,20 @@
  */
 import express, { Router, type Request, type Response } from 'express';
 import { PasswordSchema, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, fieldInWords, targetLabel, targetsFromRows, type RowField } from '../../shared/form-rules.js';
+import {
+  ADDRESS_CLEARS_PASSWORD,
+  DEFAULT_VNC_PORT,
+  fieldInWords,
+  PASSWORD_AND_REMOVE,
+  passwordsClearedText,
+  probeText,
+  rowFieldOf,
+  targetLabel,
+  targetsFromRows,
+  type RowField,
+} from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
-import { loginProber, type LoginProbeResult } from '../../relay/probe-login.js';
+import type { ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL } from '../../errors.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -38,7 +49,7 @@ export interface FormRow {
   /** "Remove password" is ticked. */
   removePassword: boolean;
   errors: Partial<Record<RowField, string>>;
-  probe?: LoginProbeResult;
+  probe?: ProbeResult;
 }
 
 /** Shown next to a password field when the page comes back without saving what was typed. */
@@ -174,34 +185,25 @@ function fromThisSite(req: Request): boolean {
 
 /**
  * "Test connection" as the settings page asks for it (the form without JavaScript and
- * `POST api/v1/probe`): with the password typed in the row, or else the stored password of the
- * saved target `id`, but only while the row still points at that target's address (a stored
- * password is never sent to another server). See relay/probe-login.ts for the lockout limits.
+ * `POST api/v1/probe` with `login: true`): through the VNC login, with the password typed in the
+ * row, or else the stored one of the saved target at that address (see Supervisor.probe and
+ * relay/probe.ts for the lockout limits).
  * @returns the probe's answer, or the field errors of the input
  */
 export async function probeForPage(
-  deps: Pick<RouteDeps, 'config' | 'probeTimeout'>,
-  input: { host?: unknown; port?: unknown; password?: unknown; id?: unknown },
-): Promise<{ ok: true; result: LoginProbeResult } | { ok: false; errors: FieldError[] }> {
+  deps: Pick<RouteDeps, 'supervisor' | 'probeTimeout'>,
+  input: { host?: unknown; port?: unknown; password?: unknown },
+): Promise<{ ok: true; result: ProbeResult } | { ok: false; errors: FieldError[] }> {
   const checked = validateProbeTarget(input.host, input.port);
   const errors: FieldError[] = checked.ok ? [] : [...checked.errors];
-  let typed: string | undefined;
+  let password: string | undefined;
   if (input.password !== undefined && input.password !== null && input.password !== '') {
     const pw = PasswordSchema.safeParse(input.password);
-    if (pw.success) typed = pw.data;
+    if (pw.success) password = pw.data;
     else errors.push({ field: 'password', message: pw.error.issues[0]?.message ?? 'VNC password: not valid' });
   }
   if (!checked.ok || errors.length) return { ok: false, errors };
-  let password = typed;
-  let from: 'typed' | 'stored' | undefined = typed === undefined ? undefined : 'typed';
-  if (password === undefined && typeof input.id === 'string' && input.id) {
-    const saved = deps.config.current.targets.find((t) => t.id === input.id);
-    if (saved && saved.host.toLowerCase() === checked.host.toLowerCase() && saved.port === checked.port) {
-      password = deps.config.passwordFor(saved.id);
-      if (password !== undefined) from = 'stored';
-    }
-  }
-  return { ok: true, result: await loginProber.probe(checked.host, checked.port, deps.probeTimeout, password, from) };
+  return { ok: true, result: await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout, { login: true, password }) };
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
@@ -215,20 +217,30 @@ export function configPageRouter(deps: RouteDeps): Router {
       message,
       focus: firstError(shown),
       fieldInWords,
+      // What a Test connection found, in the page's words (the page's script says the same).
+      probeWords: (row: FormRow) => (row.probe ? probeText(row.probe, row.passwordTyped) : ''),
       // The reachability dot of a row: the last Test connection of its address (any user's).
       reachability: (row: FormRow) => {
         const port = Number(row.port.trim() || DEFAULT_VNC_PORT);
-        return row.host.trim() && Number.isInteger(port) ? (loginProber.last(row.host.trim(), port) ?? null) : null;
+        return row.host.trim() && Number.isInteger(port) ? (deps.supervisor.lastProbe(row.host.trim(), port) ?? null) : null;
       },
       csrf: csrf.token,
       status: deps.status(),
       defaultPort: DEFAULT_VNC_PORT,
+      addressHint: ADDRESS_CLEARS_PASSWORD,
     });
   };
 
   router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
     const key = typeof req.query.m === 'string' ? req.query.m : '';
-    render(res, rowsFromConfig(service), MESSAGES[key] ?? null);
+    let message = MESSAGES[key] ?? null;
+    if (message && key === 'saved' && typeof req.query.cleared === 'string') {
+      // Only names of configured targets, looked up by id: nothing of the query is echoed.
+      const ids = new Set(req.query.cleared.split(','));
+      const names = service.current.targets.filter((t) => ids.has(t.id)).map((t) => t.name);
+      if (names.length) message = { kind: 'ok', text: `${message.text} ${passwordsClearedText(names)}` };
+    }
+    render(res, rowsFromConfig(service), message);
   });
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
@@ -259,7 +271,7 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
       const index = Number(body.probe);
       const row = rows[index]!;
-      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index], id: row.removePassword ? '' : row.id });
+      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index] });
       if (probed.ok) row.probe = probed.result;
       else for (const e of probed.errors) row.errors[e.field as 'host' | 'port' | 'password'] = e.message;
       askToRetype(rows);
@@ -274,8 +286,9 @@ export function configPageRouter(deps: RouteDeps): Router {
       return;
     }
     const { config, passwords } = built;
+    let cleared: string[];
     try {
-      await service.save(config, passwords);
+      cleared = (await service.save(config, passwords)).passwordsCleared;
     } catch (err) {
       const e = toAppError(err);
       if (e.code === ERR_INTERNAL) deps.logger.error('saving the settings failed', { error: err instanceof Error ? err.stack : String(err) });
@@ -283,7 +296,7 @@ export function configPageRouter(deps: RouteDeps): Router {
       render(res, rows, { kind: 'error', text: e.message }, e.status);
       return;
     }
-    res.redirect(303, './?m=saved');
+    res.redirect(303, cleared.length ? `./?m=saved&cleared=${cleared.map(encodeURIComponent).join(',')}` : './?m=saved');
   });
 
   return router;
