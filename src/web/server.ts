@@ -3,9 +3,10 @@
  * The HTTP server: the Express app for requests, the supervisor for WebSocket upgrades on
  * `/ctrlx-novnc/websockify`, on a unix socket (device) or a TCP address (off the device).
  */
-import http from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
+import { http } from '../builtins.js';
 import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -25,15 +26,15 @@ export interface ServerOptions {
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
    * `retryAfter` seconds for a client with too many failed logins).
    */
-  authorize?: (req: http.IncomingMessage) => Promise<void>;
+  authorize?: (req: IncomingMessage) => Promise<void>;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
-export function createServer(options: ServerOptions): http.Server {
+export function createServer(options: ServerOptions): Server {
   const server = http.createServer(options.app);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     let url: URL;
     try {
