@@ -27,6 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -410,6 +411,36 @@ function prune(nodeModules) {
   return { files, bytes };
 }
 
+/**
+ * Strips whitespace and comments from the daemon's JavaScript: dist/ and the production
+ * dependencies, not noVNC (the browser's). V8 keeps every loaded module's source on its heap (for
+ * lazy compilation), and a file with one character above U+00FF (zod's) is held as UTF-16: the
+ * ASCII-only, comment-free text saves about 1 MB of the daemon's resident memory. Identifiers,
+ * licence comments and the module format are kept, so stack traces still name the functions.
+ * @returns bytes before and after
+ */
+export function minifyJs(dirs) {
+  const { transformSync } = createRequire(import.meta.url)(path.join(ROOT, 'node_modules', 'esbuild'));
+  let before = 0;
+  let after = 0;
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== '@novnc') walk(p);
+      } else if (/\.[cm]?js$/.test(e.name)) {
+        const text = fs.readFileSync(p, 'utf8');
+        const { code } = transformSync(text, { loader: 'js', minifyWhitespace: true, charset: 'ascii', legalComments: 'inline', target: 'es2022' });
+        before += Buffer.byteLength(text);
+        after += code.length;
+        fs.writeFileSync(p, code);
+      }
+    }
+  };
+  for (const d of dirs) walk(d);
+  return { before, after };
+}
+
 function duBytes(p) {
   const st = fs.lstatSync(p);
   if (!st.isDirectory()) return st.size;
@@ -473,6 +504,8 @@ export function stageApp(out) {
   };
   walk(nodeModules);
   if (native.length) throw new Error(`native addons cannot be cross-staged: ${native.join(', ')}`);
+  const js = minifyJs([path.join(app, 'dist'), nodeModules]);
+  log(`daemon JavaScript without whitespace and comments: ${mb(js.before)} → ${mb(js.after)}`);
   return app;
 }
 
