@@ -3,6 +3,7 @@
 import './token.js';
 import RFB from '../novnc/core/rfb.js';
 import { closeMessage, refusalMessage } from '../shared/viewer-messages.js';
+import { FAILURES } from '../shared/failures.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -23,6 +24,8 @@ const passwordInput = $('password');
 const clipboardText = $('clipboard-text');
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+/** The close code of an ended login: the viewer takes a fresh one and reconnects. */
+const LOGIN_EXPIRED = FAILURES['login-expired'].code;
 
 let rfb = null;
 let ws = null;
@@ -31,6 +34,8 @@ let userStopped = false;
 let attempt = 0;
 let retryTimer = null;
 let countdownTimer = null;
+/** Polls for a fresh ctrlX login after 4030 (see waitForLogin). */
+let loginTimer = null;
 /** What ended the last connection: the WebSocket close and any security failure. */
 let lastClose = null;
 let lastSecurity = null;
@@ -74,7 +79,8 @@ async function refreshTargets() {
     targetSelect.replaceChildren(
       ...targets.map((t) => {
         const option = new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id);
-        option.dataset.address = t.target;
+        // Only users who may manage get addresses; the others see names in the messages.
+        if (t.target) option.dataset.address = t.target;
         option.dataset.idleMinutes = t.idleMinutes ?? '';
         return option;
       }),
@@ -146,6 +152,8 @@ function applyViewSettings() {
 function connect() {
   clearTimeout(retryTimer);
   clearInterval(countdownTimer);
+  clearInterval(loginTimer);
+  loginTimer = null;
   retryTimer = null;
   userStopped = false;
   if (rfb) teardown();
@@ -248,11 +256,43 @@ async function explain() {
   }
 }
 
+/**
+ * The login ended (4030): take the fresh one the ctrlX UI keeps and reconnect at once; without
+ * one, say so and look again every 2 s (the user logs in again in the ctrlX UI).
+ */
+function waitForLogin(why) {
+  clearInterval(loginTimer);
+  loginTimer = null;
+  if (window.ctrlxRefreshToken?.()) {
+    scheduleRetry(why, 300, true);
+    return;
+  }
+  const text = 'Your login expired. Log in to ctrlX again: the viewer reconnects as soon as the new login is there (or open Remote screen again from the ctrlX menu).';
+  setStatus(text, 'bad');
+  showOverlay(text, { retry: true });
+  setConnectedUi(false);
+  loginTimer = setInterval(() => {
+    if (userStopped || rfb) {
+      clearInterval(loginTimer);
+      loginTimer = null;
+    } else if (window.ctrlxRefreshToken?.()) {
+      clearInterval(loginTimer);
+      loginTimer = null;
+      attempt = 0;
+      connect();
+    }
+  }, 2000);
+}
+
 async function onDisconnect() {
   const wasConnected = connected;
   teardown();
   if (userStopped) return;
   if (passwordDialog.open) passwordDialog.close();
+  if (lastClose?.code === LOGIN_EXPIRED) {
+    waitForLogin(closeMessage({ ...lastClose, securityFailure: null }, targetInfo()));
+    return;
+  }
   const why = await explain();
   if (why.retry) await refreshTargets();
   if (userStopped || rfb) return; // the user acted meanwhile
@@ -290,6 +330,8 @@ function stop(text = 'Disconnected.') {
   userStopped = true;
   clearTimeout(retryTimer);
   clearInterval(countdownTimer);
+  clearInterval(loginTimer);
+  loginTimer = null;
   retryTimer = null;
   teardown();
   setStatus(text, '');

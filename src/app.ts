@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
+import { AuditLog } from './audit/audit-log.js';
 import { ConfigService } from './config/service.js';
 import type { Target } from './config/schema.js';
 import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
@@ -16,6 +17,7 @@ import { silentLogger, type Logger } from './log.js';
 import type { RelayOptions } from './relay/relay-server.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createWebApp, type AppStatus } from './web/app.js';
+import { HostAllowList } from './web/hosts.js';
 import { CsrfTokens } from './web/security.js';
 import { createRateLimiters, type RateLimitOptions } from './web/rate-limit.js';
 import { createServer, listen, type ListenAddress } from './web/server.js';
@@ -24,7 +26,7 @@ export interface AppOptions {
   listen: ListenAddress;
   /** The solutions root (`$SNAP_COMMON/solutions` on the device). */
   solutionsDir: string;
-  /** Private app data (never archived by ctrlX): the targets' VNC passwords. */
+  /** Private app data (never archived by ctrlX): the targets' VNC passwords and the audit trail. */
   appDataDir: string;
   /** The target used while none is configured (the built-in demo server). */
   fallbackTarget?: Target;
@@ -37,6 +39,11 @@ export interface AppOptions {
   probeTimeout?: number;
   /** Extra origins allowed to open the relay WebSocket. */
   allowedOrigins?: readonly string[];
+  /**
+   * `Host` names answered on TCP besides loopback names, IP addresses and the listen host (entries
+   * as `parseAllowedHosts` returns them); any other gets 421. Not used on a unix socket.
+   */
+  allowedHosts?: readonly string[];
   /**
    * ctrlX token checks (identity manager URL, cache), or `false` (default) for none. The CLI
    * decides: on the device always on; off it, off only when bound to loopback.
@@ -61,6 +68,8 @@ export interface RunningApp {
   /** The configuration service: targets, passwords, ctrlX load and save. */
   config: ConfigService;
   supervisor: Supervisor;
+  /** The audit trail (audit.log in `appDataDir`): the relay reports to it, `GET api/v1/audit` reads it. */
+  audit: AuditLog;
   status(): AppStatus;
   /** Stops accepting, closes sessions with 1001, removes the socket. */
   stop(): Promise<void>;
@@ -87,6 +96,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger: log,
     ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
   });
+  // Who watched or operated which screen: private app data too, written on events only.
+  const audit = new AuditLog({ dir: options.appDataDir, logger: log });
   const supervisor = new Supervisor({
     logger: log.child('relay'),
     passwordFor: (id) => config.passwordFor(id),
@@ -120,6 +131,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     rateLimits,
     config,
     supervisor,
+    audit,
     csrf: new CsrfTokens(),
     status,
     probeTimeout: options.probeTimeout ?? 3000,
@@ -130,6 +142,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     supervisor,
     ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
     ...(guard.enabled ? { authorize: guard.upgrade } : {}),
+    // Behind the ctrlX proxy (unix socket) the proxy decides which names reach the app.
+    ...('host' in options.listen ? { hosts: new HostAllowList(options.listen.host, options.allowedHosts) } : {}),
   });
   let address: string;
   try {
@@ -138,6 +152,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     config.stop();
     rateLimits.close();
     await supervisor.stop();
+    await audit.flush();
     throw err;
   }
   log.info('listening', { address, solutions: options.solutionsDir, version });
@@ -149,10 +164,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       config.stop();
       rateLimits.close();
       await supervisor.stop();
+      // The sessions' last events (their ends) reach the file before the process exits.
+      await audit.flush();
       await options.health?.idle();
       server.closeAllConnections();
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });
     })());
 
-  return { address, server, config, supervisor, status, stop };
+  return { address, server, config, supervisor, audit, status, stop };
 }

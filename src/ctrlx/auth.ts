@@ -30,6 +30,11 @@ const GRANTS: Record<Access, readonly string[]> = {
   manage: [SCOPE_MANAGE, SCOPE_ADMIN],
 };
 
+/** True when `scopes` grant `access`. */
+export function grants(scopes: readonly string[], access: Access): boolean {
+  return GRANTS[access].some((s) => scopes.includes(s));
+}
+
 /** The WebSocket subprotocol prefix that carries a token. */
 export const BEARER_PROTOCOL_PREFIX = `${APP_NAME}.bearer.`;
 
@@ -132,7 +137,7 @@ export class Authenticator {
     if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.');
     const scopes = Array.isArray(claims.scope) ? claims.scope.filter((s): s is string => typeof s === 'string') : [];
     const name = typeof claims.name === 'string' ? claims.name : 'unknown';
-    if (!GRANTS[access].some((s) => scopes.includes(s))) {
+    if (!grants(scopes, access)) {
       throw new AppError(
         ERR_FORBIDDEN,
         access === 'manage'
@@ -142,6 +147,20 @@ export class Authenticator {
     }
     await this.checkSignature(token, name);
     return { name, scopes, expiresAt: exp * 1000 };
+  }
+
+  /**
+   * Checks an accepted token again, for a session that outlives its upgrade: false when it has
+   * expired or the identity manager no longer confirms it (revoked); the cache is bypassed (and a
+   * no removes its cached yes).
+   * @throws {Error} when the identity manager cannot be reached
+   */
+  async stillValid(token: string): Promise<boolean> {
+    const exp = decodeJwt(token)?.exp;
+    if (typeof exp !== 'number' || exp * 1000 <= Date.now()) return false;
+    const valid = await this.askValidity(token);
+    if (!valid) this.cache.delete(createHash('sha256').update(token).digest('base64url'));
+    return valid;
   }
 
   /** Asks the identity manager whether the token is genuine; caches a yes for `cacheSeconds`. */

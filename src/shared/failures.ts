@@ -59,6 +59,7 @@ export const FAILURES = {
   'handshake-failed': { code: 4006, retry: true, fix: 'vnc-server', summary: 'the VNC handshake with the server failed: unsupported RFB version, malformed bytes, or it closed mid-handshake' },
   'handshake-timeout': { code: 4007, retry: true, fix: 'vnc-server', summary: 'the VNC server greeted but did not finish the handshake within the connect timeout' },
   'viewer-handshake': { code: 4008, retry: true, fix: 'none', summary: 'the viewer broke or did not finish the VNC handshake the relay does for a stored password' },
+  'server-lockout': { code: 4009, retry: false, fix: 'wait', summary: 'the VNC server locks the controller out after too many security failures ("Too many security failures"); wait for its lockout to pass' },
   // ---- the VNC server cannot be reached --------------------------------------------------------
   'connection-refused': { code: 4010, retry: true, fix: 'vnc-server', summary: 'nothing listens on the target address (ECONNREFUSED): is the VNC server running?' },
   'connect-timeout': { code: 4011, retry: true, fix: 'network', summary: 'no answer from the target within the connect timeout (ETIMEDOUT)' },
@@ -72,9 +73,20 @@ export const FAILURES = {
   'too-many-sessions': { code: 4022, status: 503, retry: true, fix: 'wait', summary: 'the limit of open viewers (in total or per target) is reached' },
   'login-held-back': { code: 4023, status: 503, retry: true, fix: 'settings', summary: 'after rejected VNC passwords new sessions to the target are held back for a while' },
   'relay-stopped': { code: 4024, status: 503, retry: true, fix: 'none', summary: 'the relay is shutting down' },
+  // ---- the login ended -------------------------------------------------------------------------
+  'login-expired': { code: 4030, retry: true, fix: 'none', summary: "the viewer's ctrlX login expired (timer at the token's expiry) or was revoked (asked again at least every 5 minutes); the viewer takes the fresh login of the ctrlX UI and reconnects" },
 } as const satisfies Record<string, FailureRow>;
 
 export type FailureKind = keyof typeof FAILURES;
+
+/**
+ * A VNC server's failure reason that says it locks this client address out for a while (the
+ * `server-lockout` kind): TigerVNC and RealVNC blacklist an address after a few failed or
+ * abandoned logins and answer it with "Too many security failures" (libvncserver: "Too many
+ * authentication failures"). Used by the relay's handshake and by the viewer, which sees the
+ * reason itself when the browser does the VNC login.
+ */
+export const LOCKOUT_REASON = /too many (security|authentication) failures/i;
 
 /** The close code of `kind`. */
 export function failureCode(kind: FailureKind): number {

@@ -7,7 +7,7 @@
  * Browser-safe (served at `/ctrlx-novnc/shared/viewer-messages.js`, used by public/viewer.js) and
  * tested in Node with codes and arbitrary reasons.
  */
-import { FAILURES, failureOf, type FailureKind } from './failures.js';
+import { FAILURES, LOCKOUT_REASON, failureOf, type FailureKind } from './failures.js';
 
 /** The target as the viewer knows it from its page. */
 export interface ViewerTarget {
@@ -91,6 +91,11 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return plain(kind, `The VNC handshake with ${name} timed out.`);
     case 'viewer-handshake':
       return plain(kind, `The viewer did not complete the VNC handshake with ${name}${inParens(reason)}.`);
+    case 'server-lockout':
+      return plain(
+        kind,
+        `The VNC server of ${name} refuses this controller for now: too many security failures. It lets it in again after its lockout time (TigerVNC: 10 s, doubling); connect again later.`,
+      );
     case 'connection-refused':
       return unreachable('connection refused (is the VNC server running?)');
     case 'connect-timeout':
@@ -103,6 +108,9 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return unreachable('the connection was reset');
     case 'target-error':
       return unreachable(reason || 'the connection failed');
+    case 'login-expired':
+      // The viewer takes the fresh login the ctrlX UI keeps and reconnects (public/viewer.js).
+      return { text: 'Your login expired; reconnecting with your current ctrlX login…', retry: true, settings: false, soon: true };
     case 'no-target':
       return { text: 'No VNC target is configured yet. Add one in the settings.', retry: true, settings: true, quiet: true };
     case 'bad-frame':
@@ -127,6 +135,7 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
   'handshake-failed',
   'handshake-timeout',
   'viewer-handshake',
+  'server-lockout',
 ]);
 
 /**
@@ -136,6 +145,10 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
 export function closeMessage(closed: ClosedConnection, target: ViewerTarget): ViewerMessage | null {
   const kind = failureOf(closed.code);
   if (kind && HANDSHAKE_KINDS.has(kind)) return failureMessage(kind, closed.reason, target);
+  if (closed.securityFailure && LOCKOUT_REASON.test(closed.securityFailure.reason ?? '')) {
+    // The server's own lockout, met by the browser's login: not a wrong password.
+    return failureMessage('server-lockout', closed.securityFailure.reason ?? '', target);
+  }
   if (closed.securityFailure) {
     // The VNC server's own authentication, passed through to the browser, failed.
     const said = closed.securityFailure.reason ? `: ${closed.securityFailure.reason}` : '';

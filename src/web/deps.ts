@@ -4,6 +4,7 @@
  * Imported one way only (app.ts and routes/* import this module; it imports no web module), so the
  * web layer has no import circle.
  */
+import type { AuditLog } from '../audit/audit-log.js';
 import type { ConfigService, ConfigServiceStatus } from '../config/service.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Guard } from './access.js';
@@ -21,6 +22,8 @@ export interface WebDeps {
   guard?: Guard;
   /** Requests per client on the API and for changes (see rate-limit.ts); default: no limits. */
   rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
+  /** The audit trail `GET api/v1/audit` reads; without it that route answers 404. */
+  audit?: Pick<AuditLog, 'page' | 'entries'>;
   /** The status object of `GET api/v1/status` and the page's panel. */
   status: () => AppStatus;
   probeTimeout: number;

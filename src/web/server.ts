@@ -11,7 +11,9 @@ import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { refuseUpgrade, toAppError } from './respond.js';
+import type { HostAllowList } from './hosts.js';
 import { isSameOrigin } from './security.js';
+import type { SessionLogin } from '../relay/login-watch.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
 
@@ -24,18 +26,28 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
   /**
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
-   * `retryAfter` seconds for a client with too many failed logins).
+   * `retryAfter` seconds for a client with too many failed logins). Resolves with the login the
+   * session must not outlive, if any.
    */
-  authorize?: (req: IncomingMessage) => Promise<void>;
+  authorize?: (req: IncomingMessage) => Promise<SessionLogin | undefined>;
+  /**
+   * The `Host` names answered (TCP only): any other gets 421 on every route and upgrade, before
+   * anything else (DNS rebinding). None on the unix socket.
+   */
+  hosts?: HostAllowList;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
 export function createServer(options: ServerOptions): Server {
-  const server = http.createServer(options.app);
+  const { app, hosts } = options;
+  const server = http.createServer((req, res) => {
+    if (!hosts || hosts.admit(req, res)) app(req, res);
+  });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (options.hosts && !options.hosts.admitUpgrade(req, socket)) return;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -57,8 +69,8 @@ export function createServer(options: ServerOptions): Server {
       return;
     }
     options.authorize(req).then(
-      () => {
-        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
+      (login) => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, login);
         else socket.destroy();
       },
       (err: unknown) => refuseUpgrade(socket, toAppError(err)),

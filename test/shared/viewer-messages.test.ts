@@ -118,6 +118,25 @@ describe('viewer messages', () => {
     assert.deepEqual(refusalMessage({ status: 503, kind: 'from-a-newer-app', detail: 'Later.' }, TARGET), { text: 'Later.', retry: true, settings: false });
   });
 
+  it('an ended login (4030) says so and reconnects at once, whether it expired or was revoked', () => {
+    for (const reason of ['login expired', 'login revoked', '']) {
+      const m = closeMessage({ code: 4030, reason, opened: true }, TARGET)!;
+      assert.match(m.text, /^Your login expired/);
+      assert.deepEqual({ retry: m.retry, soon: m.soon, settings: m.settings }, { retry: true, soon: true, settings: false });
+    }
+  });
+
+  it('a lockout is said as such: by its code (4009), and when the browser met the server\'s "Too many security failures" itself', () => {
+    const byCode = closeMessage({ code: 4009, reason: 'VNC server 10.0.0.5:5900 locks this controller out for now: Too many security failures', opened: true }, TARGET);
+    assert.match(byCode!.text, /^The VNC server of Press refuses this controller for now: too many security failures\./);
+    assert.deepEqual([byCode!.retry, byCode!.settings], [false, false]);
+    const bySecurity = closeMessage({ code: 1000, reason: '', opened: true, securityFailure: { reason: 'Too many security failures' } }, TARGET);
+    assert.deepEqual(bySecurity, byCode);
+    // Any other security failure is still a failed login.
+    const wrong = closeMessage({ code: 1000, reason: '', opened: true, securityFailure: { reason: 'Authentication failure' } }, TARGET);
+    assert.match(wrong!.text, /^Authentication with Press failed: Authentication failure\. Check the VNC password\.$/);
+  });
+
   it('public/viewer.js holds no regular expression: it picks messages by code only', () => {
     const source = readFileSync(new URL('../../../public/viewer.js', import.meta.url), 'utf8');
     assert.doesNotMatch(source, /new RegExp|\.test\(|\.exec\(|\.match\(|\.replace\(\//);

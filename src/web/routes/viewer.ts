@@ -12,6 +12,7 @@ import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../../errors.js';
 import { sendProblem } from '../respond.js';
 import type { RouteDeps } from '../deps.js';
 import { FAILURES } from '../../shared/failures.js';
+import { mayManage } from '../access.js';
 
 /** The installed noVNC package folder (holds core/ and vendor/). */
 export function novncDir(): string {
@@ -33,8 +34,10 @@ export function viewerRouter(deps: RouteDeps): Router {
   const router = Router();
   router.get('/', deps.guard.page('view'), (_req, res) => {
     const relay = deps.supervisor.status();
+    // The address only for those who may see it (see status-view.ts); the others get names.
+    const manage = mayManage(res);
     res.render('viewer', {
-      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: t.target, idleMinutes: t.idleMinutes })),
+      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: manage ? t.target : undefined, idleMinutes: t.idleMinutes })),
     });
   });
   return router;
