@@ -330,17 +330,13 @@ const PRUNE_DIR = /^(test|tests|__tests__|example|examples|\.github|coverage|ben
 
 /**
  * Package-specific pruning, only of what the app provably does not load (the snap smoke test
- * runs every page, the API with zod validation, and a relay session through the result):
- * - zod: the app imports `zod` as ESM, which loads index.js → v4/classic, v4/core, v4/locales
- *   (static imports only). Its TypeScript sources (src/), the v3, mini and v4-mini builds, the
- *   `zod/locales` and `zod/compile` entry points and every CommonJS (.cjs) file are never loaded.
+ * runs every page, the API, and a relay session through the result):
  * - @novnc/novnc: the app serves core/ and vendor/ (src/web/routes/viewer.ts) and resolves the
  *   package through package.json; its docs except the licence texts go.
  * - ejs: ejs.js/ejs.min.js are browser bundles; Node loads lib/.
  * - qs: dist/ is a browser bundle; Node loads lib/.
  */
 const PACKAGE_PRUNE = {
-  zod: ['src', 'v3', 'mini', 'v4-mini', 'v4/mini', 'locales', 'compile.js', '*.cjs'],
   '@novnc/novnc': ['README.md', 'docs/API.md', 'docs/LIBRARY.md', 'VERSION'],
   ejs: ['ejs.js', 'ejs.min.js', 'bin'],
   qs: ['dist'],
@@ -414,7 +410,7 @@ function prune(nodeModules) {
 /**
  * Strips whitespace and comments from the daemon's JavaScript: dist/ and the production
  * dependencies, not noVNC (the browser's). V8 keeps every loaded module's source on its heap (for
- * lazy compilation), and a file with one character above U+00FF (zod's) is held as UTF-16: the
+ * lazy compilation), and a file with one character above U+00FF is held as UTF-16: the
  * ASCII-only, comment-free text saves about 1 MB of the daemon's resident memory. Identifiers,
  * licence comments and the module format are kept, so stack traces still name the functions.
  * @returns bytes before and after
