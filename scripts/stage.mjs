@@ -12,14 +12,15 @@
  *       Only the `app` part into DIR (snapcraft: --out "$CRAFT_PART_INSTALL"):
  *         bin/node                         Node 24 LTS for ARCH from the npm registry (pinned in
  *                                          snap/node.json, verified), stripped
- *         app/{package.json,dist,views,public,node_modules}   compiled app, production deps, pruned
+ *         app/{package.json,dist,views,node_modules}   compiled app (dist/static: the pages'
+ *                                          bundled scripts, scripts/bundle.mjs), production deps, pruned
  *         package-assets/ctrlx-novnc/ctrlx-novnc.fossinfo.json  licences of everything bundled
  *   node scripts/stage.mjs snap-yaml --arch ARCH
  *       Prints the meta/snap.yaml that `snap` would write.
  *   node scripts/stage.mjs node-sha256 [--arch ARCH]
  *       Prints the sha256 of bin/node in the pinned Node tarballs (to compare with nodejs.org's).
  *
- * Node (>= 20) and the project's dev dependencies (TypeScript, yaml): in a checkout without
+ * Node (>= 20) and the project's dev dependencies (TypeScript, esbuild, yaml): in a checkout without
  * node_modules (snapcraft's build) it runs `npm ci` first. Downloads are cached in .cache/
  * (gitignored).
  */
@@ -69,11 +70,12 @@ function npmEnv(extra = {}) {
 }
 
 /**
- * The dev dependencies this script needs (TypeScript to compile, yaml to read snapcraft.yaml):
+ * The dev dependencies this script needs (TypeScript to compile, esbuild to bundle the pages'
+ * scripts, yaml to read snapcraft.yaml):
  * installed with `npm ci` when missing, e.g. in snapcraft's fresh copy of the project.
  */
 function ensureBuildDependencies() {
-  const missing = ['typescript', 'yaml'].filter((p) => !fs.existsSync(path.join(ROOT, 'node_modules', p, 'package.json')));
+  const missing = ['typescript', 'esbuild', 'yaml'].filter((p) => !fs.existsSync(path.join(ROOT, 'node_modules', p, 'package.json')));
   if (!missing.length) return;
   log(`installing the build dependencies (npm ci; missing: ${missing.join(', ')})`);
   run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ROOT, env: npmEnv() });
@@ -331,13 +333,14 @@ const PRUNE_DIR = /^(test|tests|__tests__|example|examples|\.github|coverage|ben
 /**
  * Package-specific pruning, only of what the app provably does not load (the snap smoke test
  * runs every page, the API, and a relay session through the result):
- * - @novnc/novnc: the app serves core/ and vendor/ (src/web/routes/viewer.ts) and resolves the
- *   package through package.json; its docs except the licence texts go.
+ * - @novnc/novnc: bundled into the viewer's script at build time (scripts/bundle.mjs), so the
+ *   server loads none of it: only package.json and the licence texts stay (the FOSS list reads
+ *   them, pako's from vendor/pako).
  * - ejs: ejs.js/ejs.min.js are browser bundles; Node loads lib/.
  * - qs: dist/ is a browser bundle; Node loads lib/.
  */
 const PACKAGE_PRUNE = {
-  '@novnc/novnc': ['README.md', 'docs/API.md', 'docs/LIBRARY.md', 'VERSION'],
+  '@novnc/novnc': ['README.md', 'docs/API.md', 'docs/LIBRARY.md', 'VERSION', 'core', 'vendor/pako/lib'],
   ejs: ['ejs.js', 'ejs.min.js', 'bin'],
   qs: ['dist'],
 };
@@ -409,13 +412,14 @@ function prune(nodeModules) {
 
 /**
  * Strips whitespace and comments from the daemon's JavaScript: dist/ and the production
- * dependencies, not noVNC (the browser's). V8 keeps every loaded module's source on its heap (for
+ * dependencies, not the pages' bundles in dist/static (minified and content-hashed already) nor
+ * noVNC (the browser's). V8 keeps every loaded module's source on its heap (for
  * lazy compilation), and a file with one character above U+00FF is held as UTF-16: the
  * ASCII-only, comment-free text saves about 1 MB of the daemon's resident memory. Identifiers,
  * licence comments and the module format are kept, so stack traces still name the functions.
  * @returns bytes before and after
  */
-export function minifyJs(dirs) {
+export function minifyJs(dirs, skip = []) {
   const { transformSync } = createRequire(import.meta.url)(path.join(ROOT, 'node_modules', 'esbuild'));
   let before = 0;
   let after = 0;
@@ -423,7 +427,7 @@ export function minifyJs(dirs) {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) {
-        if (e.name !== '@novnc') walk(p);
+        if (e.name !== '@novnc' && !skip.includes(p)) walk(p);
       } else if (/\.[cm]?js$/.test(e.name)) {
         const text = fs.readFileSync(p, 'utf8');
         const { code } = transformSync(text, { loader: 'js', minifyWhitespace: true, charset: 'ascii', legalComments: 'inline', target: 'es2022' });
@@ -447,7 +451,8 @@ const mb = (n) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 
 /**
  * The architecture-independent part of the app into `out/app`: compiled JS (from src/, with
- * this project's TypeScript), views, public, a trimmed package.json and the production
+ * this project's TypeScript), the pages' bundled static files (dist/static, scripts/bundle.mjs;
+ * public/ holds only their sources and is not shipped), views, a trimmed package.json and the production
  * dependencies (`npm ci --omit=dev`, pruned). Native addons are refused (they would be built for
  * the wrong architecture).
  */
@@ -459,7 +464,9 @@ export function stageApp(out) {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   log('compiling src/');
   run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(app, 'dist')], { cwd: ROOT });
-  for (const dir of ['views', 'public']) fs.cpSync(path.join(ROOT, dir), path.join(app, dir), { recursive: true });
+  log('bundling the pages\' scripts');
+  run(process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs'), '--out', path.join(app, 'dist', 'static')], { cwd: ROOT });
+  fs.cpSync(path.join(ROOT, 'views'), path.join(app, 'views'), { recursive: true });
 
   const pkg = packageJson();
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));
@@ -500,7 +507,7 @@ export function stageApp(out) {
   };
   walk(nodeModules);
   if (native.length) throw new Error(`native addons cannot be cross-staged: ${native.join(', ')}`);
-  const js = minifyJs([path.join(app, 'dist'), nodeModules]);
+  const js = minifyJs([path.join(app, 'dist'), nodeModules], [path.join(app, 'dist', 'static')]);
   log(`daemon JavaScript without whitespace and comments: ${mb(js.before)} → ${mb(js.after)}`);
   return app;
 }

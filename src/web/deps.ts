@@ -27,6 +27,8 @@ export interface WebDeps {
   /** The status object of `GET api/v1/status` and the page's panel. */
   status: () => AppStatus;
   probeTimeout: number;
+  /** The built static files (scripts/bundle.mjs); default: dist/static of the package. */
+  staticDir?: string;
   logger: Logger;
 }
 

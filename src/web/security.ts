@@ -80,8 +80,9 @@ export class CsrfTokens {
  * Security headers on every response. The CSP allows same-origin framing (the ctrlX UI embeds
  * the pages) and nothing from other origins; `no-referrer` keeps a `?token=` out of Referer.
  * `Cache-Control: no-store` by default: pages carry the login token (in links and forms) and the
- * API answers carry the configuration, neither may stay in a browser or proxy cache. The static
- * files (scripts, styles, noVNC) replace it with their own `no-cache` (revalidate each time).
+ * API answers carry the configuration, neither may stay in a browser or proxy cache; and a page
+ * names the hashed files of the build that rendered it. The static files (static.ts: the pages'
+ * bundles, named by content hash) replace it with year-long `immutable` caching.
  */
 export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader(

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { API, PREFIX, client, config, makeTempDir, openSession, removeDir, request, startTestApp, target, vncServer, type FakeServer, type HttpResponse, type TestApp } from '../helpers/app.js';
+import { API, PREFIX, client, config, makeTempDir, openSession, removeDir, request, startTestApp, staticPath, target, vncServer, type FakeServer, type HttpResponse, type TestApp } from '../helpers/app.js';
 import { spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
@@ -108,17 +108,17 @@ describe('with ctrlX authentication (in-process app, fake identity manager)', ()
       });
     }
 
-    it('static files keep their own caching (revalidate, no-cache)', async () => {
-      for (const file of [`${PREFIX}/static/viewer.js`, `${PREFIX}/shared/failures.js`, `${PREFIX}/novnc/core/rfb.js`]) {
+    it('static files keep their own caching (hashed names, immutable)', async () => {
+      for (const file of [staticPath('viewer.js'), staticPath('config.js'), staticPath('style.css')]) {
         const res = await http.get(file);
         assert.equal(res.status, 200, file);
-        assert.equal(res.headers['cache-control'], 'no-cache', file);
+        assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable', file);
       }
       recordReliability({
         table: 'inputs',
         name: 'caching of pages and answers that carry a login',
-        tried: '11 kinds of answer with ctrlX authentication on: viewer and settings pages opened with ?token=, the redirect carrying it, login and refusal pages, API status (JSON and HTML), configuration, 401, relay preflight, 404; and 3 static files',
-        outcome: 'every page and API answer says Cache-Control: no-store; static files (scripts, shared modules, noVNC) keep no-cache',
+        tried: '11 kinds of answer with ctrlX authentication on: viewer and settings pages opened with ?token=, the redirect carrying it, login and refusal pages, API status (JSON and HTML), configuration, 401, relay preflight, 404; and 3 static files (content-hashed bundles)',
+        outcome: 'every page and API answer says Cache-Control: no-store; the content-hashed static bundles (scripts with noVNC and the shared modules, styles) are immutable',
       });
     });
   });

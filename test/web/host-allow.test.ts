@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { API, RELAY, assertProblem, client, config, makeTempDir, removeDir, request, target, vncServer, waitFor, writeConfigFile, type FakeServer } from '../helpers/app.js';
+import { API, RELAY, assertProblem, client, config, makeTempDir, removeDir, request, staticPath, target, vncServer, waitFor, writeConfigFile, type FakeServer } from '../helpers/app.js';
 import { childEnv, runCli, spawnRelay, spawnServe, type RelayProcess, type ServeProcess } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
@@ -79,14 +79,14 @@ describe('Host allow-list (DNS rebinding)', () => {
       passed++;
     });
 
-    it('answers 421 on every route: pages, API, static files, shared modules, unknown paths, the preflight', async () => {
+    it('answers 421 on every route: pages, API, static files, unknown paths, the preflight', async () => {
       const paths = [
         '/ctrlx-novnc/viewer/',
         '/ctrlx-novnc/config/',
         `${API}/status`,
         `${API}/config`,
-        '/ctrlx-novnc/static/viewer.js',
-        '/ctrlx-novnc/shared/failures.js',
+        staticPath('viewer.js'),
+        staticPath('style.css'),
         '/ctrlx-novnc/nothing-here',
         '/',
         `${RELAY}?target=v`,
@@ -215,7 +215,7 @@ describe('Host allow-list (DNS rebinding)', () => {
       assert.equal((await http.get(`${API}/status`)).status, 200);
       const put = await http.put(`${API}/config`, config(target('v', vnc.port)), { headers: { Origin: 'https://ctrlx-core.plant.example' } });
       assert.equal(put.status, 200, put.text);
-      assert.equal((await http.get('/ctrlx-novnc/static/viewer.js')).status, 200);
+      assert.equal((await http.get(staticPath('viewer.js'))).status, 200);
       passed++;
     });
   });
