@@ -49,8 +49,8 @@ const HOST_ARCH: Arch | undefined = process.arch === 'x64' ? 'amd64' : process.a
 const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'];
 const MAX_SNAP_BYTES = 60 * 1024 * 1024;
 /**
- * Memory regression guards, MB: the figures measured in December 2026 (README "Memory": idle 68,
- * 20 private; 10 viewers 69.7; peaks 69.7 and 72.3) plus a small margin for the page cache's share
+ * Memory regression guards, MB: the figures measured in December 2026 (README "Memory": idle 67.6,
+ * 19.9 private; 10 viewers 70.6; peaks 70.6 and 72.1) plus a small margin for the page cache's share
  * of bin/node (RSS) and for a busy machine. ctrlX guideline: 75 MB; issue 16's goals: idle 65,
  * 10 viewers 72, the burst of their first full frames 80.
  */
