@@ -52,7 +52,7 @@ export const FAILURES = {
   'target-changed': { code: 4000, retry: true, fix: 'none', summary: 'the target was changed or removed in the settings; the viewer reconnects at once' },
   idle: { code: 4001, retry: false, fix: 'none', summary: "no input from the viewer for the target's idle timeout" },
   // ---- the VNC server is not what it should be -----------------------------------------------
-  'not-vnc': { code: 4002, retry: true, fix: 'settings', summary: 'the target answered, but not with an RFB greeting: not a VNC server (wrong port?)' },
+  'not-vnc': { code: 4002, retry: false, fix: 'settings', summary: 'the target answered, but not with an RFB greeting: not a VNC server (wrong port?)' },
   'login-rejected': { code: 4003, retry: false, fix: 'settings', summary: 'the VNC server did not accept the VNC password stored in the settings' },
   'security-unsupported': { code: 4004, retry: false, fix: 'vnc-server', summary: 'the VNC server offers no security type the relay can do (None, VNC Authentication), or needs a password and none is stored' },
   'server-refused': { code: 4005, retry: true, fix: 'vnc-server', summary: 'the VNC server refused the connection during the handshake (with its reason)' },

@@ -9,7 +9,7 @@ import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND, ERR_UNSUPPORTE
 import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audit-log.js';
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
-import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
+import { loadCallback, parseCallbackBody, saveCallback, type CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
 import { probeForPage } from './config-page.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -44,12 +44,9 @@ function sendCallback(res: Response, result: CallbackResult): void {
  * @throws {AppError} ERR_VALIDATION for a malformed one
  */
 function callbackBody(req: Request): CallbackBody {
-  const parsed = CallbackBody.safeParse(req.body ?? {});
-  if (parsed.success) return parsed.data;
-  throw validationError(
-    parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', message: i.message })),
-    'The callback body is invalid',
-  );
+  const parsed = parseCallbackBody(req.body ?? {});
+  if (parsed.ok) return parsed.body;
+  throw validationError(parsed.errors, 'The callback body is invalid');
 }
 
 /** Highest audit page number accepted (far beyond what two 256 KiB files hold). */

@@ -7,7 +7,7 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { PasswordSchema, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import { passwordProblem, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
 import {
   ADDRESS_CLEARS_PASSWORD,
   DEFAULT_VNC_PORT,
@@ -198,9 +198,9 @@ export async function probeForPage(
   const errors: FieldError[] = checked.ok ? [] : [...checked.errors];
   let password: string | undefined;
   if (input.password !== undefined && input.password !== null && input.password !== '') {
-    const pw = PasswordSchema.safeParse(input.password);
-    if (pw.success) password = pw.data;
-    else errors.push({ field: 'password', message: pw.error.issues[0]?.message ?? 'VNC password: not valid' });
+    const problem = passwordProblem(input.password);
+    if (problem === null) password = input.password as string;
+    else errors.push({ field: 'password', message: problem });
   }
   if (!checked.ok || errors.length) return { ok: false, errors };
   return { ok: true, result: await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout, { login: true, password }) };

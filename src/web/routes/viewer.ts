@@ -19,6 +19,8 @@ export function viewerRouter(deps: RouteDeps): Router {
     // The address only for those who may see it (see status-view.ts); the others get names.
     const manage = mayManage(res);
     res.render('viewer', {
+      // Settings links only for those who may open the settings (the others would get a 403).
+      mayManage: manage,
       targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: manage ? t.target : undefined, idleMinutes: t.idleMinutes })),
     });
   });
