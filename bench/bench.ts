@@ -1,6 +1,9 @@
 /**
  * @module
- * `npm run bench`: plain TCP vs Debian's websockify 0.10 vs our relay, same work, one run.
+ * `npm run bench`: plain TCP vs Debian's websockify 0.10 vs our relay (Node's default flags, and
+ * `ours-snap`: exactly the snap daemon's Node flags and environment from snap/snapcraft.yaml), same
+ * work, three rounds; the table shows each metric's median over the rounds and each ratio's median
+ * of the ratios taken within a round.
  *
  * Processes: this one only orchestrates and samples /proc; the TCP targets (flood, echo,
  * burst-close, stall) run in one child (targets.ts), the "browsers" in another (client.ts), and
@@ -8,12 +11,14 @@
  * are its own. Everything listens on 127.0.0.1; every process is killed at the end, on error
  * and on SIGINT/SIGTERM/SIGHUP.
  *
- * Flags (after `npm run bench --`): --quick (about a minute), --bytes MiB, --runs N,
- * --samples N, --sessions N, --duration SEC, --bursts N, --burst-kib KiB, --stall-seconds SEC,
- * --stall-cap MiB, --only tcp,websockify,ours, --tests echo,downstream,burst,stall,
- * --out FILE; or the same as BENCH_* environment variables (BENCH_QUICK=1, BENCH_BYTES=512,
- * BENCH_STALL_SECONDS=5, ...). BENCH_WEBSOCKIFY names another websockify, BENCH_OURS_CLI another
- * build of our cli.js, BENCH_OURS_NODE_ARGS adds node flags for our relay (e.g. --cpu-prof).
+ * Flags (after `npm run bench --`): --quick (one round, smaller loads: a few minutes), --rounds N,
+ * --bytes MiB, --runs N, --samples N, --sessions N, --duration SEC, --bursts N, --burst-kib KiB,
+ * --stall-seconds SEC, --stall-cap MiB, --only tcp,websockify,ours,ours-snap,
+ * --tests echo,downstream,burst,stall, --out FILE; or the same as BENCH_* environment variables
+ * (BENCH_QUICK=1, BENCH_BYTES=512, BENCH_STALL_SECONDS=5, ...). BENCH_WEBSOCKIFY names another
+ * websockify, BENCH_OURS_CLI another build of our cli.js, BENCH_OURS_NODE_ARGS adds node flags for
+ * our relay (e.g. --cpu-prof), BENCH_SNAP_NODE the Node binary of the `ours-snap` column (e.g. the
+ * snap's Node 24: bin/node of an unpacked snap; default: the Node running the bench).
  * Exit code 0 unless a test could not run: targets are reported, not enforced.
  */
 import { execFileSync } from 'node:child_process';
@@ -24,14 +29,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Child } from './rpc.js';
 import { pssTree, readStat, sampleTree, CLK_TCK, type TreeSample } from './proc.js';
-import { killAll, startRelay, WEBSOCKIFY, type RelayName, type RelayProc } from './relays.js';
+import { killAll, snapNode, startRelay, WEBSOCKIFY, type RelayName, type RelayProc } from './relays.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** build/bench -> <repo>/bench/results.md */
 const DEFAULT_OUT = path.resolve(here, '..', '..', 'bench', 'results.md');
 
 type Column = 'tcp' | RelayName;
-const ALL_COLUMNS: Column[] = ['tcp', 'websockify', 'ours'];
+const ALL_COLUMNS: Column[] = ['tcp', 'websockify', 'ours', 'ours-snap'];
+/** The columns compared with websockify, each against its targets. */
+const OURS: RelayName[] = ['ours', 'ours-snap'];
 const MB = 1e6;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -40,6 +47,10 @@ const GiB = 1024 * MiB;
 
 interface Config {
   quick: boolean;
+  /** Rounds of every test; the table shows medians over them. */
+  rounds: number;
+  /** Untimed round trips on every connection of the sessions test before it is timed. */
+  loadWarmup: number;
   /** Bytes per downstream run. */
   bytes: number;
   runs: number;
@@ -67,6 +78,7 @@ function config(): Config {
     args: process.argv.slice(2),
     options: {
       quick: { type: 'boolean' },
+      rounds: { type: 'string' },
       bytes: { type: 'string' },
       runs: { type: 'string' },
       samples: { type: 'string' },
@@ -97,10 +109,12 @@ function config(): Config {
   for (const t of tests) if (!ALL_TESTS.includes(t as Test)) throw new Error(`--tests: unknown test "${t}"`);
   return {
     quick,
+    rounds: Math.round(num('rounds', 3, 1)),
+    loadWarmup: quick ? 200 : 2000,
     bytes: Math.round(num('bytes', 1024, 256) * MiB),
     runs: Math.round(num('runs', 5, 2)),
     msgSize: 64,
-    warmup: quick ? 500 : 2000,
+    warmup: 2000,
     samples: Math.round(num('samples', 20_000, 5_000)),
     sessions: Math.round(num('sessions', 100, 100)),
     loadMs: num('duration', 5, 3) * 1000,
@@ -148,7 +162,28 @@ interface ColumnResult {
 /** How long the client of every other close-after-burst run waits before reading. */
 const BURST_PAUSE_MS = 50;
 
-const results: Record<Column, ColumnResult> = { tcp: {}, websockify: {}, ours: {} };
+const emptyResults = (): Record<Column, ColumnResult> => ({ tcp: {}, websockify: {}, ours: {}, 'ours-snap': {} });
+/** The round running now. */
+let results = emptyResults();
+/** Every round's results, then {@link final}: their medians. */
+const rounds: Record<Column, ColumnResult>[] = [];
+let final = emptyResults();
+
+/** Per column, the median of each number over the rounds; lists and errors of all rounds joined. */
+function combine(all: Record<Column, ColumnResult>[]): Record<Column, ColumnResult> {
+  const out = emptyResults();
+  for (const col of ALL_COLUMNS) {
+    const merged: Record<string, unknown> = {};
+    const keys = new Set(all.flatMap((r) => Object.keys(r[col])));
+    for (const key of keys) {
+      const values = all.map((r) => (r[col] as Record<string, unknown>)[key]).filter((v) => v !== undefined);
+      if (values.every((v) => typeof v === 'number')) merged[key] = median(values as number[]);
+      else merged[key] = values.flatMap((v) => v as unknown[]);
+    }
+    out[col] = merged as ColumnResult;
+  }
+  return out;
+}
 
 function note(col: Column, what: string, err: unknown): void {
   const msg = `${what}: ${err instanceof Error ? err.message : String(err)}`;
@@ -228,6 +263,7 @@ async function echoTests(cfg: Config): Promise<void> {
       await sleep(1000);
       r.rssIdle = sample(relay).rss;
     }
+    // The same connection does cfg.warmup untimed round trips first (bench/client.ts).
     const lat = await client.call<{ p50: number; p99: number; p999: number }>('latency', {
       kind,
       port,
@@ -250,7 +286,7 @@ async function echoTests(cfg: Config): Promise<void> {
 
 /** `cfg.sessions` sessions doing round trips for `cfg.loadMs`, the relay sampled meanwhile. */
 async function loadTest(cfg: Config, r: ColumnResult, kind: 'tcp' | 'ws', port: number, relay: RelayProc | undefined): Promise<void> {
-  await client.call('load-open', { kind, port, sessions: cfg.sessions, size: cfg.msgSize, batch: 10 });
+  await client.call('load-open', { kind, port, sessions: cfg.sessions, size: cfg.msgSize, batch: 10, warmup: cfg.loadWarmup });
   await sleep(500);
   const before = relay ? sample(relay) : undefined;
   const cli0 = cpuOf(client.pid);
@@ -381,7 +417,7 @@ async function stallTests(cfg: Config): Promise<void> {
       r.stallOffered = offered;
       r.stallSeconds = (performance.now() - t0) / 1000;
     },
-    ['websockify', 'ours'],
+    ['websockify', ...OURS],
   );
 }
 
@@ -454,6 +490,7 @@ const ROWS: Row[] = [
     target: '≤ websockify',
     check: (o, w) => (w === undefined ? undefined : o <= w),
   },
+  { label: 'Round trip p99.9, 64 B (ms)', get: (r) => r.p999, fmt: f3, target: '—' },
   {
     label: 'Round trips/s, 100 sessions',
     get: (r) => r.rtps,
@@ -498,23 +535,36 @@ const ROWS: Row[] = [
 ];
 
 function table(cfg: Config): string[] {
-  const head = ['Metric', 'plain TCP', 'websockify', 'ours', 'ours/websockify', 'target', 'pass'];
+  const head = ['Metric', 'plain TCP', 'websockify', 'ours', 'ours-snap', 'ours/websockify', 'ours-snap/websockify', 'target', 'pass (ours, ours-snap)'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_h, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const row of ROWS) {
     const cell = (col: Column): string => {
       if (!cfg.columns.includes(col)) return 'skipped';
-      const r = results[col];
+      const r = final[col];
       const shown = row.text?.(col, r);
       if (shown !== undefined) return shown;
       const v = row.get(r);
       return v === undefined ? '—' : row.fmt(v);
     };
-    const o = row.get(results.ours);
-    const w = row.get(results.websockify);
-    const ratio = o !== undefined && w !== undefined ? (w === 0 ? (o === 0 ? '1.00' : '∞') : `${(o / w).toFixed(2)}×`) : '—';
-    const verdict = row.check && o !== undefined ? row.check(o, w) : undefined;
-    const pass = verdict === undefined ? (row.check ? 'n/a' : '') : verdict ? '✅ pass' : '❌ fail';
-    lines.push(`| ${row.label} | ${cell('tcp')} | ${cell('websockify')} | ${cell('ours')} | ${ratio} | ${row.target} | ${pass} |`);
+    // Each ratio is taken within one round (the same machine state), then the median of those.
+    const ratio = (col: RelayName): string => {
+      const per = rounds
+        .map((r) => [row.get(r[col]), row.get(r.websockify)] as const)
+        .filter((p): p is readonly [number, number] => p[0] !== undefined && p[1] !== undefined)
+        .map(([o, w]) => (w === 0 ? (o === 0 ? 1 : Number.POSITIVE_INFINITY) : o / w));
+      if (!per.length) return '—';
+      const m = median(per);
+      return Number.isFinite(m) ? `${m.toFixed(2)}×` : '∞';
+    };
+    const verdict = (col: RelayName): string => {
+      const o = row.get(final[col]);
+      const v = row.check && o !== undefined ? row.check(o, row.get(final.websockify)) : undefined;
+      return v === undefined ? (row.check ? 'n/a' : '') : v ? '✅' : '❌';
+    };
+    const pass = row.check ? OURS.map(verdict).join(' ') : '';
+    lines.push(
+      `| ${row.label} | ${cell('tcp')} | ${cell('websockify')} | ${cell('ours')} | ${cell('ours-snap')} | ${ratio('ours')} | ${ratio('ours-snap')} | ${row.target} | ${pass} |`,
+    );
   }
   return lines;
 }
@@ -523,8 +573,11 @@ function details(cfg: Config): string[] {
   const pct = (v: number | undefined): string => (v === undefined ? '—' : `${(v * 100).toFixed(0)}%`);
   const out: string[] = [];
   for (const col of cfg.columns) {
-    const r = results[col];
+    const r = final[col];
     const bits: string[] = [];
+    if (rounds.length > 1 && rounds.some((x) => x[col].p99 !== undefined)) {
+      bits.push(`round trip p99 by round ${rounds.map((x) => (x[col].p99 === undefined ? '—' : f3(x[col].p99))).join(', ')} ms`);
+    }
     if (r.mbpsRuns) bits.push(`downstream runs ${r.mbpsRuns.map(f0).join(', ')} MB/s`);
     if (r.cpuRuns?.length) bits.push(`CPU ${r.cpuRuns.map(f3).join(', ')} s/GiB`);
     if (r.p999 !== undefined) bits.push(`round trip p99.9 ${f3(r.p999)} ms`);
@@ -548,8 +601,8 @@ function details(cfg: Config): string[] {
     ['round trips/s', (r) => r.rtps],
   ];
   for (const [what, get] of checks) {
-    const tcp = get(results.tcp);
-    const best = Math.max(...(['websockify', 'ours'] as const).map((c) => get(results[c]) ?? 0));
+    const tcp = get(final.tcp);
+    const best = Math.max(...(['websockify', ...OURS] as const).map((c) => get(final[c]) ?? 0));
     if (tcp === undefined || best === 0) continue;
     const ahead = tcp / best;
     out.push(
@@ -565,7 +618,7 @@ function report(cfg: Config, env: string[], seconds: number): string {
   return [
     '# Relay benchmark: plain TCP vs websockify vs ours',
     '',
-    `Written by \`npm run bench${cfg.quick ? ' -- --quick' : ''}\` (bench/bench.ts); overwritten on each run. Took ${seconds.toFixed(0)} s.`,
+    `Written by \`npm run bench${cfg.quick ? ' -- --quick' : ''}\` (bench/bench.ts); overwritten on each run. ${cfg.rounds} round(s); each number is the median over the rounds, each ratio the median of the ratios within a round. Took ${seconds.toFixed(0)} s.`,
     '',
     ...env,
     '',
@@ -577,11 +630,11 @@ function report(cfg: Config, env: string[], seconds: number): string {
     '',
     '## How it was measured',
     '',
-    `- Same client for all columns (bench/client.ts, its own process): plain TCP straight to the target, WebSocket (subprotocol \`binary\`, masked client frames) to the relay. The TCP targets (bench/targets.ts) are another process; each relay runs in processes of its own, started fresh for each test: websockify as \`websockify 127.0.0.1:PORT 127.0.0.1:TARGET\`, ours as \`node build/src/cli.js relay --listen 127.0.0.1:0 --target 127.0.0.1:TARGET\` (defaults: 256 KiB high-water mark, heartbeat 20 s, info logging).`,
+    `- Same client for all columns (bench/client.ts, its own process): plain TCP straight to the target, WebSocket (subprotocol \`binary\`, masked client frames) to the relay. The TCP targets (bench/targets.ts) are another process; each relay runs in processes of its own, started fresh for each test: websockify as \`websockify 127.0.0.1:PORT 127.0.0.1:TARGET\`, ours as \`node build/src/cli.js relay --listen 127.0.0.1:0 --target 127.0.0.1:TARGET\` (defaults: 256 KiB high-water mark, heartbeat 20 s, info logging) with Node's default flags; ours-snap the same with the snap daemon's Node flags and environment read from snap/snapcraft.yaml: ${snapDescription()}.`,
     `- Downstream: the target writes ${gib(cfg.bytes)} as fast as the socket takes it to one session; MB/s = bytes / wall time from the 101 response to the last byte (MB = 10^6 bytes); median of ${cfg.runs} run(s), after one untimed warm-up transfer of ${gib(Math.min(256 * MiB, Math.ceil(cfg.bytes / 4)))} on the same relay.`,
     `- Relay CPU = utime+stime from /proc/PID/stat, ticks of 1/${CLK_TCK} s. websockify forks one process per connection, so its CPU is the whole process tree: the listener's utime+stime+cutime+cstime (reaped children land in cutime/cstime) plus utime+stime+cutime+cstime of every live or zombie descendant found by scanning /proc; a snapshot is retaken if a child was reaped while it was taken. CPU s/GiB = CPU delta over a downstream run / GiB moved (median of runs).`,
-    `- Round trip: one session, ${cfg.msgSize}-byte messages to an echo target, one at a time, ${cfg.warmup} warm-up then ${cfg.samples} timed; p50/p99 by nearest rank.`,
-    `- Round trips/s: ${cfg.sessions} sessions opened (10 at a time) to the echo target, each doing sequential ${cfg.msgSize}-byte round trips for ${(cfg.loadMs / 1000).toFixed(0)} s; total completed / time.`,
+    `- Round trip: one session, ${cfg.msgSize}-byte messages to an echo target, one at a time, ${cfg.warmup} warm-up round trips on the same connection, then ${cfg.samples} timed; p50/p99/p99.9 by nearest rank.`,
+    `- Round trips/s: ${cfg.sessions} sessions opened (10 at a time) to the echo target, ${cfg.loadWarmup} untimed round trips on each, then each doing sequential ${cfg.msgSize}-byte round trips for ${(cfg.loadMs / 1000).toFixed(0)} s; total completed / time.`,
     '- RSS: field 24 of /proc/PID/stat × page size. For websockify the **sum over its processes** (the listener and one fork per session): that is its real footprint, though forks share some pages copy-on-write (PSS, which splits shared pages, is under Details). "Idle" is 1 s after the relay started, no session; "under load" the largest 200 ms sample during the round-trips/s test.',
     `- Stalled browser: one session whose client stops reading right after the handshake; the target then writes as fast as it is let, up to ${gib(cfg.stallCap)} offered (handed to the kernel) or ${(cfg.stallMs / 1000).toFixed(0)} s, stopping early once the relay grew by 1 GiB. Growth = largest RSS sample − RSS with the session open just before the flood. websockify 0.10 queues without limit while the browser socket is not writable, then blocks in a blocking send() once it is handed its queue, so its growth is whatever it read before that: it varies a lot from run to run.`,
     `- Close after burst: the target writes ${(cfg.burstBytes / 1024).toFixed(0)} KiB (about one full-screen raw update: 1920×1080×4 B is 8.3 MB) and closes at once (data, then FIN); ${cfg.bursts} sessions one after another, every other one with a browser that starts reading only ${BURST_PAUSE_MS} ms after the handshake (busy tab), so the relay still holds data when the FIN comes; lost = bytes expected − bytes received before the close frame / end.`,
@@ -591,6 +644,18 @@ function report(cfg: Config, env: string[], seconds: number): string {
 }
 
 // ---- main ---------------------------------------------------------------------------------
+
+/** How the ours-snap column runs, for the report. */
+function snapDescription(): string {
+  try {
+    const snap = snapNode();
+    const env = Object.entries(snap.env).map(([k, v]) => `${k}=${v}`).join(' ');
+    const version = sh(snap.node, ['--version']) ?? '?';
+    return `\`${env} ${snap.node === process.execPath ? 'node' : snap.node} ${snap.args.join(' ')}\` (Node ${version})`;
+  } catch (err) {
+    return `not readable: ${(err as Error).message}`;
+  }
+}
 
 function cleanup(): void {
   killAll();
@@ -619,10 +684,16 @@ async function main(): Promise<number> {
   client = new Child(CLIENT_JS);
   ports = (await targets.call('ports')) as unknown as typeof ports;
 
-  if (cfg.tests.includes('echo')) await echoTests(cfg);
-  if (cfg.tests.includes('downstream')) await throughputTests(cfg);
-  if (cfg.tests.includes('burst')) await burstTests(cfg);
-  if (cfg.tests.includes('stall')) await stallTests(cfg);
+  for (let round = 1; round <= cfg.rounds; round++) {
+    if (cfg.rounds > 1) log(`round ${round} of ${cfg.rounds}`);
+    results = emptyResults();
+    rounds.push(results);
+    if (cfg.tests.includes('echo')) await echoTests(cfg);
+    if (cfg.tests.includes('downstream')) await throughputTests(cfg);
+    if (cfg.tests.includes('burst')) await burstTests(cfg);
+    if (cfg.tests.includes('stall')) await stallTests(cfg);
+  }
+  final = combine(rounds);
 
   const text = report(cfg, env, (performance.now() - started) / 1000);
   writeFileSync(cfg.out, text);
@@ -631,7 +702,7 @@ async function main(): Promise<number> {
   log(`written to ${path.relative(process.cwd(), cfg.out) || cfg.out}`);
   cleanup();
   // Missed targets are reported, not failures; a test that could not run is.
-  return cfg.columns.some((c) => results[c].error?.length) ? 1 : 0;
+  return cfg.columns.some((c) => final[c].error?.length) ? 1 : 0;
 }
 
 main().then(

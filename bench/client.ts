@@ -111,7 +111,8 @@ async function latency(kind: Kind, port: number, size: number, warmup: number, s
 let sessions: Opened[] = [];
 let loadPayload = Buffer.alloc(0);
 
-async function loadOpen(kind: Kind, port: number, count: number, size: number, batch: number): Promise<Record<string, unknown>> {
+/** Opens `count` sessions, then `warmup` untimed round trips on each (all at once) before any timing. */
+async function loadOpen(kind: Kind, port: number, count: number, size: number, batch: number, warmup: number): Promise<Record<string, unknown>> {
   loadPayload = Buffer.alloc(size, 0x43);
   sessions = [];
   for (let i = 0; i < count; i += batch) {
@@ -124,6 +125,10 @@ async function loadOpen(kind: Kind, port: number, count: number, size: number, b
     }));
     sessions.push(...group);
   }
+  await Promise.all(sessions.map((conn) => {
+    let n = 1;
+    return roundTrips(conn, loadPayload, () => n >= warmup, () => n++);
+  }));
   return { sessions: sessions.length };
 }
 
@@ -201,7 +206,7 @@ serve(async (req) => {
     case 'latency':
       return latency(kindOf(req), Number(req.port), Number(req.size), Number(req.warmup), Number(req.samples));
     case 'load-open':
-      return loadOpen(kindOf(req), Number(req.port), Number(req.sessions), Number(req.size), Number(req.batch ?? 10));
+      return loadOpen(kindOf(req), Number(req.port), Number(req.sessions), Number(req.size), Number(req.batch ?? 10), Number(req.warmup ?? 1));
     case 'load-run':
       return loadRun(Number(req.durationMs));
     case 'load-close':

@@ -6,12 +6,15 @@
  * and killed, tree and all, by {@link killAll} (on exit, error and signals).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { descendants, isListening } from './proc.js';
 import { freePort } from '../test/helpers/targets.js';
 
-export type RelayName = 'websockify' | 'ours';
+/** `ours-snap`: our relay with the snap daemon's Node flags and environment (snap/snapcraft.yaml). */
+export type RelayName = 'websockify' | 'ours' | 'ours-snap';
 
 export interface RelayProc {
   name: RelayName;
@@ -30,6 +33,28 @@ export const WEBSOCKIFY = process.env.BENCH_WEBSOCKIFY ?? '/usr/bin/websockify';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** build/bench/ -> build/src/cli.js; BENCH_OURS_CLI points elsewhere, e.g. to a patched build. */
 export const OUR_CLI = process.env.BENCH_OURS_CLI ?? path.resolve(here, '..', 'src', 'cli.js');
+
+/** The repository: build/bench -> ../.. */
+const ROOT = path.resolve(here, '..', '..');
+
+export interface SnapNode {
+  /** The Node binary: BENCH_SNAP_NODE (e.g. the snap's Node 24), else the one running the bench. */
+  node: string;
+  /** The flags between `bin/node` and the script in the daemon's `command`. */
+  args: string[];
+  /** The daemon's `environment` (NODE_OPTIONS, malloc settings, NODE_ENV). */
+  env: Record<string, string>;
+}
+
+/** The snap daemon's Node flags and environment, read from snap/snapcraft.yaml (apps.web). */
+export function snapNode(file = path.join(ROOT, 'snap', 'snapcraft.yaml')): SnapNode {
+  const web = parseYaml(readFileSync(file, 'utf8')).apps.web as { command: string; environment?: Record<string, unknown> };
+  const words = String(web.command).trim().split(/\s+/);
+  const script = words.findIndex((w) => w.endsWith('cli.js'));
+  if (!/(^|\/)node$/.test(words[0] ?? '') || script < 1) throw new Error(`snapcraft.yaml: unexpected daemon command "${web.command}"`);
+  const env = Object.fromEntries(Object.entries(web.environment ?? {}).map(([k, v]) => [k, String(v)]));
+  return { node: process.env.BENCH_SNAP_NODE ?? process.execPath, args: words.slice(1, script), env };
+}
 
 const roots = new Set<number>();
 
@@ -60,10 +85,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function launch(name: RelayName, cmd: string, args: string[]): { child: ChildProcess; output: () => string } {
+function launch(name: RelayName, cmd: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string } {
   const child = spawn(cmd, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    env: { ...process.env, PYTHONUNBUFFERED: '1', ...env },
   });
   if (child.pid === undefined) throw new Error(`${name}: could not start ${cmd}`);
   roots.add(child.pid);
@@ -122,11 +147,18 @@ export async function startWebsockify(target: number): Promise<RelayProc> {
   }
 }
 
-/** `node build/src/cli.js relay --listen 127.0.0.1:0 --target 127.0.0.1:TARGET`; port from its `listening` line. */
-export async function startOurs(target: number): Promise<RelayProc> {
+/**
+ * `node build/src/cli.js relay --listen 127.0.0.1:0 --target 127.0.0.1:TARGET`; port from its
+ * `listening` line. `ours-snap`: with the snap daemon's node, flags and environment.
+ */
+export async function startOurs(target: number, name: 'ours' | 'ours-snap' = 'ours'): Promise<RelayProc> {
   // BENCH_OURS_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to look inside our relay.
   const nodeArgs = (process.env.BENCH_OURS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const { child, output } = launch('ours', process.execPath, [
+  const snap = name === 'ours-snap' ? snapNode() : undefined;
+  // The bench's own NODE_OPTIONS never reach the relay; the snap's replace them.
+  const env: Record<string, string> = { NODE_OPTIONS: '', ...snap?.env };
+  const { child, output } = launch(name, snap?.node ?? process.execPath, [
+    ...(snap?.args ?? []),
     ...nodeArgs,
     OUR_CLI,
     'relay',
@@ -134,7 +166,7 @@ export async function startOurs(target: number): Promise<RelayProc> {
     '127.0.0.1:0',
     '--target',
     `127.0.0.1:${target}`,
-  ]);
+  ], env);
   const stop = stopper(child);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`our relay did not log "listening" in 15 s:\n${output()}`)), 15_000);
@@ -156,9 +188,9 @@ export async function startOurs(target: number): Promise<RelayProc> {
     await stop();
     throw err;
   });
-  return { name: 'ours', pid: child.pid!, port, tree: false, output, stop };
+  return { name, pid: child.pid!, port, tree: false, output, stop };
 }
 
 export function startRelay(name: RelayName, target: number): Promise<RelayProc> {
-  return name === 'ours' ? startOurs(target) : startWebsockify(target);
+  return name === 'websockify' ? startWebsockify(target) : startOurs(target, name);
 }

@@ -5,7 +5,16 @@
 // The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows } from '../shared/form-rules.js';
+import {
+  DEFAULT_VNC_PORT,
+  PASSWORD_AND_REMOVE,
+  passwordsClearedText,
+  probeText,
+  rowFieldOf,
+  targetLabel,
+  targetProblems,
+  targetsFromRows,
+} from '../shared/form-rules.js';
 
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
@@ -63,6 +72,76 @@ function setError(row, name, text) {
   if (input) input.setAttribute('aria-invalid', 'true');
 }
 
+// ---- the list of targets: one line each, the fields fold out with "Edit" ------------------
+
+/** Opens (or, with `open` false, folds) the fields of a row. */
+function showEditor(row, open = true) {
+  if (!row) return;
+  row.classList.toggle('open', open);
+  row.querySelector('[data-action="edit"]').setAttribute('aria-expanded', String(open));
+}
+
+/** The row's line in words: name (or host), address, and the Open link once the target is saved. */
+function updateLine(row) {
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  const title = field(row, 'name').value.trim() || host;
+  row.querySelector('[data-field="title"]').textContent = title || 'New target';
+  row.querySelector('[data-field="open"]').setAttribute('aria-label', `Open ${title || 'new target'}`);
+  row.querySelector('[data-action="edit"]').setAttribute('aria-label', `Edit ${title || 'new target'}`);
+  row.querySelector('[data-field="address"]').textContent = host ? `${host}:${port}` : '';
+  const id = field(row, 'id').value;
+  const open = row.querySelector('[data-field="open"]');
+  open.classList.toggle('hidden', !id);
+  open.href = `../viewer/?target=${encodeURIComponent(id)}`;
+}
+
+/** The reachability dot of a row: `ok`, `bad` or `unknown`, with what it means in words. */
+function setDot(row, state, text) {
+  const dot = row.querySelector('[data-field="dot"]');
+  dot.className = `dot dot-${state}`;
+  const words = state === 'unknown' ? 'Not tested yet' : `${state === 'ok' ? 'Reachable' : 'Not reachable'}: ${text}`;
+  dot.setAttribute('aria-label', words);
+  dot.title = words;
+}
+
+form.classList.add('enhanced');
+for (const b of form.querySelectorAll('[data-action="edit"]')) b.hidden = false;
+list.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-action="edit"]');
+  if (!button) return;
+  const row = button.closest('fieldset.target');
+  const open = !row.classList.contains('open');
+  showEditor(row, open);
+  if (open) field(row, 'name').focus();
+});
+list.addEventListener('input', (event) => {
+  const row = event.target.closest('fieldset.target');
+  if (row && ['name', 'host', 'port'].includes(event.target.name)) updateLine(row);
+});
+
+/** Moves the focus to the first field with an error, in the order of the page (after a failed save). */
+function focusFirstError() {
+  const input = form.querySelector('[aria-invalid="true"]');
+  if (!input) return;
+  showEditor(input.closest('fieldset.target'));
+  input.focus();
+}
+
+// ---- unsaved changes -----------------------------------------------------------------------
+
+/** True while the form holds edits that were not saved. */
+let dirty = false;
+form.addEventListener('input', () => {
+  dirty = true;
+});
+window.addEventListener('beforeunload', (event) => {
+  if (!dirty) return;
+  // Browsers show their own "Leave site? Changes you made may not be saved." prompt.
+  event.preventDefault();
+  event.returnValue = '';
+});
+
 /** Shows whether a password is stored for a row, and empties its password field. */
 function setPasswordState(row, set) {
   const state = row.querySelector('[data-field="passwordState"]');
@@ -97,15 +176,26 @@ function collect() {
     })),
   );
   for (const i of conflicts) setError(all[i], 'password', PASSWORD_AND_REMOVE);
-  return conflicts.length ? null : { targets, rowOf };
+  if (conflicts.length) return { problem: `${targetLabel(conflicts[0], field(all[conflicts[0]], 'name').value)}: ${PASSWORD_AND_REMOVE}` };
+  // The rules the page can check itself (the server checks them all again).
+  let problem = '';
+  targets.forEach((t, i) => {
+    const row = all[rowOf[i]];
+    for (const p of targetProblems(t)) {
+      setError(row, p.field, p.message);
+      problem ||= `${targetLabel(rowOf[i], field(row, 'name').value)}: ${p.message}`;
+    }
+  });
+  return problem ? { problem } : { targets, rowOf };
 }
 
 async function save() {
   const all = rows();
   all.forEach(clearErrors);
   const collected = collect();
-  if (!collected) {
-    show('error', `Not saved: ${PASSWORD_AND_REMOVE}`);
+  if (collected.problem) {
+    show('error', `Not saved: ${collected.problem}`);
+    focusFirstError();
     return;
   }
   const { targets, rowOf } = collected;
@@ -118,18 +208,28 @@ async function save() {
       field(row, 'id').value = t.id;
       field(row, 'idleTimeout').value = t.idleTimeout === undefined ? '' : String(t.idleTimeout);
       setPasswordState(row, t.passwordSet);
+      updateLine(row);
     });
+    dirty = false;
     const cleared = res.data.targets.filter((t) => (res.data.passwordsCleared || []).includes(t.id)).map((t) => t.name);
-    show('ok', `Saved. New viewer sessions use these targets now.${cleared.length ? ` ${passwordsClearedText(cleared)}` : ''}`);
+    const clearedText = cleared.length ? ` ${passwordsClearedText(cleared)}` : '';
+    const failed = failedTests();
+    if (failed.length) show('warn', `Saved, but the last Test connection failed for ${failed.join('; ')}${clearedText}`);
+    else show('ok', `Saved. New viewer sessions use these targets now.${clearedText}`);
     await refreshStatus();
     return;
   }
   const p = res.data || {};
+  let first = '';
   for (const e of p.errors || []) {
     const at = rowFieldOf(e.field);
-    if (at) setError(all[rowOf[at.target]], at.field, e.message);
+    if (!at) continue;
+    const row = all[rowOf[at.target]];
+    setError(row, at.field, e.message);
+    first ||= `${targetLabel(rowOf[at.target], field(row, 'name').value)}: ${e.message}`;
   }
-  show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
+  show('error', `Not saved: ${first || p.detail || `HTTP ${res.status}`}`);
+  focusFirstError();
 }
 
 async function probe(row) {
@@ -137,15 +237,36 @@ async function probe(row) {
   out.className = 'probe probe-busy';
   out.textContent = 'Testing…';
   clearErrors(row);
-  const res = await call('POST', 'probe', { host: field(row, 'host').value.trim(), port: field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT) });
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  // The typed password; else the server uses the stored one of the saved target at this address.
+  const body = { host, port, login: true };
+  const typed = field(row, 'password').value;
+  if (typed) body.password = typed;
+  const res = await call('POST', 'probe', body);
   if (res.ok) {
     out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
-    out.textContent = res.data.message;
+    out.textContent = probeText(res.data, Boolean(typed));
+    // Remembered for Save, which warns (without refusing) when the last test of a target failed.
+    row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
+    row.dataset.lastTestOf = `${host}:${port}`;
+    setDot(row, res.data.ok ? 'ok' : 'bad', out.textContent);
   } else {
     out.className = 'probe probe-bad';
-    out.textContent = '';
+    out.textContent = res.data?.detail || `Test failed (HTTP ${res.status})`;
     for (const e of (res.data?.errors) || []) setError(row, e.field, e.message);
   }
+}
+
+/** Targets whose last Test connection (of the address they have now) failed, in words. */
+function failedTests() {
+  return rows()
+    .map((row, i) => {
+      const address = `${field(row, 'host').value.trim()}:${field(row, 'port').value.trim() || DEFAULT_VNC_PORT}`;
+      if (row.dataset.lastTest !== 'failed' || row.dataset.lastTestOf !== address) return '';
+      return `${targetLabel(i, field(row, 'name').value)}: ${row.querySelector('[data-field="probe"]').textContent}`;
+    })
+    .filter(Boolean);
 }
 
 function renumber() {
@@ -156,6 +277,8 @@ function renumber() {
     row.querySelector('.hint').id = `password-hint-${i}`;
     field(row, 'password').setAttribute('aria-describedby', `password-hint-${i}`);
     row.querySelector('.idle-hint').id = `idle-hint-${i}`;
+    row.querySelector('.target-fields').id = `target-fields-${i}`;
+    row.querySelector('[data-action="edit"]').setAttribute('aria-controls', `target-fields-${i}`);
     field(row, 'idleTimeout').setAttribute('aria-describedby', `idle-hint-${i}`);
   });
 }
@@ -165,6 +288,9 @@ function resetRow(row) {
   for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? String(DEFAULT_VNC_PORT) : '';
   setPasswordState(row, false);
   clearErrors(row);
+  delete row.dataset.lastTest;
+  setDot(row, 'unknown');
+  updateLine(row);
 }
 
 function addRow() {
@@ -176,12 +302,18 @@ function addRow() {
   out.textContent = '';
   list.appendChild(row);
   renumber();
+  showEditor(row);
   field(row, 'name').focus();
 }
 
 function removeRow(row) {
+  const name = field(row, 'name').value.trim() || field(row, 'host').value.trim();
+  // Nothing is deleted before Save, but a row with values is work to lose: ask first.
+  if ((name || field(row, 'id').value) && !window.confirm(`${name ? `Remove "${name}"` : 'Remove this target'}? It is deleted from the controller when you save.`)) return;
+  dirty = true;
   if (rows().length === 1) {
     resetRow(row);
+    showEditor(row);
   } else {
     row.remove();
   }

@@ -5,9 +5,8 @@
  * `Error: …` and exits 2), starts the chosen command and stops it cleanly on SIGTERM/SIGINT.
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { http, parseArgs } from './builtins.js';
 import { Relay } from './relay/relay-server.js';
 import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js';
 import { createLogger, type Logger } from './log.js';

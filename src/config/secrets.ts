@@ -15,10 +15,9 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import { AppError, ERR_CONFIG_WRITE } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { PasswordSchema } from './schema.js';
+import { isValidPassword } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { readBounded } from './read-bounded.js';
 
@@ -29,16 +28,24 @@ export const SECRETS_FILE_MODE = 0o600;
 /** Mode of the private folder when the store has to create it. */
 export const SECRETS_DIR_MODE = 0o700;
 
-const RecordSchema = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535),
-  password: PasswordSchema,
-});
+/** Exactly `keys` as own fields, nothing more (missing ones are checked by the caller). */
+function hasOnly(value: unknown, keys: readonly string[]): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).every((k) => keys.includes(k));
+}
 
-const FileSchema = z.strictObject({
-  version: z.literal(SECRETS_VERSION),
-  targets: z.record(z.string(), RecordSchema),
-});
+/** One record of the file: a host, a port and a valid password, nothing else. */
+function isRecord(value: unknown): value is SecretRecord {
+  return (
+    hasOnly(value, ['host', 'port', 'password']) &&
+    typeof value.host === 'string' &&
+    value.host.length >= 1 &&
+    typeof value.port === 'number' &&
+    Number.isSafeInteger(value.port) &&
+    value.port >= 1 &&
+    value.port <= 65535 &&
+    isValidPassword(value.password)
+  );
+}
 
 /** One stored password and the address it was entered for. */
 export interface SecretRecord {
@@ -187,9 +194,16 @@ export function parseSecrets(text: string): Map<string, SecretRecord> | null {
   } catch {
     return null;
   }
-  const result = FileSchema.safeParse(raw);
-  if (!result.success) return null;
-  return new Map(Object.entries(result.data.targets));
+  if (!hasOnly(raw, ['version', 'targets']) || raw.version !== SECRETS_VERSION) return null;
+  const { targets } = raw;
+  if (!hasOnly(targets, Object.keys(targets ?? {}))) return null;
+  const records = new Map<string, SecretRecord>();
+  for (const [id, r] of Object.entries(targets)) {
+    if (id === '__proto__') continue; // never a target id (ids start with a letter or digit)
+    if (!isRecord(r)) return null;
+    records.set(id, { host: r.host, port: r.port, password: r.password });
+  }
+  return records;
 }
 
 /** The file's text: stable key order, two-space indent. */

@@ -9,17 +9,44 @@
  * the file; Problem JSON if invalid) → `validate` → `activate` (the relay now runs with it) or
  * `abort` (back to the previous configuration). Unknown phases: 204.
  */
-import { z } from 'zod';
+import { string, typeName, type Issue } from '../config/schema.js';
 import type { ConfigService } from '../config/service.js';
 import { AppError, ERR_CONFIG_INVALID, ERR_INTERNAL } from '../errors.js';
 import type { CtrlxDiagnosis } from './problem.js';
 
-export const CallbackBody = z.object({
-  configurationPath: z.string().max(4096).optional(),
-  id: z.string().max(256).optional(),
-  phase: z.string({ error: 'phase must be a string' }).min(1, { error: 'phase is required' }).max(64),
-});
-export type CallbackBody = z.infer<typeof CallbackBody>;
+/** The body of a save/load callback (other fields are ignored). */
+export interface CallbackBody {
+  configurationPath?: string | undefined;
+  id?: string | undefined;
+  phase: string;
+}
+
+const STRING_MESSAGE = (v: unknown): string => `Invalid input: expected string, received ${typeName(v)}`;
+const tooBig = (max: number): string => `Too big: expected string to have <=${max} characters`;
+
+/** A callback body checked: the known fields, or a problem per field (`(root)` for a non-object). */
+export function parseCallbackBody(raw: unknown): { ok: true; body: CallbackBody } | { ok: false; errors: { field: string; message: string }[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, errors: [{ field: '(root)', message: `Invalid input: expected object, received ${typeName(raw)}` }] };
+  }
+  const value = raw as Record<string, unknown>;
+  const issues: Issue[] = [];
+  const optionalText = (field: string, max: number): string | undefined => {
+    const v = value[field];
+    if (v === undefined) return undefined;
+    return string({ type: STRING_MESSAGE(v), max: [max, tooBig(max)] })(v, [field], issues) as string | undefined;
+  };
+  const body: CallbackBody = {
+    configurationPath: optionalText('configurationPath', 4096),
+    id: optionalText('id', 256),
+    // The field's one message covers its length too (as the API always said).
+    phase: string({ type: 'phase must be a string', min: [1, 'phase is required'], max: [64, 'phase must be a string'] })(value.phase, ['phase'], issues) as string,
+  };
+  if (issues.length) return { ok: false, errors: issues.map((i) => ({ field: i.path.join('.'), message: i.message })) };
+  if (!('configurationPath' in value)) delete body.configurationPath;
+  if (!('id' in value)) delete body.id;
+  return { ok: true, body };
+}
 
 /** 204, or the failure with the ctrlX fields its Problem JSON carries. */
 export type CallbackResult = { status: 204 } | { error: AppError; diagnosis: CtrlxDiagnosis };

@@ -11,9 +11,9 @@
  * (`GET /identity-manager/api/v2/auth/token/validity`), whose positive answers are cached briefly.
  */
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { http } from '../builtins.js';
 import { AppError, ERR_FORBIDDEN, ERR_UNAUTHORIZED, ERR_UNAVAILABLE } from '../errors.js';
 import { translate } from '../shared/i18n/index.js';
 import { silentLogger, type Logger } from '../log.js';

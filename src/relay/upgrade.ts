@@ -3,8 +3,8 @@
  * Refusing an upgrade politely: a real HTTP response (status line, short text body,
  * `Connection: close`) before the socket closes, never a silent drop.
  */
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { http } from '../builtins.js';
 
 /** Answers an upgrade request with `status` and a one-line `message`, then closes the socket. */
 export function rejectUpgrade(
@@ -19,7 +19,7 @@ export function rejectUpgrade(
   }
   const body = message.endsWith('\n') ? message : `${message}\n`;
   const lines = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}`,
     'Connection: close',
     'Content-Type: text/plain; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,

@@ -110,3 +110,122 @@ export function rowFieldOf(field: string): { target: number; field: RowField } |
   const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(field);
   return m ? { target: Number(m[1]), field: m[2] as RowField } : null;
 }
+
+// ---- what the page says about a field ---------------------------------------------------------
+// Messages in the field's own words, as the page labels it. The configuration's rules
+// (src/config/schema.ts) use the same sentences, so the page, the form without JavaScript and the
+// API's Problem `detail` agree; the API keeps the field's path (`targets[1].port`) in `field`.
+
+export const MAX_NAME_CHARS = 64;
+export const MAX_IDLE_MINUTES_TEXT = 1440;
+export const ID_MESSAGE = 'ID: use 1 to 32 letters, digits, "-" or "_", starting with a letter or digit';
+export const NAME_EMPTY_MESSAGE = 'Name: enter a name, e.g. Press line HMI';
+export const NAME_LONG_MESSAGE = `Name: use at most ${MAX_NAME_CHARS} characters`;
+export const HOST_MESSAGE = 'Host: enter an IP address or a host name, e.g. 192.168.1.20 or hmi-press-2';
+export const HOST_IPV4_MESSAGE = 'Host: four numbers with dots must be an IPv4 address, each number from 0 to 255, e.g. 192.168.1.20';
+export const PORT_MESSAGE = 'Port: enter a number from 1 to 65535';
+export const IDLE_MESSAGE = `Close idle sessions after: enter whole minutes from 1 to ${MAX_IDLE_MINUTES_TEXT}, or leave it empty to never close idle sessions`;
+export const PASSWORD_EMPTY_MESSAGE = 'VNC password: must not be empty (leave the field out to keep the stored one, or send null to remove it)';
+export const PASSWORD_LONG_MESSAGE = 'VNC password: use at most 64 characters';
+export const PASSWORD_LATIN1_MESSAGE = 'VNC password: use only Latin-1 characters (letters, digits and symbols of Western European keyboards)';
+
+/** The message when `id` is taken by the target at (0-based) `index`. */
+export function duplicateIdMessage(id: string, index: number): string {
+  return `ID: "${id}" is already used by target ${index + 1}`;
+}
+
+/** Four dot-separated numbers: what a user means as an IPv4 address. */
+export function isDottedNumbers(host: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** A valid dotted IPv4 address: four numbers 0 to 255 without leading zeros. */
+export function isIPv4(host: string): boolean {
+  if (!isDottedNumbers(host)) return false;
+  return host.split('.').every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
+}
+
+/**
+ * What is wrong with a host as typed (trimmed), or null when the browser cannot tell (the server
+ * decides the rest): empty, or four dot-separated numbers that are not a valid IPv4 address
+ * (`192.168.1.300` is not a host name).
+ */
+export function hostProblem(host: string): string | null {
+  const h = host.trim();
+  if (!h) return HOST_MESSAGE;
+  if (isDottedNumbers(h) && !isIPv4(h)) return HOST_IPV4_MESSAGE;
+  return null;
+}
+
+/** What is wrong with a port (a number, or text as typed), or null. */
+export function portProblem(port: number | string): string | null {
+  return typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535 ? null : PORT_MESSAGE;
+}
+
+/**
+ * The problems the page can see in a target before sending it (the configuration's own rules
+ * judge everything again): one per field, in the form's field order.
+ */
+export function targetProblems(t: TargetInput): { field: RowField; message: string }[] {
+  const out: { field: RowField; message: string }[] = [];
+  if (!t.name.trim()) out.push({ field: 'name', message: NAME_EMPTY_MESSAGE });
+  else if (t.name.trim().length > MAX_NAME_CHARS) out.push({ field: 'name', message: NAME_LONG_MESSAGE });
+  const host = hostProblem(t.host);
+  if (host) out.push({ field: 'host', message: host });
+  const port = portProblem(t.port);
+  if (port) out.push({ field: 'port', message: port });
+  if (t.idleTimeout !== undefined) {
+    const n = t.idleTimeout;
+    if (!(typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_IDLE_MINUTES_TEXT)) out.push({ field: 'idleTimeout', message: IDLE_MESSAGE });
+  }
+  return out;
+}
+
+/** How the page names a target in a message: `Target 2 (Welder)`. */
+export function targetLabel(index: number, name = ''): string {
+  return name.trim() ? `Target ${index + 1} (${name.trim()})` : `Target ${index + 1}`;
+}
+
+/**
+ * A field path (`targets[1].port`) in words for people (`Target 2`), or the path unchanged when it
+ * is not a target's field. Messages already start with the field's label.
+ */
+export function fieldInWords(field: string): string {
+  const at = rowFieldOf(field);
+  return at ? targetLabel(at.target) : field;
+}
+
+/** What a "Test connection" answer holds that the page words (relay/probe.ts's `ProbeResult`). */
+export interface ProbeAnswer {
+  ok: boolean;
+  outcome: string;
+  message: string;
+  version?: string;
+  login?: 'password' | 'none';
+  asksPassword?: boolean;
+  nextTestIn?: number;
+}
+
+/**
+ * A Test connection's answer in the page's words: whether the server asks for a password and how
+ * the typed (`typed`) or stored password fared; other answers (not reachable, not a VNC server, a
+ * lockout) as the probe says them. An answer from an earlier test says when the next one connects.
+ */
+export function probeText(r: ProbeAnswer, typed: boolean): string {
+  const which = typed ? 'typed' : 'stored';
+  const server = `VNC server, ${r.version ?? 'RFB'}.`;
+  let text = r.message;
+  if (r.asksPassword === false && r.ok) {
+    text = `${server} It asks for no password: viewers connect without one${typed ? ' (the typed password is not needed)' : ''}.`;
+  } else if (r.asksPassword === true) {
+    if (r.ok) text = `${server} It asks for a password: the ${which} password was accepted.`;
+    else if (r.outcome === 'login-rejected') text = `${server} It asks for a password: the ${which} password was not accepted (wrong password).`;
+    else if (r.outcome === 'security-unsupported') text = `${server} It asks for a password: type it under "VNC password" and test again (none is typed or stored).`;
+  } else if (r.nextTestIn !== undefined) {
+    return r.message; // the probe's own words already say when the next test connects
+  }
+  if (r.nextTestIn !== undefined) {
+    text += ` (an earlier test's answer: so that the VNC server does not lock this controller out, the next test connects in ${r.nextTestIn} s)`;
+  }
+  return text;
+}

@@ -113,6 +113,14 @@ export interface SupervisorOptions {
 }
 
 /** Why an upgrade is refused: a kind of the failure table, its HTTP status, and the reason in words. */
+/** How the settings page tests a target ({@link Supervisor.probe}). */
+export interface ProbeOptions {
+  /** A password typed on the page: the probe logs in with it (not the stored one). */
+  password?: string;
+  /** Go through the security handshake also without a password: says whether one is asked. */
+  login?: boolean;
+}
+
 export interface Refusal {
   kind: FailureKind;
   status: number;
@@ -260,13 +268,23 @@ export class Supervisor {
    * "Test connection" of `host:port`. When a configured target has that address and a stored
    * VNC password, the probe logs in with it (a clean login, no lockout count at the server) and
    * its handshake counts like a session's (rejected passwords, a lockout shown in the status);
-   * otherwise it reads the greeting only, limited per target (see relay/probe.ts).
+   * otherwise it reads the greeting only, limited per target (see relay/probe.ts). The settings
+   * page asks with `login` (and a typed `password`): the answer then says whether the server asks
+   * for a password and whether the typed (or else the stored) one is right.
    */
-  probe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  probe(host: string, port: number, timeoutMs: number, options: ProbeOptions = {}): Promise<ProbeResult> {
+    // A password typed on the settings page is tried as it is; it says nothing about the stored one.
+    if (options.password !== undefined) return this.prober.probe(host, port, timeoutMs, options.password, undefined, true);
     const t = this.targets.find((x) => x.host === host && x.port === port);
-    if (!t) return this.prober.probe(host, port, timeoutMs);
+    if (!t) return this.prober.probe(host, port, timeoutMs, undefined, undefined, options.login === true);
     const relayTarget: RelayTarget = { id: t.id, name: t.name, host: t.host, port: t.port };
-    return this.prober.probe(host, port, timeoutMs, this.passwordOf(t.id), (outcome) => this.onHandshake(relayTarget, outcome));
+    const stored = this.passwordOf(t.id);
+    return this.prober.probe(host, port, timeoutMs, stored, (outcome) => this.onHandshake(relayTarget, outcome), stored !== undefined || options.login === true);
+  }
+
+  /** The last "Test connection" of `host:port` that connected, for the settings page's dots. */
+  lastProbe(host: string, port: number): { ok: boolean; message: string; at: number } | undefined {
+    return this.prober.last(host, port);
   }
 
   /** Forgets rejected passwords of a target (its password was changed or removed). */

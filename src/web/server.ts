@@ -3,9 +3,10 @@
  * The HTTP server: the Express app for requests, the supervisor for WebSocket upgrades on
  * `/ctrlx-novnc/websockify`, on a unix socket (device) or a TCP address (off the device).
  */
-import http from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
+import { http } from '../builtins.js';
 import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -28,7 +29,7 @@ export interface ServerOptions {
    * `retryAfter` seconds for a client with too many failed logins). Resolves with the login the
    * session must not outlive, if any.
    */
-  authorize?: (req: http.IncomingMessage) => Promise<SessionLogin | undefined>;
+  authorize?: (req: IncomingMessage) => Promise<SessionLogin | undefined>;
   /**
    * The `Host` names answered (TCP only): any other gets 421 on every route and upgrade, before
    * anything else (DNS rebinding). None on the unix socket.
@@ -37,14 +38,14 @@ export interface ServerOptions {
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
-export function createServer(options: ServerOptions): http.Server {
+export function createServer(options: ServerOptions): Server {
   const { app, hosts } = options;
   const server = http.createServer((req, res) => {
     if (!hosts || hosts.admit(req, res)) app(req, res);
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (options.hosts && !options.hosts.admitUpgrade(req, socket)) return;
     let url: URL;

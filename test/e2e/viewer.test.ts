@@ -153,6 +153,7 @@ describe('viewer end to end (Xvnc + chromium)', () => {
     const row = settings.locator('fieldset.target').first();
     assert.equal(await row.locator('input[name="host"]').inputValue(), '127.0.0.1');
     assert.equal(await row.locator('input[name="port"]').inputValue(), String(a.port));
+    await row.getByRole('button', { name: 'Edit' }).click();
     await row.locator('input[name="port"]').fill(String(b.port));
     await settings.getByRole('button', { name: 'Save', exact: true }).click();
     await until('the settings page to confirm the save', async () => {

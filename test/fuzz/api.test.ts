@@ -40,7 +40,7 @@ import {
 } from '../helpers/fuzz.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { validateConfig, validateConfigInput, type Config } from '../../src/config/schema.js';
-import { CallbackBody } from '../../src/ctrlx/active-configuration.js';
+import { parseCallbackBody } from '../../src/ctrlx/active-configuration.js';
 import { isValidHost, parsePort } from '../../src/relay/address.js';
 
 const SEED = fuzzSeed();
@@ -411,7 +411,7 @@ describe(`fuzz: JSON API (${replay(SEED)}, ${REQUESTS} requests)`, () => {
       }
       case 'save':
       case 'load':
-        return CallbackBody.safeParse(value ?? {}).success ? [204] : [400];
+        return parseCallbackBody(value ?? {}).ok ? [204] : [400];
       case 'other': {
         const p = c.path.replace(/\?.*$/, '');
         if (c.method === 'GET' && (p.endsWith('/config') || p.endsWith('/status'))) return [200];
@@ -445,7 +445,9 @@ describe(`fuzz: JSON API (${replay(SEED)}, ${REQUESTS} requests)`, () => {
       setConfig(v.config);
     }
     if (c.endpoint === 'load' && res.status === 204) {
-      const phase = (CallbackBody.parse(value ?? {}) as { phase: string }).phase;
+      const parsedBody = parseCallbackBody(value ?? {});
+      assert.ok(parsedBody.ok);
+      const phase = parsedBody.body.phase;
       if (BEGIN_PHASES.has(phase)) model.tx ??= { previous: model.config };
       else if (phase === 'activate') model.tx = null;
       else if (phase === 'abort' && model.tx) {
@@ -468,7 +470,7 @@ describe(`fuzz: JSON API (${replay(SEED)}, ${REQUESTS} requests)`, () => {
       version: view.version,
       targets: view.targets.map(({ passwordSet, ...t }) => {
         assert.equal(typeof passwordSet, 'boolean', 'targets[].passwordSet');
-        return t as Config['targets'][number];
+        return t as unknown as Config['targets'][number];
       }),
     } as Config;
   }

@@ -48,7 +48,7 @@ const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 60);
 const SEED = 0x50a6;
 const SAMPLE_MS = 2000;
 /** The snap's daemon command line and environment (snap/snapcraft.yaml `apps.ctrlx-novnc`). */
-const SNAP_NODE_ARGS = ['--no-opt', '--no-maglev', '--optimize-for-size'];
+const SNAP_NODE_ARGS = ['--no-icu-timezone-data', '--no-opt', '--no-maglev', '--optimize-for-size'];
 const SNAP_ENV = {
   NODE_OPTIONS: '--max-old-space-size=32 --max-semi-space-size=1',
   MALLOC_ARENA_MAX: '2',

@@ -9,7 +9,8 @@ import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND, ERR_UNSUPPORTE
 import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audit-log.js';
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
-import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
+import { loadCallback, parseCallbackBody, saveCallback, type CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
+import { probeForPage } from './config-page.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import { mayManage } from '../access.js';
@@ -43,12 +44,9 @@ function sendCallback(res: Response, result: CallbackResult): void {
  * @throws {AppError} ERR_VALIDATION for a malformed one
  */
 function callbackBody(req: Request): CallbackBody {
-  const parsed = CallbackBody.safeParse(req.body ?? {});
-  if (parsed.success) return parsed.data;
-  throw validationError(
-    parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', message: i.message })),
-    'The callback body is invalid',
-  );
+  const parsed = parseCallbackBody(req.body ?? {});
+  if (parsed.ok) return parsed.body;
+  throw validationError(parsed.errors, 'The callback body is invalid');
 }
 
 /** Highest audit page number accepted (far beyond what two 256 KiB files hold). */
@@ -134,9 +132,18 @@ export function apiRouter(deps: RouteDeps): Router {
     res.json(await supervisor.probe(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
-  // Probes values typed on the page before they are saved.
+  // Probes values typed on the page before they are saved. With `login: true` (the settings
+  // page's "Test connection") it goes through the VNC login: whether the server asks for a
+  // password (`asksPassword`), and whether the typed `password` (or else the stored one of the
+  // saved target at that address) is right; see relay/probe.ts.
   router.post('/probe', manage, async (req, res) => {
-    const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
+    const body = (req.body ?? {}) as { host?: unknown; port?: unknown; password?: unknown; login?: unknown };
+    if (body.login === true) {
+      const probed = await probeForPage(deps, body);
+      if (!probed.ok) throw validationError(probed.errors, 'Cannot test this target');
+      res.json(probed.result);
+      return;
+    }
     const checked = validateProbeTarget(body.host, body.port);
     if (!checked.ok) throw validationError(checked.errors, 'Cannot test this target');
     res.json(await supervisor.probe(checked.host, checked.port, deps.probeTimeout));

@@ -7,8 +7,19 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
-import { ADDRESS_CLEARS_PASSWORD, DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
+import { passwordProblem, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import {
+  ADDRESS_CLEARS_PASSWORD,
+  DEFAULT_VNC_PORT,
+  fieldInWords,
+  PASSWORD_AND_REMOVE,
+  passwordsClearedText,
+  probeText,
+  rowFieldOf,
+  targetLabel,
+  targetsFromRows,
+  type RowField,
+} from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
 import type { ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL } from '../../errors.js';
@@ -126,7 +137,7 @@ function askToRetype(rows: FormRow[]): void {
 function configFromRows(
   rows: FormRow[],
   typed: string[],
-): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[] } {
+): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[]; summary: string } {
   const { targets, rowOf, conflicts } = targetsFromRows(
     rows.map((row, i) => ({ ...row, password: typed[i] ?? '', removePassword: row.removePassword })),
   );
@@ -137,12 +148,62 @@ function configFromRows(
   const result = validateConfigInput({ targets }, { versionOptional: true });
   if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
   if (!result.ok) errors.push(...result.errors);
+  let summary = '';
   for (const e of errors) {
     const at = rowFieldOf(e.field);
-    const row = at ? rows[rowOf[at.target]!] : undefined;
-    if (row && at) row.errors[at.field] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
+    const index = at ? rowOf[at.target] : undefined;
+    const row = index === undefined ? undefined : rows[index];
+    if (row && at) row.errors[at.field] ??= e.message;
+    // The first error in words: the row as the page numbers it, the field's own message.
+    summary ||= row && index !== undefined ? `${targetLabel(index, row.name)}: ${e.message}` : e.message;
   }
-  return { errors };
+  return { errors, summary };
+}
+
+/** The order of a row's fields on the page: the first with an error gets the focus. */
+const FIELD_ORDER: readonly RowField[] = ['name', 'host', 'port', 'password', 'idleTimeout'];
+
+/** The first field with an error (row index and input name), for `autofocus`; null when none. */
+export function firstError(rows: readonly FormRow[]): { row: number; field: RowField } | null {
+  for (const [i, row] of rows.entries()) {
+    if (row.errors.id) return { row: i, field: 'name' };
+    // "Type the password again" is a reminder, not an error to fix first.
+    for (const field of FIELD_ORDER) if (row.errors[field] && row.errors[field] !== RETYPE_PASSWORD) return { row: i, field };
+  }
+  return null;
+}
+
+/**
+ * True when a form post comes from this site. Chromium sends `Origin: null` with a same-origin
+ * form post from a page whose `Referrer-Policy` is `no-referrer` (all pages here), so such a post
+ * counts when the browser itself marks it `Sec-Fetch-Site: same-origin` (a header no page can set).
+ */
+function fromThisSite(req: Request): boolean {
+  if (isSameOrigin(req)) return true;
+  return req.headers.origin === 'null' && req.headers['sec-fetch-site'] === 'same-origin';
+}
+
+/**
+ * "Test connection" as the settings page asks for it (the form without JavaScript and
+ * `POST api/v1/probe` with `login: true`): through the VNC login, with the password typed in the
+ * row, or else the stored one of the saved target at that address (see Supervisor.probe and
+ * relay/probe.ts for the lockout limits).
+ * @returns the probe's answer, or the field errors of the input
+ */
+export async function probeForPage(
+  deps: Pick<RouteDeps, 'supervisor' | 'probeTimeout'>,
+  input: { host?: unknown; port?: unknown; password?: unknown },
+): Promise<{ ok: true; result: ProbeResult } | { ok: false; errors: FieldError[] }> {
+  const checked = validateProbeTarget(input.host, input.port);
+  const errors: FieldError[] = checked.ok ? [] : [...checked.errors];
+  let password: string | undefined;
+  if (input.password !== undefined && input.password !== null && input.password !== '') {
+    const problem = passwordProblem(input.password);
+    if (problem === null) password = input.password as string;
+    else errors.push({ field: 'password', message: problem });
+  }
+  if (!checked.ok || errors.length) return { ok: false, errors };
+  return { ok: true, result: await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout, { login: true, password }) };
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
@@ -154,6 +215,15 @@ export function configPageRouter(deps: RouteDeps): Router {
     res.status(status).render('config', {
       rows: shown,
       message,
+      focus: firstError(shown),
+      fieldInWords,
+      // What a Test connection found, in the page's words (the page's script says the same).
+      probeWords: (row: FormRow) => (row.probe ? probeText(row.probe, row.passwordTyped) : ''),
+      // The reachability dot of a row: the last Test connection of its address (any user's).
+      reachability: (row: FormRow) => {
+        const port = Number(row.port.trim() || DEFAULT_VNC_PORT);
+        return row.host.trim() && Number.isInteger(port) ? (deps.supervisor.lastProbe(row.host.trim(), port) ?? null) : null;
+      },
       csrf: csrf.token,
       status: deps.status(),
       defaultPort: DEFAULT_VNC_PORT,
@@ -175,7 +245,7 @@ export function configPageRouter(deps: RouteDeps): Router {
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
+    if (!fromThisSite(req) || !csrf.verify(body._csrf)) {
       render(
         res,
         rowsFromConfig(service),
@@ -199,10 +269,11 @@ export function configPageRouter(deps: RouteDeps): Router {
       return;
     }
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
-      const row = rows[Number(body.probe)]!;
-      const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
-      if (checked.ok) row.probe = await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout);
-      else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
+      const index = Number(body.probe);
+      const row = rows[index]!;
+      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index] });
+      if (probed.ok) row.probe = probed.result;
+      else for (const e of probed.errors) row.errors[e.field as 'host' | 'port' | 'password'] = e.message;
       askToRetype(rows);
       render(res, rows, null);
       return;
@@ -210,9 +281,8 @@ export function configPageRouter(deps: RouteDeps): Router {
 
     const built = configFromRows(rows, typed);
     if (!built.config) {
-      const first = built.errors[0]!;
       askToRetype(rows);
-      render(res, rows, { kind: 'error', text: `Not saved: ${first.field}: ${first.message}` }, 400);
+      render(res, rows, { kind: 'error', text: `Not saved: ${built.summary}` }, 400);
       return;
     }
     const { config, passwords } = built;
