@@ -5,9 +5,9 @@
 // The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
+import { pageLanguage, translator } from '../shared/i18n/index.js';
 import {
   DEFAULT_VNC_PORT,
-  PASSWORD_AND_REMOVE,
   passwordsClearedText,
   probeText,
   rowFieldOf,
@@ -16,6 +16,9 @@ import {
   targetsFromRows,
 } from '../shared/form-rules.js';
 
+/** The page's language (the server chose it: ?lang=, else Accept-Language) and its texts. */
+const LANG = pageLanguage(document.documentElement.lang);
+const say = translator(LANG);
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
 const list = document.getElementById('targets');
@@ -24,7 +27,8 @@ const statusBody = document.getElementById('status-body');
 
 /** Headers of every API call; `auth` is filled by the ctrlX token module when present. */
 function headers(json) {
-  const h = { Accept: 'application/json' };
+  // Problem answers in the page's language.
+  const h = { Accept: 'application/json', 'Accept-Language': LANG };
   if (json) h['Content-Type'] = 'application/json';
   const token = window.ctrlxToken?.();
   if (token) h.Authorization = `Bearer ${token}`;
@@ -86,21 +90,25 @@ function updateLine(row) {
   const host = field(row, 'host').value.trim();
   const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
   const title = field(row, 'name').value.trim() || host;
-  row.querySelector('[data-field="title"]').textContent = title || 'New target';
-  row.querySelector('[data-field="open"]').setAttribute('aria-label', `Open ${title || 'new target'}`);
-  row.querySelector('[data-action="edit"]').setAttribute('aria-label', `Edit ${title || 'new target'}`);
+  row.querySelector('[data-field="title"]').textContent = title || say('settings.newTarget');
+  row.querySelector('[data-field="open"]').setAttribute('aria-label', say('settings.openNamed', { name: title || say('settings.newTargetLower') }));
+  row.querySelector('[data-action="edit"]').setAttribute('aria-label', say('settings.editNamed', { name: title || say('settings.newTargetLower') }));
   row.querySelector('[data-field="address"]').textContent = host ? `${host}:${port}` : '';
   const id = field(row, 'id').value;
   const open = row.querySelector('[data-field="open"]');
   open.classList.toggle('hidden', !id);
-  open.href = `../viewer/?target=${encodeURIComponent(id)}`;
+  const viewer = new URL('../viewer/', location.href);
+  viewer.searchParams.set('target', id);
+  const forced = new URLSearchParams(location.search).get('lang');
+  if (forced) viewer.searchParams.set('lang', forced);
+  open.href = `${viewer.pathname}${viewer.search}`;
 }
 
 /** The reachability dot of a row: `ok`, `bad` or `unknown`, with what it means in words. */
 function setDot(row, state, text) {
   const dot = row.querySelector('[data-field="dot"]');
   dot.className = `dot dot-${state}`;
-  const words = state === 'unknown' ? 'Not tested yet' : `${state === 'ok' ? 'Reachable' : 'Not reachable'}: ${text}`;
+  const words = state === 'unknown' ? say('settings.notTested') : say(state === 'ok' ? 'settings.reachable' : 'settings.notReachable', { text });
   dot.setAttribute('aria-label', words);
   dot.title = words;
 }
@@ -145,11 +153,11 @@ window.addEventListener('beforeunload', (event) => {
 /** Shows whether a password is stored for a row, and empties its password field. */
 function setPasswordState(row, set) {
   const state = row.querySelector('[data-field="passwordState"]');
-  state.textContent = set ? 'Password set' : 'No password stored';
+  state.textContent = set ? say('settings.password.set') : say('settings.password.none');
   state.classList.toggle('password-set', set);
   const input = field(row, 'password');
   input.value = '';
-  input.placeholder = set ? 'unchanged' : 'optional';
+  input.placeholder = set ? say('settings.password.unchanged') : say('settings.password.optional');
   const box = field(row, 'removePassword');
   box.checked = false;
   box.value = field(row, 'id').value;
@@ -175,15 +183,16 @@ function collect() {
       removePassword: field(row, 'removePassword').checked,
     })),
   );
-  for (const i of conflicts) setError(all[i], 'password', PASSWORD_AND_REMOVE);
-  if (conflicts.length) return { problem: `${targetLabel(conflicts[0], field(all[conflicts[0]], 'name').value)}: ${PASSWORD_AND_REMOVE}` };
+  const conflict = say('form.passwordAndRemove');
+  for (const i of conflicts) setError(all[i], 'password', conflict);
+  if (conflicts.length) return { problem: `${targetLabel(conflicts[0], field(all[conflicts[0]], 'name').value, LANG)}: ${conflict}` };
   // The rules the page can check itself (the server checks them all again).
   let problem = '';
   targets.forEach((t, i) => {
     const row = all[rowOf[i]];
-    for (const p of targetProblems(t)) {
+    for (const p of targetProblems(t, LANG)) {
       setError(row, p.field, p.message);
-      problem ||= `${targetLabel(rowOf[i], field(row, 'name').value)}: ${p.message}`;
+      problem ||= `${targetLabel(rowOf[i], field(row, 'name').value, LANG)}: ${p.message}`;
     }
   });
   return problem ? { problem } : { targets, rowOf };
@@ -194,7 +203,7 @@ async function save() {
   all.forEach(clearErrors);
   const collected = collect();
   if (collected.problem) {
-    show('error', `Not saved: ${collected.problem}`);
+    show('error', say('settings.msg.notSaved', { problem: collected.problem }));
     focusFirstError();
     return;
   }
@@ -212,10 +221,10 @@ async function save() {
     });
     dirty = false;
     const cleared = res.data.targets.filter((t) => (res.data.passwordsCleared || []).includes(t.id)).map((t) => t.name);
-    const clearedText = cleared.length ? ` ${passwordsClearedText(cleared)}` : '';
+    const clearedText = cleared.length ? ` ${passwordsClearedText(cleared, LANG)}` : '';
     const failed = failedTests();
-    if (failed.length) show('warn', `Saved, but the last Test connection failed for ${failed.join('; ')}${clearedText}`);
-    else show('ok', `Saved. New viewer sessions use these targets now.${clearedText}`);
+    if (failed.length) show('warn', `${say('settings.msg.savedWarn', { list: failed.join('; ') })}${clearedText}`);
+    else show('ok', `${say('settings.msg.saved')}${clearedText}`);
     await refreshStatus();
     return;
   }
@@ -226,16 +235,16 @@ async function save() {
     if (!at) continue;
     const row = all[rowOf[at.target]];
     setError(row, at.field, e.message);
-    first ||= `${targetLabel(rowOf[at.target], field(row, 'name').value)}: ${e.message}`;
+    first ||= `${targetLabel(rowOf[at.target], field(row, 'name').value, LANG)}: ${e.message}`;
   }
-  show('error', `Not saved: ${first || p.detail || `HTTP ${res.status}`}`);
+  show('error', say('settings.msg.notSaved', { problem: first || p.detail || `HTTP ${res.status}` }));
   focusFirstError();
 }
 
 async function probe(row) {
   const out = row.querySelector('[data-field="probe"]');
   out.className = 'probe probe-busy';
-  out.textContent = 'Testing…';
+  out.textContent = say('settings.testing');
   clearErrors(row);
   const host = field(row, 'host').value.trim();
   const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
@@ -246,14 +255,14 @@ async function probe(row) {
   const res = await call('POST', 'probe', body);
   if (res.ok) {
     out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
-    out.textContent = probeText(res.data, Boolean(typed));
+    out.textContent = probeText(res.data, Boolean(typed), LANG);
     // Remembered for Save, which warns (without refusing) when the last test of a target failed.
     row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
     row.dataset.lastTestOf = `${host}:${port}`;
     setDot(row, res.data.ok ? 'ok' : 'bad', out.textContent);
   } else {
     out.className = 'probe probe-bad';
-    out.textContent = res.data?.detail || `Test failed (HTTP ${res.status})`;
+    out.textContent = res.data?.detail || say('settings.testFailed', { status: res.status });
     for (const e of (res.data?.errors) || []) setError(row, e.field, e.message);
   }
 }
@@ -264,7 +273,7 @@ function failedTests() {
     .map((row, i) => {
       const address = `${field(row, 'host').value.trim()}:${field(row, 'port').value.trim() || DEFAULT_VNC_PORT}`;
       if (row.dataset.lastTest !== 'failed' || row.dataset.lastTestOf !== address) return '';
-      return `${targetLabel(i, field(row, 'name').value)}: ${row.querySelector('[data-field="probe"]').textContent}`;
+      return `${targetLabel(i, field(row, 'name').value, LANG)}: ${row.querySelector('[data-field="probe"]').textContent}`;
     })
     .filter(Boolean);
 }
@@ -272,7 +281,7 @@ function failedTests() {
 function renumber() {
   rows().forEach((row, i) => {
     row.dataset.index = String(i);
-    row.querySelector('legend').textContent = `Target ${i + 1}`;
+    row.querySelector('legend').textContent = say('settings.targetN', { n: i + 1 });
     for (const b of row.querySelectorAll('button[value]')) b.value = String(i);
     row.querySelector('.hint').id = `password-hint-${i}`;
     field(row, 'password').setAttribute('aria-describedby', `password-hint-${i}`);
@@ -309,7 +318,7 @@ function addRow() {
 function removeRow(row) {
   const name = field(row, 'name').value.trim() || field(row, 'host').value.trim();
   // Nothing is deleted before Save, but a row with values is work to lose: ask first.
-  if ((name || field(row, 'id').value) && !window.confirm(`${name ? `Remove "${name}"` : 'Remove this target'}? It is deleted from the controller when you save.`)) return;
+  if ((name || field(row, 'id').value) && !window.confirm(name ? say('settings.confirmRemoveNamed', { name }) : say('settings.confirmRemove'))) return;
   dirty = true;
   if (rows().length === 1) {
     resetRow(row);
@@ -318,7 +327,7 @@ function removeRow(row) {
     row.remove();
   }
   renumber();
-  show('info', 'Target removed from the form; Save to apply.');
+  show('info', say('settings.msg.removed'));
 }
 
 form.addEventListener('submit', (event) => {
@@ -329,7 +338,7 @@ form.addEventListener('submit', (event) => {
   const run = action === 'probe' ? probe(row) : action === 'remove' ? removeRow(row) : action === 'add' ? addRow() : save();
   if (button && run instanceof Promise) {
     button.disabled = true;
-    run.catch((err) => show('error', `Request failed: ${err.message}`)).finally(() => (button.disabled = false));
+    run.catch((err) => show('error', say('settings.msg.requestFailed', { reason: err.message }))).finally(() => (button.disabled = false));
   }
 });
 
@@ -350,11 +359,11 @@ async function refreshStatus() {
       // The login expired: every further poll would be another failed login, which the app
       // counts per address (too many lock this address out for a while). Stop and say so.
       clearInterval(poller);
-      show('error', 'The ctrlX login of this page has ended, so the status is no longer updated. Open the settings again from the ctrlX menu.');
+      show('error', say('settings.msg.loginEnded'));
     } else if (res.status === 429) {
       const wait = Number(res.headers.get('Retry-After')) || 60;
       pausedUntil = Date.now() + wait * 1000;
-      show('error', (res.data?.detail) || `Too many requests; the status resumes in ${wait} s.`);
+      show('error', res.data?.detail || say('settings.msg.statusPaused', { seconds: wait }));
     }
   } catch {
     // The app may be restarting; the next poll tries again.

@@ -9,6 +9,7 @@
  * page and the plain-text refusal of a WebSocket upgrade (src/web/respond.ts). Nothing else turns
  * errors into HTTP answers, and nothing parses an error's message.
  */
+import { fieldMessageOf } from './shared/form-rules.js';
 import { type Lang, type Message, type MessageKey, render, translate } from './shared/i18n/index.js';
 
 /** What every error of one code has in common. */
@@ -92,13 +93,23 @@ export const PROBLEM_TYPES: readonly string[] = [...new Set(Object.keys(ERROR_KI
 export interface FieldError {
   field: string;
   message: string;
-  /** The message as a catalogue key, for answers in the request's language (never sent as such). */
+  /**
+   * The message as a catalogue message, for answers in the request's language, when it has
+   * placeholders (set non-enumerable: never sent, not compared); the form's fixed messages are
+   * found by their text.
+   */
   i18n?: Message;
 }
 
-/** The message of a field error in `lang` (as written when it has no catalogue key). */
+/** The catalogue message of a field error: its own, or that of a message of the form's rules. */
+function fieldMessageOfError(error: FieldError): Message | undefined {
+  return error.i18n ?? fieldMessageOf(error.message);
+}
+
+/** The message of a field error in `lang` (as written when it has no catalogue message). */
 export function fieldMessageIn(error: FieldError, lang: Lang): string {
-  return error.i18n ? render(lang, error.i18n) : error.message;
+  const m = fieldMessageOfError(error);
+  return m ? render(lang, m) : error.message;
 }
 
 export interface AppErrorOptions {
@@ -178,8 +189,22 @@ export class AppError extends Error {
 /** A 400 for invalid input, naming the first field and listing all. */
 export function validationError(errors: readonly FieldError[], detailPrefix = 'The configuration is invalid'): AppError {
   const first = errors[0];
+  // The detail in the request's language where the prefix is one the pages show.
+  const prefix = PREFIX_KEYS.find((key) => translate('en', key) === detailPrefix);
+  let i18n: Message | undefined;
+  if (prefix) {
+    const message = first ? fieldMessageOfError(first) : undefined;
+    const parts: Record<string, Message> = { prefix: { key: prefix }, ...(message ? { message } : {}) };
+    i18n = first
+      ? { key: 'problem.invalidField', params: { field: first.field, ...(message ? {} : { message: first.message }) }, parts }
+      : { key: prefix };
+  }
   return new AppError(ERR_VALIDATION, first ? `${detailPrefix}: ${first.field}: ${first.message}` : detailPrefix, {
     ...(first ? { field: first.field } : {}),
     errors,
+    ...(i18n ? { i18n } : {}),
   });
 }
+
+/** The prefixes of validation details that the pages show (the configuration, Test connection). */
+const PREFIX_KEYS: readonly MessageKey[] = ['problem.prefix.config', 'problem.prefix.probe'];

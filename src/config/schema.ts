@@ -7,7 +7,9 @@
  */
 import type { FieldError } from '../errors.js';
 import { isValidHost, parsePort } from '../relay/address.js';
+import type { Message } from '../shared/i18n/index.js';
 import {
+  duplicateId,
   duplicateIdMessage,
   HOST_MESSAGE,
   hostProblem,
@@ -74,6 +76,8 @@ export interface Issue {
   path: Path;
   message: string;
   abort?: boolean;
+  /** The message as a catalogue message, when it has placeholders (answers in other languages). */
+  i18n?: Message;
 }
 
 /** What a check returns: the value to keep (trimmed strings) or `undefined` after an aborting issue. */
@@ -277,7 +281,7 @@ function checkConfig(raw: unknown, fields: Record<string, Check>): { value: unkn
     const seen = new Map<string, number>();
     (value as { targets: { id: string }[] }).targets.forEach((t, i) => {
       const first = seen.get(t.id.toLowerCase());
-      if (first !== undefined) issues.push({ path: ['targets', i, 'id'], message: duplicateIdMessage(t.id, first) });
+      if (first !== undefined) issues.push({ path: ['targets', i, 'id'], message: duplicateIdMessage(t.id, first), i18n: duplicateId(t.id, first) });
       else seen.set(t.id.toLowerCase(), i);
     });
   }
@@ -302,7 +306,12 @@ export function fieldName(path: readonly PropertyKey[]): string {
 
 /** Problems as field errors (`targets[0].host`). */
 function fieldErrors(issues: readonly Issue[]): FieldError[] {
-  return issues.map((issue) => ({ field: fieldName(issue.path) || '(root)', message: issue.message }));
+  return issues.map((issue) => {
+    const error: FieldError = { field: fieldName(issue.path) || '(root)', message: issue.message };
+    // Not enumerable: never sent as such, and the error compares as { field, message }.
+    if (issue.i18n) Object.defineProperty(error, 'i18n', { value: issue.i18n, enumerable: false });
+    return error;
+  });
 }
 
 /** `raw` with `version` filled in when it is an object without one. */

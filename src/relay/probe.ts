@@ -66,6 +66,9 @@ export interface ProbeResult {
   asksPassword?: boolean;
 }
 
+/** The last test of an address: whether it reached a VNC server, in words, when, and its outcome (for other languages). */
+export type LastProbe = { ok: boolean; message: string; at: number } & Pick<ProbeResult, 'outcome' | 'target' | 'version'>;
+
 /** How long to wait after a 3.3 greeting for the refusal that may follow it at once. */
 const REFUSAL_WAIT_MS = 250;
 
@@ -250,7 +253,7 @@ export class Prober {
   private readonly seen = new Map<string, Seen>();
   private readonly running = new Map<string, Promise<ProbeResult>>();
   /** The last answer that connected, per target: the settings page's reachability dot. */
-  private readonly latest = new Map<string, { ok: boolean; message: string; at: number }>();
+  private readonly latest = new Map<string, LastProbe>();
 
   constructor(limits: ProbeLimits = {}) {
     this.cacheMs = limits.cacheMs ?? 10_000;
@@ -297,13 +300,20 @@ export class Prober {
   }
 
   /** The last test of `host:port` that connected (any user's), or undefined. */
-  last(host: string, port: number): { ok: boolean; message: string; at: number } | undefined {
+  last(host: string, port: number): LastProbe | undefined {
     return this.latest.get(formatHostPort(host, port));
   }
 
   private remember(key: string, asked: string, result: ProbeResult): void {
     this.latest.delete(key);
-    this.latest.set(key, { ok: result.ok, message: result.message, at: Date.now() });
+    this.latest.set(key, {
+      ok: result.ok,
+      message: result.message,
+      at: Date.now(),
+      outcome: result.outcome,
+      target: result.target,
+      ...(result.version !== undefined ? { version: result.version } : {}),
+    });
     if (this.latest.size > MAX_REMEMBERED) this.latest.delete(this.latest.keys().next().value!);
     // Only a VNC server that greeted and was left before a login counts towards its lockout.
     const unclean = result.version !== undefined && result.login === undefined;

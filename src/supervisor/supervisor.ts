@@ -25,7 +25,7 @@ import { type Message, type MessageKey, type Params, translate } from '../shared
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
-import { Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
+import { type LastProbe, Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
 import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
@@ -283,7 +283,7 @@ export class Supervisor {
   }
 
   /** The last "Test connection" of `host:port` that connected, for the settings page's dots. */
-  lastProbe(host: string, port: number): { ok: boolean; message: string; at: number } | undefined {
+  lastProbe(host: string, port: number): LastProbe | undefined {
     return this.prober.last(host, port);
   }
 

@@ -123,10 +123,16 @@ describe('the form rules (src/shared/form-rules.ts)', () => {
     }
   });
 
-  it('is browser-safe: the compiled module imports nothing', () => {
+  it('is browser-safe: the compiled module imports only the message catalogues (src/shared/i18n/), which import nothing else', () => {
     const compiled = fs.readFileSync(new URL('../../src/shared/form-rules.js', import.meta.url), 'utf8');
-    assert.doesNotMatch(compiled, /^\s*import\s/m);
+    const imports = [...compiled.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+    assert.deepEqual(imports, ['./i18n/index.js']);
     assert.doesNotMatch(compiled, /\brequire\(/);
+    for (const file of ['index.js', 'en.js', 'de.js']) {
+      const source = fs.readFileSync(new URL(`../../src/shared/i18n/${file}`, import.meta.url), 'utf8');
+      for (const m of source.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)) assert.match(m[1]!, /^\.\/(en|de)\.js$/, `${file} imports ${m[1]}`);
+      assert.doesNotMatch(source, /\brequire\(/);
+    }
   });
 
   it('is the only copy: public/config.js imports it and keeps none of the rules itself', () => {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { ERROR_KINDS, type ErrorCode } from '../../src/errors.js';
 import { en } from '../../src/shared/i18n/en.js';
-import { API, PREFIX, RELAY, assertProblem, client, config, startTestApp, target, vncServer, type FakeServer, type TestApp } from '../helpers/app.js';
+import { API, PREFIX, RELAY, assertProblem, client, config, csrfToken, startTestApp, target, vncServer, type FakeServer, type TestApp } from '../helpers/app.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
 
@@ -140,3 +140,62 @@ describe('rate limits in the request\'s language', () => {
     assert.equal(de.type, english.type);
   });
 });
+
+describe('the settings in German: field messages of the API and of the form without JavaScript', () => {
+  let app: TestApp;
+  let http: ReturnType<typeof client>;
+  before(async () => {
+    app = await startTestApp({ initial: config(target('presse', 5900, '192.168.1.50', 'Presse')) });
+    http = client(app.port);
+  });
+  after(async () => {
+    await app?.close();
+  });
+
+  it('PUT api/v1/config with a wrong port and a taken id: Problem detail and field messages in German, fields as paths', async () => {
+    const bad = { targets: [{ id: 'presse', name: 'Presse', host: '192.168.1.300', port: 0 }, { id: 'Presse', name: 'Zwei', host: 'hmi-2', port: 5901 }] };
+    const de = assertProblem(await http.put(`${API}/config`, bad, { headers: DE }), 400);
+    assert.equal(de.title, 'Prüfung fehlgeschlagen');
+    assert.equal(de.field, 'targets[0].host');
+    assert.equal(de.detail, 'Die Konfiguration ist ungültig: targets[0].host: Host: Vier Zahlen mit Punkten müssen eine IPv4-Adresse sein, jede Zahl von 0 bis 255, z. B. 192.168.1.20');
+    assert.deepEqual(de.errors, [
+      { field: 'targets[0].host', message: 'Host: Vier Zahlen mit Punkten müssen eine IPv4-Adresse sein, jede Zahl von 0 bis 255, z. B. 192.168.1.20' },
+      { field: 'targets[0].port', message: 'Port: Geben Sie eine Zahl von 1 bis 65535 ein' },
+      { field: 'targets[1].id', message: 'ID: „Presse“ wird bereits von Ziel 1 verwendet' },
+    ]);
+    const english = assertProblem(await http.put(`${API}/config`, bad, { headers: EN }), 400);
+    assert.deepEqual(
+      english.errors.map((e: { message: string }) => e.message),
+      ['Host: four numbers with dots must be an IPv4 address, each number from 0 to 255, e.g. 192.168.1.20', 'Port: enter a number from 1 to 65535', 'ID: "Presse" is already used by target 1'],
+    );
+    assert.equal(english.type, de.type);
+  });
+
+  it('Test connection with a wrong address: the Problem in German', async () => {
+    const de = assertProblem(await http.post(`${API}/probe`, { host: '', port: 'x' }, { headers: DE }), 400);
+    assert.match(de.detail, /^Dieses Ziel kann nicht getestet werden: host: Host: Geben Sie eine IP-Adresse oder einen Hostnamen ein/);
+    assert.deepEqual(de.errors.map((e: { field: string }) => e.field), ['host', 'port']);
+  });
+
+  it('the form without JavaScript with ?lang=de: German page, German error next to the field, ?lang=de kept after saving', async () => {
+    const page = await http.get(`${PREFIX}/config/?lang=de`, { headers: EN });
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<html lang="de">/);
+    assert.match(page.text, /<h1>VNC-Ziele<\/h1>/);
+    assert.match(page.text, /<form id="config-form" method="post" action="\.\/\?lang=de"/);
+    assert.match(page.text, /href="\.\.\/viewer\/\?lang=de">Viewer öffnen<\/a>/);
+    assert.match(page.text, />Verbindung testen<\/button>/);
+    const token = csrfToken(page.text);
+    const row = (port: string): [string, string][] => [['id', 'presse'], ['name', 'Presse'], ['host', '192.168.1.50'], ['port', port], ['idleTimeout', '']];
+    const bad = await http.form(`${PREFIX}/config/?lang=de`, [['_csrf', token], ...row('70000'), ['action', 'save']], { headers: EN });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /Nicht gespeichert: Ziel 1 \(Presse\): Port: Geben Sie eine Zahl von 1 bis 65535 ein/);
+    assert.match(bad.text, /<span class="error" data-for="port">Port: Geben Sie eine Zahl von 1 bis 65535 ein<\/span>/);
+    const saved = await http.form(`${PREFIX}/config/?lang=de`, [['_csrf', token], ...row('5901'), ['action', 'save']], { headers: EN });
+    assert.equal(saved.status, 303);
+    assert.equal(saved.headers.location, './?m=saved&lang=de');
+    const after = await http.get(`${PREFIX}/config/?m=saved&lang=de`, { headers: EN });
+    assert.match(after.text, /Gespeichert\. Neue Viewer-Sitzungen verwenden ab jetzt diese Ziele\./);
+  });
+});
+
