@@ -136,6 +136,44 @@ describe('the pages in German (chromium)', () => {
     assert.match(state.status, /^Verbunden mit Gesperrt/);
   });
 
+  e2e('a German browser gets the settings page in German: labels, a field error from the page, Test connection, Save', async ({ defer }) => {
+    const page = await pageIn('de-DE', defer);
+    await page.goto(`${app.origin}/ctrlx-novnc/config/`);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'de');
+    assert.equal(await page.title(), 'Einstellungen · Fernbildschirm');
+    assert.equal(await page.locator('h1').textContent(), 'VNC-Ziele');
+    const first = page.locator('fieldset.target').first();
+    await first.getByRole('button', { name: 'Presse bearbeiten' }).click();
+    assert.equal(await first.getByLabel('IP-Adresse oder Hostname').count(), 1);
+    assert.equal(await first.getByRole('button', { name: 'Verbindung testen' }).count(), 1);
+    // Test connection on the demo server (no password): the answer in German.
+    await first.getByRole('button', { name: 'Verbindung testen' }).click();
+    await until('the German test result', async () => {
+      const text = (await first.locator('[data-field="probe"]').textContent()) ?? '';
+      return { ok: /^VNC-Server, RFB 003\.008\. Er verlangt kein Passwort: Viewer verbinden sich ohne\.$/.test(text), seen: text };
+    });
+    assert.match((await first.locator('[data-field="dot"]').getAttribute('aria-label')) ?? '', /^Erreichbar: /);
+    // A port the page itself refuses: the message in German, next to the field and at the top.
+    await first.locator('input[name="port"]').fill('0');
+    await page.getByRole('button', { name: 'Speichern', exact: true }).click();
+    await until('the German error', async () => {
+      const text = (await page.locator('#message').textContent()) ?? '';
+      return { ok: text === 'Nicht gespeichert: Ziel 1 (Presse): Port: Geben Sie eine Zahl von 1 bis 65535 ein', seen: text };
+    });
+    assert.equal(await first.locator('.error[data-for="port"]').textContent(), 'Port: Geben Sie eine Zahl von 1 bis 65535 ein');
+    await first.locator('input[name="port"]').fill(String(demo.port));
+    await page.getByRole('button', { name: 'Speichern', exact: true }).click();
+    await until('saved, in German', async () => {
+      const text = (await page.locator('#message').textContent()) ?? '';
+      return { ok: text.startsWith('Gespeichert'), seen: text };
+    });
+    // The live status panel is fetched again in the page's language.
+    await until('the status panel in German', async () => {
+      const text = (await page.locator('#status-body').textContent()) ?? '';
+      return { ok: text.includes('Offene Sitzungen') && text.includes('Ziele'), seen: text.slice(0, 120) };
+    });
+  });
+
   e2e('?lang=de in an English browser: German, and kept in the link to the settings; without it English', async ({ defer }) => {
     const page = await pageIn('en-US', defer);
     await page.goto(`${app.origin}/ctrlx-novnc/viewer/?target=presse&lang=de`);
@@ -144,6 +182,14 @@ describe('the pages in German (chromium)', () => {
     assert.equal(await page.locator('html').getAttribute('lang'), 'de');
     const href = (await page.locator('#settings-link').getAttribute('href')) ?? '';
     assert.equal(href, '../config/?lang=de');
+    // Into the settings and back: German all the way (the token module keeps ?lang= in the link).
+    await page.locator('#settings-link').click();
+    await page.waitForURL(/\/config\/\?lang=de/);
+    assert.equal(await page.locator('h1').textContent(), 'VNC-Ziele');
+    assert.equal(await page.locator('html').getAttribute('lang'), 'de');
+    await page.getByRole('link', { name: 'Viewer öffnen' }).click();
+    await page.waitForURL(/\/viewer\/\?lang=de/);
+    assert.match((await waitForPhase(page, 'connected')).status, /^Verbunden mit/);
     await page.goto(`${app.origin}/ctrlx-novnc/viewer/?target=presse`);
     const english = await waitForPhase(page, 'connected');
     assert.match(english.status, /^Connected to Presse/);
@@ -152,8 +198,8 @@ describe('the pages in German (chromium)', () => {
     recordReliability({
       table: 'inputs',
       name: 'viewer in German',
-      tried: 'chromium with locale de-DE and de-AT, and en-US with ?lang=de: connect, disconnect, a port that is not VNC, the password dialog with a wrong then the right password',
-      outcome: 'every text German (toolbar, status, overlay, dialog, its error), <html lang="de">; ?lang=de kept in the settings link; en-US without it English',
+      tried: 'chromium with locale de-DE and de-AT, and en-US with ?lang=de: viewer (connect, disconnect, a port that is not VNC, the password dialog with a wrong then the right password) and settings page (labels, Test connection, a field error, Save, live status)',
+      outcome: 'every text German, <html lang="de">; ?lang=de kept from viewer to settings and back; en-US without it English',
     });
   });
 });
