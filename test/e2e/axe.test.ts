@@ -2,7 +2,7 @@
  * An axe-core scan (WCAG 2.x rules, injected into chromium) of the viewer and the settings page,
  * in English and in German: the viewer connected to the demo server, disconnected, and with the
  * VNC password dialog open (a demo server that asks for a password), the empty state, and the
- * settings page. No violation of impact `serious` or `critical` may be found.
+ * settings page (the list, and a target's fields open with an error). No violation of impact `serious` or `critical` may be found.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -116,17 +116,27 @@ describe('axe-core scan of the viewer and the settings page, English and German 
       await page.goto(`${app.origin}/ctrlx-novnc/config/`);
       await page.locator('form').first().waitFor();
       await check('settings page');
+      // The fields of the first target open, with an error the page found.
+      const first = page.locator('fieldset.target').first();
+      await first.locator('[data-action="edit"]').click();
+      await first.locator('input[name="port"]').fill('0');
+      await page.locator('.form-actions [data-action="save"]').click();
+      await until('the error next to the port', async () => {
+        const text = (await first.locator('.error[data-for="port"]').textContent()) ?? '';
+        return { ok: text.length > 0, seen: text };
+      });
+      await check('settings page with a field error');
       assert.deepEqual(problems, [], 'no serious or critical violation');
       process.stdout.write(`# axe ${scans.filter((l) => l.startsWith(lang)).join('; ')}\n`);
     });
   }
 
   after(() => {
-    if (scans.length === 12) {
+    if (scans.length === 14) {
       recordReliability({
         table: 'inputs',
         name: 'axe-core scan of the pages',
-        tried: 'axe-core in chromium, English and German: viewer connected, disconnected, password dialog (with and without its error), empty state; settings page',
+        tried: 'axe-core in chromium, English and German: viewer connected, disconnected, password dialog (with and without its error), empty state; settings page (list, and a field error)',
         outcome: `no serious or critical violation in ${scans.length} scans`,
       });
     }
