@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { de } from '../../src/shared/i18n/de.js';
 import { en } from '../../src/shared/i18n/en.js';
+import * as rules from '../../src/shared/form-rules.js';
 import { CATALOGUES, fill, LANGUAGES, negotiateLanguage, pageLanguage, pickLanguage, placeholders, translate } from '../../src/shared/i18n/index.js';
 
 /** What differs between two catalogues: keys missing in either, placeholder sets that differ, empty texts. */
@@ -109,3 +110,48 @@ describe('language negotiation', () => {
     assert.equal(pageLanguage('fr'), 'en');
   });
 });
+
+describe('the form\'s messages in German', () => {
+  it('every field message constant of the form rules has its German text; other texts stay as they are', () => {
+    const constants = Object.entries(rules).filter(([name, v]) => name.endsWith('_MESSAGE') && typeof v === 'string') as [string, string][];
+    assert.ok(constants.length >= 10, constants.map(([n]) => n).join(', '));
+    for (const [name, text] of constants) {
+      assert.ok(rules.fieldMessageOf(text), `${name} is a catalogue message`);
+      const german = rules.fieldMessageIn(text, 'de');
+      assert.notEqual(german, text, `${name} in German`);
+      assert.equal(rules.fieldMessageIn(text, 'en'), text);
+    }
+    assert.equal(rules.fieldMessageIn('something else', 'de'), 'something else');
+    assert.equal(rules.PORT_MESSAGE, 'Port: enter a number from 1 to 65535');
+    assert.equal(rules.fieldMessageIn(rules.PORT_MESSAGE, 'de'), 'Port: Geben Sie eine Zahl von 1 bis 65535 ein');
+  });
+
+  it('labels, a taken id, cleared passwords and the page\'s own checks in German', () => {
+    assert.equal(rules.targetLabel(1, 'Schweißen', 'de'), 'Ziel 2 (Schweißen)');
+    assert.equal(rules.targetLabel(0, '', 'de'), 'Ziel 1');
+    assert.equal(rules.targetLabel(1, 'Welder'), 'Target 2 (Welder)');
+    assert.equal(rules.duplicateIdMessage('press', 0), 'ID: "press" is already used by target 1');
+    assert.equal(translate('de', rules.duplicateId('press', 0).key, rules.duplicateId('press', 0).params), 'ID: „press“ wird bereits von Ziel 1 verwendet');
+    assert.match(rules.passwordsClearedText(['Presse', 'Linie 2'], 'de'), /^Das gespeicherte VNC-Passwort von „Presse“, „Linie 2“ wurde gelöscht/);
+    assert.deepEqual(rules.targetProblems({ id: 'a', name: '', host: '192.168.1.300', port: 0 }, 'de').map((p) => p.message), [
+      'Name: Geben Sie einen Namen ein, z. B. HMI Pressenlinie',
+      'Host: Vier Zahlen mit Punkten müssen eine IPv4-Adresse sein, jede Zahl von 0 bis 255, z. B. 192.168.1.20',
+      'Port: Geben Sie eine Zahl von 1 bis 65535 ein',
+    ]);
+  });
+
+  it('Test connection answers in German by outcome; English keeps the probe\'s own sentence', () => {
+    const vnc = { ok: true, outcome: 'vnc', message: 'VNC server, RFB 003.008; logged in, no password needed', target: '10.0.0.5:5900', version: 'RFB 003.008', asksPassword: false };
+    assert.equal(rules.probeText(vnc, false, 'de'), 'VNC-Server, RFB 003.008. Er verlangt kein Passwort: Viewer verbinden sich ohne Passwort.');
+    assert.equal(rules.probeText(vnc, false), 'VNC server, RFB 003.008. It asks for no password: viewers connect without one.');
+    const rejected = { ...vnc, ok: false, outcome: 'login-rejected', asksPassword: true };
+    assert.equal(rules.probeText(rejected, true, 'de'), 'VNC-Server, RFB 003.008. Er verlangt ein Passwort: Das eingegebene Passwort wurde nicht angenommen (falsches Passwort).');
+    const refused = { ok: false, outcome: 'refused', message: 'connection refused: nothing listens on 10.0.0.5:5900', target: '10.0.0.5:5900' };
+    assert.equal(rules.probeText(refused, false, 'de'), 'Verbindung abgelehnt: Unter 10.0.0.5:5900 antwortet kein Dienst');
+    assert.equal(rules.probeText(refused, false, 'en'), refused.message);
+    const earlier = { ...refused, nextTestIn: 7, message: `${refused.message} (tested 3 s ago; …)` };
+    assert.match(rules.probeText(earlier, false, 'de'), /^Verbindung abgelehnt: .* \(Antwort eines früheren Tests: .* in 7 s\)$/);
+    assert.equal(rules.probeText(earlier, false, 'en'), earlier.message);
+  });
+});
+
