@@ -28,6 +28,12 @@ import { silentLogger, type Logger } from '../log.js';
 
 export type RelayState = 'running' | 'stopped';
 
+/** Who opens a session: the login's user name and role, and the viewer page's own id. */
+export interface SessionWho {
+  identity: { name: string; role: 'watch' | 'operate' | 'manage' };
+  viewerId?: string | undefined;
+}
+
 export interface SessionStatus {
   id: number;
   targetId: string | undefined;
@@ -215,7 +221,7 @@ export class Supervisor {
   }
 
   /** Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, _who?: SessionWho): void {
     const admitted = this.admit(targetId);
     if ('kind' in admitted) {
       rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { tokenFromProtocols, tokenFromRequest, type Access, type Authenticator } from '../ctrlx/auth.js';
+import { LOCAL_IDENTITY, tokenFromProtocols, tokenFromRequest, type Access, type Authenticator, type Identity } from '../ctrlx/auth.js';
 import { AppError, ERR_TOO_MANY_FAILED_LOGINS, ERR_UNAUTHORIZED } from '../errors.js';
 import { failedLoginsDetail, type FailedLoginLimiter } from './rate-limit.js';
 
@@ -20,8 +20,8 @@ export interface Guard {
   api(access: Access): RequestHandler;
   /** Middleware for HTML pages (header, `?token=`/`?access_token=`, or a `_token` form field). */
   page(access: Access): RequestHandler;
-  /** Checks a relay upgrade (subprotocol, header or query token); rejects with an AppError. */
-  upgrade(req: IncomingMessage): Promise<void>;
+  /** Checks a relay upgrade (subprotocol, header or query token); resolves with who it is, rejects with an AppError. */
+  upgrade(req: IncomingMessage): Promise<Identity>;
   /** True when tokens are checked. */
   readonly enabled: boolean;
 }
@@ -31,10 +31,15 @@ export interface Guard {
  * @param auth the token checks, or null for none (authentication off: everything passes)
  * @param logins failed logins per client; without it failures are not counted
  */
+/** Who made the request, as the guard found it (`manage` "local" with authentication off). */
+export function identityOf(res: Response): Identity {
+  return (res.locals.identity as Identity | undefined) ?? LOCAL_IDENTITY;
+}
+
 export function createGuard(auth: Authenticator | null, logins: FailedLoginLimiter | null = null): Guard {
   const pass: RequestHandler = (_req, _res, next) => next();
   if (!auth) {
-    return { api: () => pass, page: () => pass, upgrade: async () => {}, enabled: false };
+    return { api: () => pass, page: () => pass, upgrade: async () => LOCAL_IDENTITY, enabled: false };
   }
   /**
    * Checks the token within the client's failed-login budget; rejects with an AppError: the
@@ -44,27 +49,40 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
    * not counted (any web page can make a browser load the app's URLs without one, which must not
    * lock users out).
    */
-  const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<void> => {
+  const check = async (req: IncomingMessage, token: string | undefined, access: Access): Promise<Identity> => {
     if (!logins) {
-      await auth.authenticate(token, access);
-      return;
+      const { name, role } = await auth.authenticate(token, access);
+      return { name, role };
     }
     const isFailure = (err: unknown): boolean => Boolean(token) && err instanceof AppError && err.code === ERR_UNAUTHORIZED;
-    const wait = await logins.attempt(req, () => auth.authenticate(token, access), isFailure);
+    let identity: Identity | undefined;
+    const wait = await logins.attempt(
+      req,
+      async () => {
+        const { name, role } = await auth.authenticate(token, access);
+        identity = { name, role };
+      },
+      isFailure,
+    );
     if (wait) throw new AppError(ERR_TOO_MANY_FAILED_LOGINS, failedLoginsDetail(wait), { retryAfter: wait });
+    return identity!; // set: the check ran and passed
   };
   return {
     enabled: true,
     // Failures go to the app's one error handler: Problem JSON on the API and the preflight, the
     // error page (the login page for a 401) elsewhere.
     api: (access) =>
-      function apiGuard(req: Request, _res: Response, next: NextFunction): void {
-        check(req, tokenFromRequest(req), access).then(() => next(), next);
+      function apiGuard(req: Request, res: Response, next: NextFunction): void {
+        check(req, tokenFromRequest(req), access).then((identity) => {
+          res.locals.identity = identity;
+          next();
+        }, next);
       },
     page: (access) =>
       function pageGuard(req: Request, res: Response, next: NextFunction): void {
         const token = tokenFromRequest(req, { query: true, body: req.body });
-        check(req, token, access).then(() => {
+        check(req, token, access).then((identity) => {
+          res.locals.identity = identity;
           res.locals.token = token;
           next();
         }, next);

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
+import { LOCAL_IDENTITY, type Identity } from '../ctrlx/auth.js';
 import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -23,9 +24,9 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
   /**
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
-   * `retryAfter` seconds for a client with too many failed logins).
+   * `retryAfter` seconds for a client with too many failed logins); resolves with who it is.
    */
-  authorize?: (req: http.IncomingMessage) => Promise<void>;
+  authorize?: (req: http.IncomingMessage) => Promise<Identity>;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
@@ -51,13 +52,15 @@ export function createServer(options: ServerOptions): http.Server {
       return;
     }
     const target = url.searchParams.get('target');
+    // The viewer page's own random id, so that it can tell its session in the sessions list and events.
+    const viewerId = url.searchParams.get('viewer') ?? undefined;
     if (!options.authorize) {
-      options.supervisor.handleUpgrade(req, socket, head, target);
+      options.supervisor.handleUpgrade(req, socket, head, target, { identity: LOCAL_IDENTITY, viewerId });
       return;
     }
     options.authorize(req).then(
-      () => {
-        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target);
+      (identity) => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, { identity, viewerId });
         else socket.destroy();
       },
       (err: unknown) => refuseUpgrade(socket, toAppError(err)),
