@@ -21,6 +21,11 @@ export const MAX_IDLE_MINUTES = 1440;
 const HOST_MESSAGE = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
 const IDLE_MESSAGE = `idleTimeout must be a whole number of minutes from 1 to ${MAX_IDLE_MINUTES} (leave it out to never close idle sessions)`;
 
+/** A target's `control` setting; the first is the default. */
+export const CONTROL_MODES = ['on-request', 'immediate', 'watch-only'] as const;
+export type ControlMode = (typeof CONTROL_MODES)[number];
+const CONTROL_MESSAGE = `control must be one of ${CONTROL_MODES.join(', ')}`;
+
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
 export const TargetSchema = z.strictObject({
@@ -51,6 +56,17 @@ export const TargetSchema = z.strictObject({
     // One check, so a value wrong in several ways gets one message.
     .refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_IDLE_MINUTES, { error: IDLE_MESSAGE })
     .optional(),
+  /**
+   * Who operates this screen: `on-request` (the default: sessions start watching, a user with the
+   * operate role takes control), `immediate` (the first session gets control when nobody holds
+   * it), `watch-only` (nobody operates it remotely). Stored only when not the default.
+   */
+  control: z.enum(CONTROL_MODES, { error: CONTROL_MESSAGE }).optional(),
+  /**
+   * Whether a controlling session may change the remote screen's size (SetDesktopSize); the relay
+   * puts the size back when that session ends. Default false, stored only when true.
+   */
+  allowResize: z.boolean({ error: 'allowResize must be true or false' }).optional(),
 });
 
 /** Two targets may not share an id (compared without case: ids appear in URLs and file names). */
@@ -191,10 +207,17 @@ export function newTargetId(config: Config, name = ''): string {
   return targetIdFrom(name, config.targets.map((t) => t.id));
 }
 
-/** A target with its keys in the stored order (id, name, host, port, then idleTimeout when set). */
+/**
+ * A target with its keys in the stored order (id, name, host, port, then idleTimeout, control and
+ * allowResize when set and not the default).
+ */
 export function storedTarget(t: Target): Target {
-  const { id, name, host, port, idleTimeout } = t;
-  return idleTimeout === undefined ? { id, name, host, port } : { id, name, host, port, idleTimeout };
+  const { id, name, host, port, idleTimeout, control, allowResize } = t;
+  const out: Target = { id, name, host, port };
+  if (idleTimeout !== undefined) out.idleTimeout = idleTimeout;
+  if (control !== undefined && control !== 'on-request') out.control = control;
+  if (allowResize === true) out.allowResize = true;
+  return out;
 }
 
 /** Serialises a configuration the way it is stored: stable key order, two-space indent. */
