@@ -17,7 +17,7 @@ const encodings = (...list: number[]): Buffer => {
   const b = Buffer.alloc(4 + 4 * list.length);
   b[0] = 2;
   b.writeUInt16BE(list.length, 2);
-  list.forEach((e, i) => b.writeInt32BE(e, 4 + 4 * i));
+  for (const [i, e] of list.entries()) b.writeInt32BE(e, 4 + 4 * i);
   return b;
 };
 const setEncodings = encodings(0, -223);
