@@ -15,6 +15,7 @@ import { packageVersion } from './ctrlx/paths.js';
 import { silentLogger, type Logger } from './log.js';
 import type { RelayOptions } from './relay/relay-server.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { ViewerEventHub } from './web/events.js';
 import { createWebApp, type AppStatus } from './web/app.js';
 import { CsrfTokens } from './web/security.js';
 import { createRateLimiters, type RateLimitOptions } from './web/rate-limit.js';
@@ -87,8 +88,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger: log,
     ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
   });
+  // What the relay says about a viewer's session reaches its page as Server-Sent Events.
+  const events = new ViewerEventHub();
   const supervisor = new Supervisor({
     logger: log.child('relay'),
+    viewerEvents: (to, event, data) => events.send(to, event, data),
     passwordFor: (id) => config.passwordFor(id),
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.limits?.maxSessions ? { maxSessions: options.limits.maxSessions } : {}),
@@ -120,6 +124,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     rateLimits,
     config,
     supervisor,
+    events,
     csrf: new CsrfTokens(),
     status,
     probeTimeout: options.probeTimeout ?? 3000,
@@ -137,6 +142,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   } catch (err) {
     config.stop();
     rateLimits.close();
+    events.close();
     await supervisor.stop();
     throw err;
   }
@@ -149,6 +155,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       config.stop();
       rateLimits.close();
       await supervisor.stop();
+      // After the sessions' ends went out to their pages.
+      events.close();
       await options.health?.idle();
       server.closeAllConnections();
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });

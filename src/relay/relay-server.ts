@@ -4,6 +4,7 @@
  * {@link RelaySession} per connection. It owns the heartbeat, the session list and the counters.
  */
 import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { formatHostPort } from './address.js';
@@ -17,6 +18,9 @@ import {
   type SessionSecrets,
 } from './relay.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
+import { noAudit, type AuditSink } from '../audit/events.js';
+import { ControlBoard, type ViewerEventSink } from './control.js';
+import type { SessionOwner } from './relay.js';
 import type { FailureKind } from '../shared/failures.js';
 import { silentLogger, type Logger } from '../log.js';
 
@@ -37,10 +41,14 @@ export interface RelayOptions {
   requireRfb?: boolean;
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
   onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
+  /** Where session starts and ends and control changes are recorded. Default: nowhere. */
+  audit?: AuditSink;
+  /** Delivers events to viewer pages (see control.ts). Default: none. */
+  viewerEvents?: ViewerEventSink;
   logger?: Logger;
 }
 
-type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake'>>;
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'audit' | 'viewerEvents'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
@@ -78,10 +86,18 @@ function chooseProtocol(offered: Set<string>): string | false {
   return fallback;
 }
 
-/** Address of the browser side, as seen by this process. */
+/**
+ * Address of the browser side, as seen by this process. On the unix socket (only the ctrlX reverse
+ * proxy can reach it) that is the last `X-Forwarded-For` entry, the one the proxy appended (as the
+ * rate limiter reads it), else `unix`.
+ */
 function peerOf(req: IncomingMessage): string {
   const { remoteAddress, remotePort } = req.socket;
-  if (!remoteAddress) return 'unix';
+  if (!remoteAddress) {
+    const raw = req.headers['x-forwarded-for'];
+    const last = (Array.isArray(raw) ? raw.join(',') : raw)?.split(',').pop()?.trim();
+    return last && net.isIP(last) ? last : 'unix';
+  }
   return formatHostPort(remoteAddress, remotePort ?? 0);
 }
 
@@ -106,9 +122,12 @@ export class Relay {
   private nextId = 1;
   private closed = false;
   private totals = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
+  /** Who operates which screen, the sessions list, viewer events, the audit trail. */
+  readonly board: ControlBoard;
 
   constructor(options: RelayOptions = {}) {
-    const { logger, onHandshake, ...rest } = options;
+    const { logger, onHandshake, audit, viewerEvents, ...rest } = options;
+    this.board = new ControlBoard(audit ?? noAudit, viewerEvents ?? (() => {}));
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
     this.log = logger ?? silentLogger;
@@ -140,19 +159,32 @@ export class Relay {
   /**
    * Completes a WebSocket upgrade and relays it to `target`. A malformed handshake is answered
    * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503. With a
-   * password in `secrets` the relay authenticates to the VNC server itself.
+   * password in `secrets` the relay authenticates to the VNC server itself. `who` is the login
+   * (default: "local" with the manage role, as with authentication off).
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget, secrets: SessionSecrets = {}): void {
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    target: RelayTarget,
+    secrets: SessionSecrets = {},
+    who: Omit<SessionOwner, 'address'> = { user: 'local', role: 'manage', viewerId: undefined },
+  ): void {
     if (this.closed) {
       rejectUpgrade(socket, 503, 'relay is shutting down');
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new RelaySession(this.nextId++, ws, socket, peerOf(req), target, this.sessionOptions, this.onEnd, secrets);
+      session.owner = { ...who, address: session.peer };
       this.live.add(session);
       this.totals.sessionsTotal++;
+      this.board.join(session);
       this.log.info('session start', {
         id: session.id,
+        session: session.sessionId,
+        user: who.user,
+        mode: session.mode,
         target: formatHostPort(target.host, target.port),
         targetId: target.id,
         peer: session.peer,
@@ -218,6 +250,7 @@ export class Relay {
 
   private readonly onEnd = (session: RelaySession, end: SessionEnd): void => {
     this.live.delete(session);
+    this.board.leave(session, end);
     this.totals.bytesUp += session.bytesUp;
     this.totals.bytesDown += session.bytesDown;
     this.log.info('session end', {
@@ -228,6 +261,7 @@ export class Relay {
       down: session.bytesDown,
       kind: end.kind,
       code: end.code,
+      refusedInput: session.refusedInput || undefined,
       reason: end.reason,
       detail: end.detail,
     });

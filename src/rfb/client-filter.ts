@@ -70,7 +70,7 @@ export class ClientFilter {
 
   /** Browser handshake bytes still to pass before the messages; undefined while unknown. */
   private skip: number | undefined;
-  /** Browser handshake bytes passed while the handshake's length was unknown. */
+  /** Browser handshake bytes passed (in earlier chunks) while the handshake's length was unknown. */
   private consumed = 0;
   private lost = false;
   private serverHead: Buffer = Buffer.alloc(0);
@@ -123,13 +123,19 @@ export class ClientFilter {
     if (this.lost) return this.passLost(chunk, out);
     let i = 0;
     if (this.skip === undefined) {
-      // The handshake, still: the server waits for these bytes, so they pass while its length is worked out.
-      out(chunk);
-      this.consumed += chunk.length;
-      this.browserHead = Buffer.concat([this.browserHead, chunk]);
-      if (this.browserHead.length > MAX_HEAD) this.giveUp();
-      else this.resolvePrefix();
-      return this.lost ? FILTER_LOST : 0;
+      // The version and the security type choice are all that is read of it.
+      const wanted = VERSION_LENGTH + 1 - this.browserHead.length;
+      if (wanted > 0) this.browserHead = Buffer.concat([this.browserHead, chunk.subarray(0, wanted)]);
+      this.resolvePrefix();
+      if (this.skip === undefined && this.consumed + chunk.length > MAX_HEAD) this.giveUp();
+      if (this.lost) return this.passLost(chunk, out);
+      if (this.skip === undefined) {
+        // The handshake, still: the server waits for these bytes, so they pass while its length is worked out.
+        out(chunk);
+        this.consumed += chunk.length;
+        return 0;
+      }
+      // Worked out: `skip` bytes of this chunk end the handshake, messages may follow them.
     }
     let flags = 0;
     // Where the bytes to pass start in this chunk; -1 while in a message that is dropped.

@@ -72,6 +72,9 @@ export const FAILURES = {
   'too-many-sessions': { code: 4022, status: 503, retry: true, fix: 'wait', summary: 'the limit of open viewers (in total or per target) is reached' },
   'login-held-back': { code: 4023, status: 503, retry: true, fix: 'settings', summary: 'after rejected VNC passwords new sessions to the target are held back for a while' },
   'relay-stopped': { code: 4024, status: 503, retry: true, fix: 'none', summary: 'the relay is shutting down' },
+  // ---- operating a running machine (issue 13) ----------------------------------------------------
+  'ended-by-manager': { code: 4031, retry: false, fix: 'none', summary: 'a user with the manage role ended the session (the reason names them)' },
+  'unknown-client-message': { code: 4032, retry: false, fix: 'none', summary: 'the viewer sent an RFB message the relay does not know, or one it cannot check for a watching session' },
 } as const satisfies Record<string, FailureRow>;
 
 export type FailureKind = keyof typeof FAILURES;

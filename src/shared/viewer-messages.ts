@@ -103,6 +103,11 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return unreachable('the connection was reset');
     case 'target-error':
       return unreachable(reason || 'the connection failed');
+    case 'ended-by-manager':
+      // The reason is "Disconnected by <name>": the manager's user name.
+      return plain(kind, `${reason || 'Disconnected by a manager'} (${name}). Connect again when you need it.`);
+    case 'unknown-client-message':
+      return plain(kind, `The relay ended the session with ${name}: the viewer sent a message it cannot check${inParens(reason)}.`);
     case 'no-target':
       return { text: 'No VNC target is configured yet. Add one in the settings.', retry: true, settings: true, quiet: true };
     case 'bad-frame':

@@ -6,6 +6,7 @@
  */
 import type { ConfigService, ConfigServiceStatus } from '../config/service.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import type { ViewerEventHub } from './events.js';
 import type { Guard } from './access.js';
 import type { RateLimiters } from './rate-limit.js';
 import type { CsrfTokens } from './security.js';
@@ -21,6 +22,8 @@ export interface WebDeps {
   guard?: Guard;
   /** Requests per client on the API and for changes (see rate-limit.ts); default: no limits. */
   rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
+  /** The viewer pages' event streams (`GET api/v1/events`); without it that route answers 404. */
+  events?: ViewerEventHub;
   /** The status object of `GET api/v1/status` and the page's panel. */
   status: () => AppStatus;
   probeTimeout: number;

@@ -226,6 +226,19 @@ describe('ClientFilter on a handshake that passes through', () => {
     });
   }
 
+  it('a handshake and messages in one chunk (3.8, None): the handshake passes, the messages are filtered', () => {
+    const f = new ClientFilter(false);
+    const out: Buffer[] = [];
+    f.server(Buffer.concat([Buffer.from('RFB 003.008\n'), Buffer.from([1, 1])]));
+    const hello = Buffer.from('RFB 003.008\n\x01\x01', 'latin1');
+    const flags = f.push(Buffer.concat([hello, key, fbur]), (b) => {
+      out.push(Buffer.from(b));
+    });
+    assert.equal(flags, FILTER_INPUT);
+    assert.deepEqual(Buffer.concat(out), Buffer.concat([hello, fbur]));
+    assert.equal(f.refused, 1);
+  });
+
   it('another security type (VeNCrypt): lost; a watcher gets nothing passed, a controller everything', () => {
     for (const mode of ['watch', 'control'] as const) {
       const f = new ClientFilter(false);
