@@ -132,8 +132,7 @@ function openEvents(port: number, viewer: string, token: string): Promise<EventS
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
         text += c;
-        let i: number;
-        while ((i = text.indexOf('\n\n')) !== -1) {
+        for (let i = text.indexOf('\n\n'); i !== -1; i = text.indexOf('\n\n')) {
           const block = text.slice(0, i);
           text = text.slice(i + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
