@@ -257,7 +257,8 @@ export class Supervisor {
       host,
       port,
       ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}),
-      control: control ?? 'on-request',
+      // The built-in demo (no configuration yet) is there to be tried: its first viewer operates it.
+      control: control ?? (this.usingFallback ? 'immediate' : 'on-request'),
       allowResize: allowResize === true,
     };
     const owner = who ? { user: who.identity.name, role: who.identity.role, viewerId: validViewerId(who.viewerId) } : undefined;
