@@ -21,6 +21,7 @@ import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { noAudit, type AuditSink } from '../audit/events.js';
 import { ControlBoard, type ViewerEventSink } from './control.js';
 import type { SessionOwner } from './relay.js';
+import { ResizeGuard } from './resize-guard.js';
 import type { FailureKind } from '../shared/failures.js';
 import { silentLogger, type Logger } from '../log.js';
 
@@ -124,6 +125,8 @@ export class Relay {
   private totals = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
   /** Who operates which screen, the sessions list, viewer events, the audit trail. */
   readonly board: ControlBoard;
+  /** Puts the remote screen's size back after a session resized it (targets with allowResize). */
+  readonly resizes: ResizeGuard;
 
   constructor(options: RelayOptions = {}) {
     const { logger, onHandshake, audit, viewerEvents, ...rest } = options;
@@ -131,6 +134,7 @@ export class Relay {
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
     this.log = logger ?? silentLogger;
+    this.resizes = new ResizeGuard(this.log);
     this.sessionOptions = {
       ...this.options,
       onHandshake: (target, outcome) => {
@@ -180,6 +184,7 @@ export class Relay {
       this.live.add(session);
       this.totals.sessionsTotal++;
       this.board.join(session);
+      this.resizes.join(session, secrets.password, this.live);
       this.log.info('session start', {
         id: session.id,
         session: session.sessionId,
@@ -245,12 +250,15 @@ export class Relay {
     }, graceMs);
     await this.idle();
     clearTimeout(timer);
+    // The screen sizes put back as the sessions ended (each bounded by its own timeout).
+    await this.resizes.settled();
     this.wss.close();
   }
 
   private readonly onEnd = (session: RelaySession, end: SessionEnd): void => {
     this.live.delete(session);
     this.board.leave(session, end);
+    this.resizes.leave(session, this.live);
     this.totals.bytesUp += session.bytesUp;
     this.totals.bytesDown += session.bytesDown;
     this.log.info('session end', {

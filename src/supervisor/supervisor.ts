@@ -284,6 +284,11 @@ export class Supervisor {
     return action === 'take' ? board.take(id, caller) : board.release(id, caller);
   }
 
+  /** Resolves once the remote screen sizes being read or put back (allowResize targets) are done. */
+  async resizesSettled(): Promise<void> {
+    await this.relay?.resizes.settled();
+  }
+
   /** Sends a page that just subscribed to events what it should know already. */
   replayEvents(to: ViewerAddress): void {
     this.relay?.board.replay(to);
