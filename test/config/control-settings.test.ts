@@ -10,7 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { storedTarget, validateConfig, CONTROL_MODES } from '../../src/config/schema.js';
 import { targetsFromRows, rowFieldOf } from '../../src/shared/form-rules.js';
 import type { Config } from '../../src/config/schema.js';
-import { API, PREFIX, client, csrfToken, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { API, PREFIX, client, csrfToken, openSessionTo, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { FAILURES } from '../../src/shared/failures.js';
+import { startVncEcho } from '../helpers/app-child.js';
 import { rowsOf } from '../helpers/form-page.js';
 
 const base = { id: 'press', name: 'Press', host: '10.0.0.5', port: 5900 };
@@ -77,6 +79,22 @@ describe('control and allowResize through the API and the settings form', () => 
     const bad = await http.put(`${API}/config`, { targets: [{ ...initial.targets[0], control: 'sometimes' }] });
     assert.equal(bad.status, 400);
     assert.ok(bad.json().errors.some((e: { field: string }) => e.field === 'targets[0].control'));
+  });
+
+  it('a change of control or allowResize ends the target\'s sessions (4000: the viewer reconnects under the new rules), not others\'', async (ctx) => {
+    const echo = await startVncEcho();
+    ctx.after(() => echo.close());
+    const targets = [target('a', echo.port, '127.0.0.1', 'A'), target('b', echo.port, '127.0.0.1', 'B')];
+    assert.equal((await http.put(`${API}/config`, { targets })).status, 200);
+    const a = await openSessionTo(t.port, 'a', '');
+    const b = await openSessionTo(t.port, 'b', '');
+    assert.equal((await http.put(`${API}/config`, { targets: [{ ...targets[0], control: 'watch-only' }, targets[1]] })).status, 200);
+    assert.equal((await a.closed).code, FAILURES['target-changed'].code);
+    const c = await openSessionTo(t.port, 'a', '');
+    assert.equal((await http.put(`${API}/config`, { targets: [{ ...targets[0], control: 'watch-only', allowResize: true }, targets[1]] })).status, 200);
+    assert.equal((await c.closed).code, FAILURES['target-changed'].code);
+    assert.equal(b.ws.readyState, b.ws.OPEN, 'the other target\'s session stays');
+    b.ws.close();
   });
 
   it('the page shows them as selects and saves what is chosen per row', async () => {
