@@ -5,7 +5,7 @@
 // The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows } from '../shared/form-rules.js';
+import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows } from '../shared/form-rules.js';
 
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
@@ -75,6 +75,7 @@ function setPasswordState(row, set) {
   box.checked = false;
   box.value = field(row, 'id').value;
   row.querySelector('[data-field="removePassword"]').classList.toggle('hidden', !set);
+  row.querySelector('[data-field="addressHint"]').classList.toggle('hidden', !set);
 }
 
 /**
@@ -120,7 +121,8 @@ async function save() {
       field(row, 'idleTimeout').value = t.idleTimeout === undefined ? '' : String(t.idleTimeout);
       setPasswordState(row, t.passwordSet);
     });
-    show('ok', 'Saved. New viewer sessions use these targets now.');
+    const cleared = res.data.targets.filter((t) => (res.data.passwordsCleared || []).includes(t.id)).map((t) => t.name);
+    show('ok', `Saved. New viewer sessions use these targets now.${cleared.length ? ` ${passwordsClearedText(cleared)}` : ''}`);
     await refreshStatus();
     return;
   }

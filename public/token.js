@@ -16,6 +16,41 @@ if (!token) {
 
 window.ctrlxToken = () => token;
 
+/** The `exp` of a JWT in ms since the epoch, or 0 when it has none or is not a JWT. */
+function expiryOf(jwt) {
+  try {
+    const payload = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(payload)).exp;
+    return typeof exp === 'number' ? exp * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Takes a fresh login after this one expired or was revoked: the token the ctrlX UI keeps and
+ * renews in `sessionStorage.idm_token` (the app's pages are served on the same origin behind the
+ * ctrlX proxy). True when one was found that differs from the current one and has not expired.
+ */
+window.ctrlxRefreshToken = () => {
+  let fresh = null;
+  try {
+    fresh = sessionStorage.getItem('idm_token');
+  } catch {
+    return false; // storage blocked
+  }
+  if (fresh?.startsWith('"')) {
+    try {
+      fresh = JSON.parse(fresh);
+    } catch {
+      return false;
+    }
+  }
+  if (typeof fresh !== 'string' || !fresh || fresh === token || expiryOf(fresh) <= Date.now()) return false;
+  token = fresh;
+  return true;
+};
+
 const prefix = new URL('..', new URL(import.meta.url)).pathname; // /ctrlx-novnc/
 document.addEventListener('click', (event) => {
   const link = event.target instanceof Element ? event.target.closest('a[href]') : null;

@@ -1,8 +1,11 @@
 // The viewer: noVNC's RFB on a WebSocket to this app's relay, with a slim toolbar, human
-// messages for every failure, and automatic reconnection with backoff.
+// messages for every failure, and automatic reconnection with backoff. Sections: elements and
+// preferences, targets, connection state (what the page shows), connection, toolbar, keyboard.
 import './token.js';
 import RFB from '../novnc/core/rfb.js';
-import { closeMessage, refusalMessage } from '../shared/viewer-messages.js';
+import keysyms from '../novnc/core/input/keysymdef.js';
+import { clockTime, closeMessage, lostAtText, refusalMessage, screenshotName } from '../shared/viewer-messages.js';
+import { FAILURES, failureOf } from '../shared/failures.js';
 
 const $ = (id) => document.getElementById(id);
 const screen = $('screen');
@@ -11,30 +14,63 @@ const scalingSelect = $('scaling');
 const viewOnlyBox = $('viewonly');
 const keysSelect = $('keys');
 const statusText = $('status-text');
+const statusCountdown = $('status-countdown');
 const statusDot = $('status-dot');
 const overlay = $('overlay');
 const overlayText = $('overlay-text');
+const overlayCountdown = $('overlay-countdown');
+const overlayHint = $('overlay-hint');
 const overlayRetry = $('overlay-retry');
-const overlaySettings = $('overlay-settings');
+const overlayCancel = $('overlay-cancel');
+const overlaySettings = $('overlay-settings'); // absent for users who may not manage
+const emptyState = $('empty-state');
+const demoBanner = $('demo-banner');
+const lastFrame = $('last-frame');
+const lostAt = $('lost-at');
 const connectButton = $('connect');
+const cancelButton = $('cancel');
 const disconnectButton = $('disconnect');
 const passwordDialog = $('password-dialog');
 const passwordInput = $('password');
+const passwordError = $('password-error');
 const clipboardText = $('clipboard-text');
+const fullscreenButton = $('fullscreen');
+const screenshotButton = $('screenshot');
 
+/** The user may open the settings (the server says so in the page). */
+const MAY_MANAGE = document.body.dataset.manage === '1';
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+/** The close code of an ended login: the viewer takes a fresh one and reconnects. */
+const LOGIN_EXPIRED = FAILURES['login-expired'].code;
 
 let rfb = null;
-let ws = null;
+/** The WebSocket of the last attempt, and a promise of its close (noVNC may report first). */
+let lastSocket = null;
+let socketClosed = Promise.resolve();
 let connected = false;
 let userStopped = false;
 let attempt = 0;
 let retryTimer = null;
 let countdownTimer = null;
+/** Polls for a fresh ctrlX login after 4030 (see waitForLogin). */
+let loginTimer = null;
 /** What ended the last connection: the WebSocket close and any security failure. */
 let lastClose = null;
 let lastSecurity = null;
 let desktopName = '';
+/** noVNC's screen element while connected: kept (greyed) as the last picture after a drop. */
+let liveScreen = null;
+/** A password typed in the dialog after a rejected one: sent when the server asks again. */
+let pendingPassword = null;
+/** The user typed the password of this connection (its rejection reopens the dialog). */
+let typedPassword = false;
+/** What the page shows: empty | connecting | connected | retrying | stopped | password | login. */
+let phase = 'connecting';
+/** Pan mode (see applyViewSettings). */
+let panning = false;
+/** A touch screen (phone, tablet): the toolbar folds away once connected. */
+const TOUCH = matchMedia('(pointer: coarse)').matches;
+let autoFolded = false;
 
 // ---- settings kept in the browser (never secrets) -------------------------------------------
 
@@ -58,8 +94,15 @@ if (wanted && (targetSelect.options.length === 0 || [...targetSelect.options].so
 scalingSelect.value = prefs.scaling || 'fit';
 viewOnlyBox.checked = params.get('view_only') === '1' || prefs.viewOnly === true;
 
+// ---- targets -------------------------------------------------------------------------------
+
 function currentTarget() {
   return picked;
+}
+
+/** No target at all: nothing configured and no demo (the empty state). */
+function noTargets() {
+  return targetSelect.options.length === 0;
 }
 
 /** Re-reads the targets (the settings may have changed them since the page was loaded). */
@@ -74,7 +117,9 @@ async function refreshTargets() {
     targetSelect.replaceChildren(
       ...targets.map((t) => {
         const option = new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id);
-        option.dataset.address = t.target;
+        // Only users who may manage get addresses; the others see names in the messages.
+        if (t.target) option.dataset.address = t.target;
+        if (t.demo) option.dataset.demo = '1';
         option.dataset.idleMinutes = t.idleMinutes ?? '';
         return option;
       }),
@@ -82,6 +127,7 @@ async function refreshTargets() {
     // An explicit choice that vanished is kept: the relay then says the target is unknown.
     targetSelect.value = picked || (targets[0] ? targets[0].id : '');
     targetSelect.closest('label').classList.toggle('hidden', targets.length < 2);
+    updateDemoBanner();
   } catch {
     // The app may be restarting; the next attempt tries again.
   }
@@ -96,7 +142,13 @@ function targetName() {
 function targetInfo() {
   const opt = targetSelect.selectedOptions[0];
   const minutes = opt?.dataset.idleMinutes ? Number(opt.dataset.idleMinutes) : null;
-  return { name: targetName(), address: (opt?.dataset.address) || undefined, idleMinutes: minutes };
+  return { name: targetName(), address: opt?.dataset.address || undefined, idleMinutes: minutes };
+}
+
+/** The "Demo screen" banner while the target is the built-in demo. */
+function updateDemoBanner() {
+  const opt = targetSelect.selectedOptions[0];
+  demoBanner.classList.toggle('hidden', !(opt && opt.dataset.demo === '1'));
 }
 
 /** The relay URL, derived from this page (ws: or wss:, same host, under the same path prefix). */
@@ -108,63 +160,144 @@ function relayUrl() {
   return url;
 }
 
-// ---- status line and overlay ---------------------------------------------------------------
+// ---- connection state: what the toolbar, overlay and status line show -----------------------
 
+/**
+ * The status line's sentence: a live region (role=status), so it is written only when it changes
+ * and a state change is announced once. Countdowns go to elements outside any live region.
+ */
 function setStatus(text, level) {
-  statusText.textContent = text;
+  if (statusText.textContent !== text) statusText.textContent = text;
   statusDot.className = `dot ${level || ''}`;
 }
 
-function showOverlay(text, { retry = false, settings = false } = {}) {
-  overlayText.textContent = text;
-  overlayRetry.classList.toggle('hidden', !retry);
-  overlaySettings.classList.toggle('hidden', !settings);
-  overlay.classList.remove('hidden');
+/** The countdown beside the status and in the overlay (not announced: it changes every second). */
+function setCountdown(text) {
+  statusCountdown.textContent = text;
+  overlayCountdown.textContent = text;
+  overlayCountdown.classList.toggle('hidden', !text);
 }
 
-function hideOverlay() {
-  overlay.classList.add('hidden');
+function stopCountdown() {
+  clearInterval(countdownTimer);
+  countdownTimer = null;
+  setCountdown('');
 }
 
-function setConnectedUi(isConnected) {
-  connectButton.classList.toggle('hidden', isConnected || (!userStopped && retryTimer !== null));
-  disconnectButton.classList.toggle('hidden', !isConnected && (userStopped || retryTimer === null));
+/**
+ * Shows one state of the connection.
+ * @param {string} next the phase
+ * @param {{text?: string, level?: string, settings?: boolean}} [what] the sentence and whether the
+ *   fix is in the settings (a link for managers, a hint for the others)
+ */
+function showState(next, what = {}) {
+  phase = next;
+  const { text = '', level = '', settings = false } = what;
+  if (text) setStatus(text, level);
+  const waiting = next === 'retrying' || next === 'login';
+  connectButton.classList.toggle('hidden', next === 'connected' || next === 'empty' || next === 'connecting');
+  cancelButton.classList.toggle('hidden', !(waiting || next === 'connecting'));
+  disconnectButton.classList.toggle('hidden', next !== 'connected');
+  emptyState.classList.toggle('hidden', next !== 'empty');
+  const overlayShown = next === 'retrying' || next === 'stopped' || next === 'login';
+  overlay.classList.toggle('hidden', !overlayShown);
+  if (overlayShown) {
+    overlayText.textContent = text;
+    overlayRetry.classList.remove('hidden');
+    overlayCancel.classList.toggle('hidden', !waiting);
+    overlaySettings?.classList.toggle('hidden', !settings);
+    overlayHint.classList.toggle('hidden', !(settings && !MAY_MANAGE));
+  }
+  if (next !== 'retrying' && next !== 'connecting') stopCountdown();
+  // A screenshot of the live screen, or of the last picture while it is kept.
+  screenshotButton.disabled = !(next === 'connected' || lastFrame.querySelector('canvas'));
+  if (next === 'connected') {
+    lastFrame.replaceChildren();
+    lastFrame.classList.add('hidden');
+    lostAt.classList.add('hidden');
+  }
 }
+
+/** No target configured: say so once, make no connection and no retry loop. */
+function showEmpty() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  demoBanner.classList.add('hidden');
+  showState('empty', { text: 'No VNC target is configured yet.', level: '' });
+}
+
+/** Keeps the last picture of a connection that was up, greyed, with the time it was lost. */
+function keepLastFrame(element, text) {
+  if (!element) return;
+  lastFrame.replaceChildren(element);
+  lastFrame.classList.remove('hidden');
+  lostAt.textContent = text;
+  lostAt.classList.remove('hidden');
+}
+
+// The empty state looks again when the user comes back to this tab (e.g. from the settings).
+async function recheckEmpty() {
+  if (phase !== 'empty' || document.visibilityState !== 'visible') return;
+  await refreshTargets();
+  if (phase === 'empty' && !noTargets()) {
+    attempt = 0;
+    connect();
+  }
+}
+document.addEventListener('visibilitychange', recheckEmpty);
+window.addEventListener('focus', recheckEmpty);
 
 // ---- connection ----------------------------------------------------------------------------
 
 function applyViewSettings() {
   if (!rfb) return;
   const mode = scalingSelect.value;
-  rfb.scaleViewport = mode === 'fit';
-  rfb.resizeSession = mode === 'remote';
-  rfb.clipViewport = false;
-  screen.classList.toggle('scroll', mode === 'none');
+  // Pan mode: the picture 1:1, clipped to the window; a swipe or drag moves it (noVNC's
+  // dragViewport) and sends no pointer event to the machine.
+  rfb.scaleViewport = !panning && mode === 'fit';
+  rfb.resizeSession = !panning && mode === 'remote';
+  rfb.clipViewport = panning;
+  rfb.dragViewport = panning;
+  screen.classList.toggle('scroll', !panning && mode === 'none');
   rfb.viewOnly = viewOnlyBox.checked;
 }
 
 function connect() {
   clearTimeout(retryTimer);
-  clearInterval(countdownTimer);
+  clearInterval(loginTimer);
+  loginTimer = null;
   retryTimer = null;
   userStopped = false;
   if (rfb) teardown();
   lastClose = null;
   lastSecurity = null;
+  typedPassword = false;
   desktopName = '';
-  setStatus(`Connecting to ${targetName()}…`, 'warn');
+  updateDemoBanner();
+  if (phase === 'retrying') {
+    // The retry message stays (announced once); the countdown says what happens now.
+    clearInterval(countdownTimer);
+    countdownTimer = null;
+    setCountdown('Connecting…');
+    showState('retrying', { text: statusText.textContent, level: statusDot.className.slice(4) });
+  } else {
+    showState('connecting', { text: `Connecting to ${targetName()}…`, level: 'warn' });
+  }
   let socket;
   try {
     // The login travels in a subprotocol, not in the URL (URLs end up in logs).
     const token = window.ctrlxToken?.();
     socket = new WebSocket(relayUrl(), token ? ['binary', `ctrlx-novnc.bearer.${token}`] : []);
   } catch (err) {
-    showOverlay(`Cannot open the connection: ${err.message}`, { retry: true });
+    showState('stopped', { text: `Cannot open the connection: ${err.message}`, level: 'bad' });
     return;
   }
-  ws = socket;
-  socket.addEventListener('close', (e) => {
-    if (socket === ws) lastClose = { code: e.code, reason: e.reason, opened: socket._opened === true };
+  lastSocket = socket;
+  socketClosed = new Promise((resolve) => {
+    socket.addEventListener('close', (e) => {
+      if (socket === lastSocket) lastClose = { code: e.code, reason: e.reason, opened: socket._opened === true };
+      resolve();
+    });
   });
   socket.addEventListener('open', () => {
     socket._opened = true;
@@ -180,18 +313,22 @@ function connect() {
   rfb.addEventListener('clipboard', (e) => (clipboardText.value = e.detail.text));
   rfb.addEventListener('desktopname', (e) => {
     desktopName = e.detail.name;
-    if (connected) setStatus(`Connected to ${targetName()}${desktopName ? ` — ${desktopName}` : ''}`, 'ok');
+    if (connected) setStatus(connectedText(), 'ok');
   });
-  setConnectedUi(false);
-  disconnectButton.classList.remove('hidden');
-  connectButton.classList.add('hidden');
 }
 
-function teardown() {
+function connectedText() {
+  return `Connected to ${targetName()}${desktopName ? ` — ${desktopName}` : ''}`;
+}
+
+/** Ends the current RFB; the picture of a connection that was up is kept (greyed). */
+function teardown(lostText) {
   const old = rfb;
+  const wasUp = connected;
+  const picture = liveScreen;
   rfb = null;
-  ws = null;
   connected = false;
+  liveScreen = null;
   if (old) {
     old.removeEventListener('disconnect', onDisconnect);
     try {
@@ -200,41 +337,74 @@ function teardown() {
       // already closed
     }
   }
+  if (wasUp) keepLastFrame(picture, lostText || lostAtText(new Date()));
 }
 
 function onConnect() {
   connected = true;
   attempt = 0;
-  hideOverlay();
-  setStatus(`Connected to ${targetName()}${desktopName ? ` — ${desktopName}` : ''}`, 'ok');
-  setConnectedUi(true);
+  pendingPassword = null;
+  // noVNC's screen element (the last child it added): kept as the last picture after a drop.
+  liveScreen = screen.lastElementChild;
+  showState('connected', { text: connectedText(), level: 'ok' });
+  releaseModifiers(false);
+  if (TOUCH && !autoFolded) {
+    // On a phone the screen needs every pixel: the toolbar folds away (its handle brings it back).
+    autoFolded = true;
+    showToolbar(false);
+  }
   rfb.focus();
 }
 
 function onCredentialsRequired() {
+  if (pendingPassword !== null) {
+    const password = pendingPassword;
+    pendingPassword = null;
+    typedPassword = true;
+    rfb.sendCredentials({ password });
+    return;
+  }
+  askPassword('');
+}
+
+/** Opens the password dialog, with the reason the last password was not accepted (if any). */
+function askPassword(error) {
   passwordInput.value = '';
-  passwordDialog.showModal();
+  passwordError.textContent = error;
+  passwordError.classList.toggle('hidden', !error);
+  if (!passwordDialog.open) passwordDialog.showModal();
+  passwordInput.focus();
 }
 
 $('password-form').addEventListener('submit', () => {
   const password = passwordInput.value;
   passwordInput.value = '';
-  if (rfb) rfb.sendCredentials({ password });
+  if (rfb && !connected) {
+    typedPassword = true;
+    rfb.sendCredentials({ password });
+  } else {
+    // The server closed the connection after the rejected password: a new one, answered at once.
+    pendingPassword = password;
+    attempt = 0;
+    connect();
+  }
 });
 $('password-cancel').addEventListener('click', () => {
   passwordDialog.close();
+  pendingPassword = null;
   stop('Connection cancelled.');
 });
 
 /**
  * Turns how the connection ended into a sentence and a retry decision: by the close code, or by
  * the preflight's failure kind when the upgrade was refused (src/shared/viewer-messages.ts).
+ * Also returns the failure kind and, for a refusal, the relay's Retry-After in seconds.
  */
 async function explain() {
   const close = lastClose || { code: 1006, reason: '', opened: false };
   const target = targetInfo();
   const message = closeMessage({ ...close, securityFailure: lastSecurity }, target);
-  if (message) return message;
+  if (message) return { ...message, kind: failureOf(close.code) };
   // The upgrade itself was refused: ask the relay why.
   try {
     const url = relayUrl();
@@ -242,77 +412,133 @@ async function explain() {
     const token = window.ctrlxToken?.();
     const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
     const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : {};
-    return refusalMessage({ status: res.status, statusText: res.statusText, kind: body.kind, detail: body.detail }, target);
+    const retryAfter = Number(res.headers.get('retry-after')) || 0;
+    const why = refusalMessage({ status: res.status, statusText: res.statusText, kind: body.kind, detail: body.detail }, target);
+    return { ...why, kind: body.kind, retryAfter };
   } catch {
     return { text: 'The app cannot be reached; reconnecting…', retry: true };
   }
 }
 
+/**
+ * The login ended (4030): take the fresh one the ctrlX UI keeps and reconnect at once; without
+ * one, say so and look again every 2 s (the user logs in again in the ctrlX UI).
+ */
+function waitForLogin(why) {
+  clearInterval(loginTimer);
+  loginTimer = null;
+  if (window.ctrlxRefreshToken?.()) {
+    scheduleRetry(why, 300);
+    return;
+  }
+  const text = 'Your login expired. Log in to ctrlX again: the viewer reconnects as soon as the new login is there (or open Remote screen again from the ctrlX menu).';
+  showState('login', { text, level: 'bad' });
+  loginTimer = setInterval(() => {
+    if (userStopped || rfb) {
+      clearInterval(loginTimer);
+      loginTimer = null;
+    } else if (window.ctrlxRefreshToken?.()) {
+      clearInterval(loginTimer);
+      loginTimer = null;
+      attempt = 0;
+      connect();
+    }
+  }, 2000);
+}
+
 async function onDisconnect() {
-  const wasConnected = connected;
+  const closing = socketClosed;
   teardown();
   if (userStopped) return;
-  if (passwordDialog.open) passwordDialog.close();
+  // noVNC reports a failed handshake before the WebSocket has closed: the relay's close code
+  // (e.g. 4003, the stored password was rejected) says more than noVNC's own failure.
+  await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2000))]);
+  if (userStopped || rfb) return;
+  if (passwordDialog.open && !typedPassword) passwordDialog.close();
+  if (lastClose?.code === LOGIN_EXPIRED) {
+    waitForLogin(closeMessage({ ...lastClose, securityFailure: null }, targetInfo()));
+    return;
+  }
   const why = await explain();
+  if (userStopped || rfb) return;
+  if (why.askPassword && typedPassword) {
+    // The server rejected the password typed in the dialog: ask again, with its reason.
+    const said = lastSecurity?.reason ? ` (${lastSecurity.reason})` : '';
+    const text = `${targetName()} did not accept the password${said}. Try again.`;
+    showState('password', { text, level: 'bad' });
+    askPassword(text);
+    return;
+  }
+  if (why.kind === 'no-target') {
+    await refreshTargets();
+    if (userStopped || rfb) return;
+    if (noTargets()) {
+      showEmpty();
+      return;
+    }
+  }
   if (why.retry) await refreshTargets();
   if (userStopped || rfb) return; // the user acted meanwhile
   if (!why.retry) {
-    setStatus(why.text, 'bad');
-    showOverlay(why.text, { retry: true, settings: true });
+    // Setup errors and the like: no retry loop, the sentence says what to fix.
     retryTimer = null;
-    setConnectedUi(false);
+    showState('stopped', { text: why.text, level: 'bad', settings: why.settings });
     return;
   }
-  const delay = why.soon ? 300 : BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+  const backoff = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+  const delay = why.soon ? 300 : Math.max(backoff, (why.retryAfter || 0) * 1000);
   attempt++;
-  scheduleRetry(why, delay, wasConnected);
+  scheduleRetry(why, delay);
 }
 
-function scheduleRetry(why, delay, wasConnected) {
+/** Waits `delay` ms, counting down (one countdown, outside the live region), then reconnects. */
+function scheduleRetry(why, delay) {
   const until = Date.now() + delay;
+  showState('retrying', { text: why.text, level: why.soon ? 'warn' : 'bad', settings: !!why.settings });
   const tick = () => {
     const s = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-    const text = why.soon ? why.text : `${why.text} Retrying in ${s} s.`;
-    setStatus(text, wasConnected || why.soon ? 'warn' : 'bad');
-    showOverlay(text, { retry: !why.soon, settings: !!why.settings });
+    setCountdown(why.soon ? '' : `Retrying in ${s} s.`);
   };
   tick();
   clearInterval(countdownTimer);
   countdownTimer = setInterval(tick, 1000);
+  clearTimeout(retryTimer);
   retryTimer = setTimeout(() => {
-    clearInterval(countdownTimer);
+    retryTimer = null;
     connect();
   }, delay);
-  setConnectedUi(false);
 }
 
 function stop(text = 'Disconnected.') {
   userStopped = true;
   clearTimeout(retryTimer);
-  clearInterval(countdownTimer);
+  clearInterval(loginTimer);
+  loginTimer = null;
   retryTimer = null;
-  teardown();
-  setStatus(text, '');
-  showOverlay(`${text} Press Connect to connect again.`, { retry: true });
-  setConnectedUi(false);
+  teardown(`Disconnected at ${clockTime(new Date())}`);
+  showState('stopped', { text: `${text} Press Connect now to connect again.`, level: '' });
 }
 
 // ---- toolbar -------------------------------------------------------------------------------
 
-connectButton.addEventListener('click', () => {
+function connectNow() {
   attempt = 0;
   connect();
-});
-overlayRetry.addEventListener('click', () => {
-  attempt = 0;
-  connect();
-});
+}
+connectButton.addEventListener('click', connectNow);
+overlayRetry.addEventListener('click', connectNow);
+cancelButton.addEventListener('click', () => stop('Reconnecting stopped.'));
+overlayCancel.addEventListener('click', () => stop('Reconnecting stopped.'));
 disconnectButton.addEventListener('click', () => stop());
 targetSelect.addEventListener('change', () => {
   picked = targetSelect.value;
   const url = new URL(location.href);
   url.searchParams.set('target', targetSelect.value);
   history.replaceState(null, '', url);
+  // The last picture was of the other target.
+  lastFrame.replaceChildren();
+  lastFrame.classList.add('hidden');
+  lostAt.classList.add('hidden');
   attempt = 0;
   connect();
 });
@@ -334,6 +560,7 @@ const K = {
   esc: [0xff1b, 'Escape'],
   tab: [0xff09, 'Tab'],
   f4: [0xffc1, 'F4'],
+  f8: [0xffc5, 'F8'],
   f11: [0xffc8, 'F11'],
   super: [0xffeb, 'MetaLeft'],
 };
@@ -344,6 +571,7 @@ const COMBOS = {
   super: ['super'],
   esc: ['esc'],
   tab: ['tab'],
+  f8: ['f8'],
   f11: ['f11'],
 };
 keysSelect.addEventListener('change', () => {
@@ -367,9 +595,201 @@ $('clipboard-toggle').addEventListener('click', (e) => {
 $('clipboard-send').addEventListener('click', () => {
   if (rfb && connected) rfb.clipboardPasteFrom(clipboardText.value);
 });
-$('fullscreen').addEventListener('click', () => {
+fullscreenButton.addEventListener('click', () => {
   if (document.fullscreenElement) document.exitFullscreen();
   else document.documentElement.requestFullscreen().catch(() => {});
+});
+/** "Full screen" ↔ "Exit full screen", as the page is. */
+function updateFullscreenLabel() {
+  const on = Boolean(document.fullscreenElement);
+  const label = on ? 'Exit full screen' : 'Full screen';
+  fullscreenButton.querySelector('.label').textContent = label;
+  fullscreenButton.querySelector('use').setAttribute('href', on ? '#i-fullscreen-exit' : '#i-fullscreen');
+  fullscreenButton.title = label;
+  fullscreenButton.setAttribute('aria-pressed', String(on));
+}
+document.addEventListener('fullscreenchange', updateFullscreenLabel);
+
+// ---- screenshot ----------------------------------------------------------------------------
+
+/**
+ * The whole remote screen as a canvas: noVNC's frame buffer (its display's back buffer: in pan
+ * mode the visible canvas holds only the part in view), else the visible canvas, else the kept
+ * last picture.
+ */
+function screenCanvas() {
+  if (rfb && connected) return rfb._display?._backbuffer || screen.querySelector('canvas');
+  return lastFrame.querySelector('canvas');
+}
+
+/** Saves the remote screen as `<target>-<YYYYMMDD-HHMMSS>.png` (for service reports). */
+function saveScreenshot() {
+  const canvas = screenCanvas();
+  if (!canvas?.width) return;
+  const name = screenshotName(targetSelect.value || picked || 'screen', new Date());
+  canvas.toBlob((blob) => {
+    if (!blob) return;
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  }, 'image/png');
+}
+screenshotButton.addEventListener('click', saveScreenshot);
+
+// ---- keyboard: F8 gives the keyboard back to the page ----------------------------------------
+
+const toolbar = $('toolbar');
+
+/** The toolbar's controls a user can reach now (shown, enabled). */
+function toolbarControls() {
+  return [...toolbar.querySelectorAll('button, select, input, a[href]')].filter((el) => !el.disabled && el.offsetParent !== null);
+}
+
+/**
+ * F8 (as in TigerVNC's viewer): the keyboard leaves the remote screen; the toolbar opens and its
+ * first control has the focus, so Tab and Shift+Tab move through the toolbar. A click on the
+ * remote screen (or Esc in the toolbar) gives the keyboard back to the machine.
+ */
+function releaseKeyboard() {
+  showToolbar(true);
+  toolbarControls()[0]?.focus();
+}
+// Capture phase on the screen's container: before noVNC's handler on its canvas sees the key.
+screen.addEventListener(
+  'keydown',
+  (e) => {
+    if (e.key !== 'F8' || e.ctrlKey || e.altKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    e.stopPropagation();
+    releaseKeyboard();
+  },
+  true,
+);
+toolbar.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && e.target.tagName !== 'SELECT' && rfb && connected) {
+    e.preventDefault();
+    rfb.focus();
+  }
+});
+
+// ---- touch: folding toolbar, pan mode, on-screen keyboard, extra keys --------------------------
+
+const handle = $('toolbar-handle');
+const panButton = $('pan');
+const kbdInput = $('kbd-input');
+const extraKeys = $('extra-keys');
+const extraToggle = $('extra-toggle');
+
+/** Shows or folds the toolbar (and the status line): the handle at the top brings it back. */
+function showToolbar(shown) {
+  document.body.classList.toggle('toolbar-folded', !shown);
+  handle.setAttribute('aria-expanded', String(shown));
+}
+$('fold').addEventListener('click', () => {
+  showToolbar(false);
+  handle.focus();
+});
+handle.addEventListener('click', () => {
+  showToolbar(true);
+  toolbarControls()[0]?.focus();
+});
+
+panButton.addEventListener('click', () => {
+  panning = !panning;
+  panButton.setAttribute('aria-pressed', String(panning));
+  applyViewSettings();
+});
+
+/** X11 keysyms and DOM codes of the keys the page sends itself. */
+const KEYS = {
+  Escape: [0xff1b, 'Escape'],
+  Tab: [0xff09, 'Tab'],
+  Enter: [0xff0d, 'Enter'],
+  Backspace: [0xff08, 'Backspace'],
+  Delete: [0xffff, 'Delete'],
+  ArrowLeft: [0xff51, 'ArrowLeft'],
+  ArrowUp: [0xff52, 'ArrowUp'],
+  ArrowRight: [0xff53, 'ArrowRight'],
+  ArrowDown: [0xff54, 'ArrowDown'],
+};
+for (let n = 1; n <= 12; n++) KEYS[`F${n}`] = [0xffbe + n - 1, `F${n}`];
+const MODIFIERS = { ctrl: [0xffe3, 'ControlLeft'], alt: [0xffe9, 'AltLeft'], super: [0xffeb, 'MetaLeft'] };
+/** Modifiers held down by their sticky toggle in the extra-keys bar. */
+const held = new Set();
+
+function canSend() {
+  return rfb && connected && !rfb.viewOnly;
+}
+
+/** Presses and releases one key on the machine (held modifiers stay down). */
+function tapKey([sym, code]) {
+  if (canSend()) rfb.sendKey(sym, code);
+}
+
+/** Sends typed text character by character as keysyms (what the phone keyboard produced). */
+function typeText(text) {
+  if (!canSend()) return;
+  for (const ch of text) {
+    if (ch === '\n') tapKey(KEYS.Enter);
+    else rfb.sendKey(keysyms.lookup(ch.codePointAt(0)), '');
+  }
+}
+
+/** Lets go of the sticky modifiers (sends their release when `send`). */
+function releaseModifiers(send = true) {
+  for (const mod of held) if (send && canSend()) rfb.sendKey(MODIFIERS[mod][0], MODIFIERS[mod][1], false);
+  held.clear();
+  for (const b of extraKeys.querySelectorAll('.mod')) b.setAttribute('aria-pressed', 'false');
+}
+
+extraToggle.addEventListener('click', () => {
+  const shown = extraKeys.classList.toggle('hidden') === false;
+  extraToggle.setAttribute('aria-pressed', String(shown));
+  if (!shown) releaseModifiers();
+});
+// A tap on the bar must not take the focus from the phone keyboard's field (it would close).
+extraKeys.addEventListener('mousedown', (e) => e.preventDefault());
+extraKeys.addEventListener('click', (e) => {
+  const button = e.target instanceof Element ? e.target.closest('button') : null;
+  if (!button) return;
+  const mod = button.dataset.mod;
+  if (mod) {
+    const down = !held.has(mod);
+    if (down) held.add(mod);
+    else held.delete(mod);
+    button.setAttribute('aria-pressed', String(down));
+    if (canSend()) rfb.sendKey(MODIFIERS[mod][0], MODIFIERS[mod][1], down);
+  } else if (KEYS[button.dataset.key]) {
+    tapKey(KEYS[button.dataset.key]);
+  }
+});
+
+// The keyboard button focuses a field out of sight: the phone opens its keyboard, and what is
+// typed there is sent to the machine (noVNC's own keyboard handling needs a hardware keyboard).
+$('kbd-button').addEventListener('click', () => {
+  kbdInput.value = '';
+  kbdInput.focus();
+});
+kbdInput.addEventListener('keydown', (e) => {
+  const key = KEYS[e.key];
+  if (!key || e.isComposing) return;
+  e.preventDefault();
+  tapKey(key);
+});
+kbdInput.addEventListener('input', (e) => {
+  if (e.isComposing || e.inputType === 'insertCompositionText') return;
+  if (e.inputType === 'deleteContentBackward') tapKey(KEYS.Backspace);
+  else if (e.inputType === 'insertLineBreak' || e.inputType === 'insertParagraph') tapKey(KEYS.Enter);
+  else if (e.data) typeText(e.data);
+  kbdInput.value = '';
+});
+kbdInput.addEventListener('compositionend', (e) => {
+  if (e.data) typeText(e.data);
+  kbdInput.value = '';
 });
 
 // Expose a tiny read-only hook for tests and diagnostics.
@@ -380,6 +800,20 @@ window.ctrlxViewer = {
   get status() {
     return statusText.textContent;
   },
+  /** What the page shows: empty, connecting, connected, retrying, stopped, password or login. */
+  get phase() {
+    return phase;
+  },
+  /** The close code of the last WebSocket (null before any closed). */
+  get closeCode() {
+    return lastClose ? lastClose.code : null;
+  },
+  /** A reconnection is scheduled. */
+  get retrying() {
+    return retryTimer !== null;
+  },
 };
 
-connect();
+updateDemoBanner();
+if (noTargets()) showEmpty();
+else connect();

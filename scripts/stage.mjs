@@ -12,14 +12,15 @@
  *       Only the `app` part into DIR (snapcraft: --out "$CRAFT_PART_INSTALL"):
  *         bin/node                         Node 24 LTS for ARCH from the npm registry (pinned in
  *                                          snap/node.json, verified), stripped
- *         app/{package.json,dist,views,public,node_modules}   compiled app, production deps, pruned
+ *         app/{package.json,dist,views,node_modules}   compiled app (dist/static: the pages'
+ *                                          bundled scripts, scripts/bundle.mjs), production deps, pruned
  *         package-assets/ctrlx-novnc/ctrlx-novnc.fossinfo.json  licences of everything bundled
  *   node scripts/stage.mjs snap-yaml --arch ARCH
  *       Prints the meta/snap.yaml that `snap` would write.
  *   node scripts/stage.mjs node-sha256 [--arch ARCH]
  *       Prints the sha256 of bin/node in the pinned Node tarballs (to compare with nodejs.org's).
  *
- * Node (>= 20) and the project's dev dependencies (TypeScript, yaml): in a checkout without
+ * Node (>= 20) and the project's dev dependencies (TypeScript, esbuild, yaml): in a checkout without
  * node_modules (snapcraft's build) it runs `npm ci` first. Downloads are cached in .cache/
  * (gitignored).
  */
@@ -68,11 +69,12 @@ function npmEnv(extra = {}) {
 }
 
 /**
- * The dev dependencies this script needs (TypeScript to compile, yaml to read snapcraft.yaml):
+ * The dev dependencies this script needs (TypeScript to compile, esbuild to bundle the pages'
+ * scripts, yaml to read snapcraft.yaml):
  * installed with `npm ci` when missing, e.g. in snapcraft's fresh copy of the project.
  */
 function ensureBuildDependencies() {
-  const missing = ['typescript', 'yaml'].filter((p) => !fs.existsSync(path.join(ROOT, 'node_modules', p, 'package.json')));
+  const missing = ['typescript', 'esbuild', 'yaml'].filter((p) => !fs.existsSync(path.join(ROOT, 'node_modules', p, 'package.json')));
   if (!missing.length) return;
   log(`installing the build dependencies (npm ci; missing: ${missing.join(', ')})`);
   run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: ROOT, env: npmEnv() });
@@ -333,14 +335,15 @@ const PRUNE_DIR = /^(test|tests|__tests__|example|examples|\.github|coverage|ben
  * - zod: the app imports `zod` as ESM, which loads index.js → v4/classic, v4/core, v4/locales
  *   (static imports only). Its TypeScript sources (src/), the v3, mini and v4-mini builds, the
  *   `zod/locales` and `zod/compile` entry points and every CommonJS (.cjs) file are never loaded.
- * - @novnc/novnc: the app serves core/ and vendor/ (src/web/routes/viewer.ts) and resolves the
- *   package through package.json; its docs except the licence texts go.
+ * - @novnc/novnc: bundled into the viewer's script at build time (scripts/bundle.mjs), so the
+ *   server loads none of it: only package.json and the licence texts stay (the FOSS list reads
+ *   them, pako's from vendor/pako).
  * - ejs: ejs.js/ejs.min.js are browser bundles; Node loads lib/.
  * - qs: dist/ is a browser bundle; Node loads lib/.
  */
 const PACKAGE_PRUNE = {
   zod: ['src', 'v3', 'mini', 'v4-mini', 'v4/mini', 'locales', 'compile.js', '*.cjs'],
-  '@novnc/novnc': ['README.md', 'docs/API.md', 'docs/LIBRARY.md', 'VERSION'],
+  '@novnc/novnc': ['README.md', 'docs/API.md', 'docs/LIBRARY.md', 'VERSION', 'core', 'vendor/pako/lib'],
   ejs: ['ejs.js', 'ejs.min.js', 'bin'],
   qs: ['dist'],
 };
@@ -420,7 +423,8 @@ const mb = (n) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 
 /**
  * The architecture-independent part of the app into `out/app`: compiled JS (from src/, with
- * this project's TypeScript), views, public, a trimmed package.json and the production
+ * this project's TypeScript), the pages' bundled static files (dist/static, scripts/bundle.mjs;
+ * public/ holds only their sources and is not shipped), views, a trimmed package.json and the production
  * dependencies (`npm ci --omit=dev`, pruned). Native addons are refused (they would be built for
  * the wrong architecture).
  */
@@ -432,7 +436,9 @@ export function stageApp(out) {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   log('compiling src/');
   run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(app, 'dist')], { cwd: ROOT });
-  for (const dir of ['views', 'public']) fs.cpSync(path.join(ROOT, dir), path.join(app, dir), { recursive: true });
+  log('bundling the pages\' scripts');
+  run(process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs'), '--out', path.join(app, 'dist', 'static')], { cwd: ROOT });
+  fs.cpSync(path.join(ROOT, 'views'), path.join(app, 'views'), { recursive: true });
 
   const pkg = packageJson();
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));

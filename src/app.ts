@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
+import { AuditLog } from './audit/audit-log.js';
 import { ConfigService } from './config/service.js';
 import type { Target } from './config/schema.js';
 import { Authenticator, type AuthOptions } from './ctrlx/auth.js';
@@ -17,6 +18,7 @@ import type { RelayOptions } from './relay/relay-server.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { ViewerEventHub } from './web/events.js';
 import { createWebApp, type AppStatus } from './web/app.js';
+import { HostAllowList } from './web/hosts.js';
 import { CsrfTokens } from './web/security.js';
 import { createRateLimiters, type RateLimitOptions } from './web/rate-limit.js';
 import { createServer, listen, type ListenAddress } from './web/server.js';
@@ -25,7 +27,7 @@ export interface AppOptions {
   listen: ListenAddress;
   /** The solutions root (`$SNAP_COMMON/solutions` on the device). */
   solutionsDir: string;
-  /** Private app data (never archived by ctrlX): the targets' VNC passwords. */
+  /** Private app data (never archived by ctrlX): the targets' VNC passwords and the audit trail. */
   appDataDir: string;
   /** The target used while none is configured (the built-in demo server). */
   fallbackTarget?: Target;
@@ -38,6 +40,11 @@ export interface AppOptions {
   probeTimeout?: number;
   /** Extra origins allowed to open the relay WebSocket. */
   allowedOrigins?: readonly string[];
+  /**
+   * `Host` names answered on TCP besides loopback names, IP addresses and the listen host (entries
+   * as `parseAllowedHosts` returns them); any other gets 421. Not used on a unix socket.
+   */
+  allowedHosts?: readonly string[];
   /**
    * ctrlX token checks (identity manager URL, cache), or `false` (default) for none. The CLI
    * decides: on the device always on; off it, off only when bound to loopback.
@@ -62,6 +69,8 @@ export interface RunningApp {
   /** The configuration service: targets, passwords, ctrlX load and save. */
   config: ConfigService;
   supervisor: Supervisor;
+  /** The audit trail (audit.log in `appDataDir`): the relay reports to it, `GET api/v1/audit` reads it. */
+  audit: AuditLog;
   status(): AppStatus;
   /** Stops accepting, closes sessions with 1001, removes the socket. */
   stop(): Promise<void>;
@@ -88,11 +97,15 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     logger: log,
     ...(options.pollInterval ? { pollInterval: options.pollInterval } : {}),
   });
+  // Who watched or operated which screen: private app data too, written on events only.
+  const audit = new AuditLog({ dir: options.appDataDir, logger: log });
   // What the relay says about a viewer's session reaches its page as Server-Sent Events.
   const events = new ViewerEventHub();
   const supervisor = new Supervisor({
     logger: log.child('relay'),
     viewerEvents: (to, event, data) => events.send(to, event, data),
+    // Session starts and ends, control taken, released, taken over, sessions ended by a manager.
+    audit,
     passwordFor: (id) => config.passwordFor(id),
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.limits?.maxSessions ? { maxSessions: options.limits.maxSessions } : {}),
@@ -124,6 +137,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     rateLimits,
     config,
     supervisor,
+    audit,
     events,
     csrf: new CsrfTokens(),
     status,
@@ -135,6 +149,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     supervisor,
     ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
     ...(guard.enabled ? { authorize: guard.upgrade } : {}),
+    // Behind the ctrlX proxy (unix socket) the proxy decides which names reach the app.
+    ...('host' in options.listen ? { hosts: new HostAllowList(options.listen.host, options.allowedHosts) } : {}),
   });
   let address: string;
   try {
@@ -144,6 +160,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     rateLimits.close();
     events.close();
     await supervisor.stop();
+    await audit.flush();
     throw err;
   }
   log.info('listening', { address, solutions: options.solutionsDir, version });
@@ -155,6 +172,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       config.stop();
       rateLimits.close();
       await supervisor.stop();
+      // The sessions' last events (their ends) reach the file before the process exits.
+      await audit.flush();
       // After the sessions' ends went out to their pages.
       events.close();
       await options.health?.idle();
@@ -162,5 +181,5 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });
     })());
 
-  return { address, server, config, supervisor, status, stop };
+  return { address, server, config, supervisor, audit, status, stop };
 }

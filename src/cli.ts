@@ -13,6 +13,9 @@ import { formatHostPort, parseHostPort, type HostPort } from './relay/address.js
 import { createLogger, type Logger } from './log.js';
 import { listen, listenError } from './listen.js';
 import { AppError, ERR_INVALID_ARGUMENT } from './errors.js';
+import { rejectUpgrade } from './relay/upgrade.js';
+import { HostAllowList, parseAllowedHosts } from './web/hosts.js';
+import { isSameOrigin, parseAllowedOrigins } from './web/security.js';
 
 const USAGE = `Usage: ctrlx-novnc <command> [options]
 
@@ -33,6 +36,8 @@ serve options (off the device; as a snap it listens on $SNAP_DATA/package-run/ct
   --max-sessions-per-target N  open viewers allowed per VNC target (default 16)
   --api-rate N              API requests per minute per client (default 600)
   --change-rate N           saves and other changes (PUT/POST, form posts) per minute per client (default 60)
+  --allowed-hosts LIST      host names browsers may use for this server besides loopback names, IP addresses
+                            and the --listen host, comma-separated (*.domain for all names under it); others get 421
 
 demo-server options:
   --listen HOST:PORT        where to accept VNC clients (default 127.0.0.1:5900)
@@ -43,6 +48,10 @@ relay options:
   --max-payload BYTES       largest message accepted from a browser (default 65536)
   --connect-timeout SEC     TCP connect timeout to the target (default 5)
   --heartbeat SEC           ping browsers every SEC seconds, drop dead ones; 0 = off (default 20)
+  --allowed-hosts LIST      host names browsers may use for this relay besides loopback names, IP addresses
+                            and the --listen host, comma-separated (*.domain for all names under it); others get 421
+  --allow-origin LIST       pages of these origins may connect too, comma-separated (https://hmi.example),
+                            or * for any page; by default only pages of the relay's own origin (others get 403)
 
 Environment: LOG_LEVEL=debug|info|warn|error (default info).
 `;
@@ -111,6 +120,8 @@ async function runRelay(args: string[]): Promise<void> {
       'max-payload': { type: 'string' },
       'connect-timeout': { type: 'string' },
       heartbeat: { type: 'string' },
+      'allowed-hosts': { type: 'string' },
+      'allow-origin': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -119,6 +130,8 @@ async function runRelay(args: string[]): Promise<void> {
   if (!values.target) throw usageError('--target HOST:PORT is required');
   const listenAddr = parseHostPort(values.listen, '--listen', undefined, true);
   const target = parseHostPort(values.target, '--target');
+  const hosts = new HostAllowList(listenAddr.host, values['allowed-hosts'] === undefined ? [] : parseAllowedHosts(values['allowed-hosts']));
+  const origins = values['allow-origin'] === undefined ? [] : parseAllowedOrigins(values['allow-origin']);
   const log = createLogger().child('relay');
   const relay = new Relay({
     logger: log,
@@ -128,6 +141,7 @@ async function runRelay(args: string[]): Promise<void> {
   });
 
   const server = http.createServer((req, res) => {
+    if (!hosts.admit(req, res)) return;
     res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 426 : 405, {
       'Content-Type': 'text/plain; charset=utf-8',
       Upgrade: 'websocket',
@@ -137,10 +151,23 @@ async function runRelay(args: string[]): Promise<void> {
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  server.on('upgrade', (req, socket, head) => relay.handleUpgrade(req, socket, head, target));
+  server.on('upgrade', (req, socket, head) => {
+    if (!hosts.admitUpgrade(req, socket)) return;
+    // As serve does: pages of other origins are refused before the upgrade; no Origin (not a browser) passes.
+    if (origins !== '*' && !isSameOrigin(req, origins)) {
+      socket.on('error', () => socket.destroy());
+      rejectUpgrade(socket, 403, 'Cross-origin WebSocket connections are not allowed (see --allow-origin).');
+      return;
+    }
+    relay.handleUpgrade(req, socket, head, target);
+  });
 
   const shown = await listen(server, listenAddr);
   log.info('listening', { listen: shown, target: formatHostPort(target.host, target.port) });
+  if (!isLoopback(listenAddr.host)) {
+    log.warn('listening on a non-loopback address: anyone who can reach it can open sessions to the target', { listen: shown });
+  }
+  if (origins === '*') log.warn('--allow-origin *: pages of any web site may connect through this relay');
 
   onShutdown(log, async () => {
     server.close();
@@ -199,6 +226,7 @@ async function runServe(args: string[]): Promise<void> {
       'max-sessions-per-target': { type: 'string' },
       'api-rate': { type: 'string' },
       'change-rate': { type: 'string' },
+      'allowed-hosts': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -209,6 +237,7 @@ async function runServe(args: string[]): Promise<void> {
   };
   const apiRate = intFlag(values['api-rate'], 'api-rate');
   const changeRate = intFlag(values['change-rate'], 'change-rate');
+  const allowedHosts = values['allowed-hosts'] === undefined ? undefined : parseAllowedHosts(values['allowed-hosts']);
   const rateLimits = {
     ...(apiRate ? { api: { limit: apiRate, windowMs: 60_000 } } : {}),
     ...(changeRate ? { changes: { limit: changeRate, windowMs: 60_000 } } : {}),
@@ -219,8 +248,16 @@ async function runServe(args: string[]): Promise<void> {
   const { HealthReporter } = await import('./ctrlx/health.js');
   const paths = runtimePaths(process.env, values.data);
   if (paths.onDevice && values.listen) throw usageError('--listen is not used on the device (the app listens on its unix socket)');
+  if (paths.onDevice && allowedHosts) throw usageError('--allowed-hosts is not used on the device (the ctrlX reverse proxy chooses the names)');
   const listenAddr = paths.socket ? { socket: paths.socket } : parseHostPort(values.listen ?? '127.0.0.1:6080', '--listen', undefined, true);
   const log = createLogger();
+  // How often a relay session's login is asked again (default and at most every 5 minutes). Not a
+  // flag: only the tests shorten it, through the environment.
+  const loginCheck = process.env.CTRLX_NOVNC_LOGIN_CHECK_MS;
+  const loginCheckMs = loginCheck === undefined ? undefined : Number(loginCheck);
+  if (loginCheckMs !== undefined && !(Number.isInteger(loginCheckMs) && loginCheckMs >= 100 && loginCheckMs <= 300_000)) {
+    throw usageError(`CTRLX_NOVNC_LOGIN_CHECK_MS: "${loginCheck}" must be a whole number of milliseconds from 100 to 300000`);
+  }
   const auth = chooseAuth(values.auth, values['idm-url'] ?? process.env.CTRLX_IDM_URL, paths.onDevice, listenAddr);
   if (!auth) log.warn('authentication is OFF: anyone who can reach this address can see and operate the VNC screens', { listen: values.listen ?? '127.0.0.1:6080' });
   if (!paths.onDevice) {
@@ -243,6 +280,8 @@ async function runServe(args: string[]): Promise<void> {
       auth,
       limits,
       rateLimits,
+      ...(allowedHosts ? { allowedHosts } : {}),
+      ...(loginCheckMs ? { relay: { loginCheckMs } } : {}),
       // On the device: the app's health for ctrlX (snapctl set-health); off it nothing is called.
       ...(paths.onDevice ? { health: new HealthReporter({ logger: log.child('health') }) } : {}),
       ...(demo ? { fallbackTarget: { id: 'demo', name: 'ctrlx-novnc demo', host: '127.0.0.1', port: demo.port } } : {}),
@@ -255,6 +294,9 @@ async function runServe(args: string[]): Promise<void> {
     await demo?.close();
   });
   await started;
+  if ('host' in listenAddr && !isLoopback(listenAddr.host)) {
+    log.warn('listening on a non-loopback address: reachable from the network', { listen: app?.address });
+  }
   if (!paths.onDevice && app) {
     const shown = 'socket' in listenAddr ? listenAddr.socket : app.address;
     log.info(`open http://${shown}/ctrlx-novnc/`);

@@ -45,6 +45,8 @@ export const ERROR_KINDS = {
   ERR_UNAUTHORIZED: { problem: 'unauthorized', status: 401, title: 'Unauthorized', page: 'Login required' },
   /** A cross-origin request, or a user without the scope the route needs. */
   ERR_FORBIDDEN: { problem: 'forbidden', status: 403, title: 'Forbidden', page: 'Not allowed' },
+  /** A request whose `Host` names a server the app does not answer to (DNS rebinding). */
+  ERR_MISDIRECTED: { problem: 'misdirected-request', status: 421, title: 'Misdirected request' },
   /** Too many requests or changes from one client in the window. */
   ERR_TOO_MANY_REQUESTS: { problem: 'too-many-requests', status: 429, title: 'Too many requests' },
   /** A client locked out after too many failed logins. */
@@ -72,6 +74,7 @@ export const ERR_PAYLOAD_TOO_LARGE = 'ERR_PAYLOAD_TOO_LARGE';
 export const ERR_UNSUPPORTED_MEDIA_TYPE = 'ERR_UNSUPPORTED_MEDIA_TYPE';
 export const ERR_UNAUTHORIZED = 'ERR_UNAUTHORIZED';
 export const ERR_FORBIDDEN = 'ERR_FORBIDDEN';
+export const ERR_MISDIRECTED = 'ERR_MISDIRECTED';
 export const ERR_TOO_MANY_REQUESTS = 'ERR_TOO_MANY_REQUESTS';
 export const ERR_TOO_MANY_FAILED_LOGINS = 'ERR_TOO_MANY_FAILED_LOGINS';
 export const ERR_UNAVAILABLE = 'ERR_UNAVAILABLE';

@@ -43,15 +43,39 @@ export interface LoggerOptions {
   journal?: boolean;
 }
 
-/** Quotes a value if it has spaces, quotes or `=`; keeps lines machine-readable. */
+/**
+ * Control characters that must never reach a log line raw: C0 (newlines and tabs included), DEL,
+ * C1 and the Unicode line and paragraph separators. A value can come from outside (a user name in
+ * an unverified token, a reason a VNC server sent): raw, these would forge lines or drive the
+ * terminal that shows the log (ESC sequences).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are escaped
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: as above
+const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** `s` with every control character written as `\xNN` (up to U+00FF) or `\uNNNN`. */
+export function escapeControl(s: string): string {
+  return s.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * Renders a value: bare when it is plain, else in double quotes with `\` and `"` escaped; control
+ * characters are always escaped (see {@link escapeControl}). Keeps lines machine-readable and one
+ * line per event, whatever a value holds.
+ */
 function formatValue(value: string | number | boolean): string {
   const s = String(value);
-  return /[\s"=]/.test(s) || s === '' ? JSON.stringify(s) : s;
+  if (s !== '' && !/[\s"=\\]/.test(s) && !HAS_CONTROL.test(s)) return s;
+  return `"${escapeControl(s.replace(/["\\]/g, '\\$&'))}"`;
 }
 
 /** Renders `msg key=value …`, skipping undefined fields. */
 export function formatLine(msg: string, fields?: LogFields): string {
-  let line = msg;
+  let line = escapeControl(msg);
   if (fields) {
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined || value === null) continue;
@@ -81,7 +105,7 @@ export function createLogger(options: LoggerOptions = {}, scope = ''): Logger {
   const write = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (ORDER[lvl] < min) return;
     const prefix = `${(journal ? `<${JOURNAL_PRIORITY[lvl]}>` : '') + (timestamps ? `${new Date().toISOString()} ` : '') + lvl.padEnd(5)} `;
-    sink(lvl, prefix + (scope ? `${scope}: ` : '') + formatLine(msg, fields));
+    sink(lvl, prefix + (scope ? `${escapeControl(scope)}: ` : '') + formatLine(msg, fields));
   };
   return {
     debug: (msg, fields) => write('debug', msg, fields),

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { JOURNAL_PRIORITY, createLogger, type LogLevel } from '../src/log.js';
+import { JOURNAL_PRIORITY, createLogger, escapeControl, formatLine, type LogLevel } from '../src/log.js';
 
 const LOG_MODULE = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'log.js')).href;
 
@@ -57,5 +57,44 @@ describe('log', () => {
       ['warn', 'warn  plain'],
       ['error', '<3>error a.b: prefixed code=1011'],
     ]);
+  });
+
+  describe('control characters', () => {
+    /** Every character that must not reach a line raw: C0, DEL, C1, U+2028, U+2029. */
+    const controls = [
+      ...Array.from({ length: 0x20 }, (_, i) => i),
+      0x7f,
+      ...Array.from({ length: 0x20 }, (_, i) => 0x80 + i),
+      0x2028,
+      0x2029,
+    ].map((c) => String.fromCharCode(c));
+    /** True when `s` holds any of them raw. */
+    const hasRaw = (s: string): boolean => [...s].some((c) => controls.includes(c));
+
+    it('escapes each of them as \\xNN or \\uNNNN', () => {
+      assert.equal(escapeControl('a\x1b[31mb'), 'a\\x1b[31mb');
+      assert.equal(escapeControl('\n\r\t\x00\x7f\x85\x9f'), '\\x0a\\x0d\\x09\\x00\\x7f\\x85\\x9f');
+      assert.equal(escapeControl('x\u2028y\u2029z'), 'x\\u2028y\\u2029z');
+      assert.equal(escapeControl('plain äö € 日本'), 'plain äö € 日本');
+      for (const c of controls) assert.ok(!hasRaw(escapeControl(`<${c}>`)), `U+${c.charCodeAt(0).toString(16)}`);
+    });
+
+    it('no logged value or message carries one raw, and a line stays one line', () => {
+      const evil = `${controls.join('')}"quoted" back\\slash`;
+      const line = formatLine(`msg ${evil}`, { user: evil, n: 1, bare: `a${'\x9b'}b`, empty: '' });
+      assert.ok(!hasRaw(line), line);
+      assert.equal(line.split('\n').length, 1);
+      assert.match(line, / user="\\x00\\x01.*\\x1b.*\\x7f\\x80.*\\x9f\\u2028\\u2029\\"quoted\\" back\\\\slash" n=1 bare="a\\x9bb" empty=""$/);
+      // Plain values stay bare, as before.
+      assert.equal(formatLine('m', { a: 'x', b: 'a b', c: 'k=v' }), 'm a=x b="a b" c="k=v"');
+    });
+
+    it('a logger writes the escaped form through its sink, scope included', () => {
+      const lines: string[] = [];
+      createLogger({ sink: (_l, line) => lines.push(line), timestamps: false })
+        .child('a\x1bb')
+        .warn('token rejected\r\nerror forged line', { user: '\x1b]0;title\x07\x1b[2J' });
+      assert.deepEqual(lines, ['warn  a\\x1bb: token rejected\\x0d\\x0aerror forged line user="\\x1b]0;title\\x07\\x1b[2J"']);
+    });
   });
 });

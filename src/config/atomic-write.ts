@@ -29,7 +29,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
     await handle.sync();
     await handle.close();
     handle = undefined;
-    await fs.rename(tmp, file);
+    await renameOver(tmp, file);
   } catch (err) {
     await handle?.close().catch(() => {});
     await fs.rm(tmp, { force: true }).catch(() => {});
@@ -41,6 +41,25 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
     await dir.sync();
   } finally {
     await dir.close();
+  }
+}
+
+/**
+ * Renames `tmp` over `file`. Whatever is at `file` is replaced (a symlink, a FIFO, a device node),
+ * except a folder: an empty one is removed first (it holds nothing), a folder with content is left
+ * alone and the rename fails with EISDIR.
+ */
+async function renameOver(tmp: string, file: string): Promise<void> {
+  try {
+    await fs.rename(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EISDIR') throw err;
+    try {
+      await fs.rmdir(file);
+    } catch {
+      throw err;
+    }
+    await fs.rename(tmp, file);
   }
 }
 

@@ -8,7 +8,8 @@
  *   which records to keep when the configuration changes is decided by the configuration service
  *   (service.ts), the only user of this store.
  * - Written atomically (see atomic-write.ts), and only when a record really changed.
- * - A corrupt or invalid file is logged (never its content), treated as empty, and left on disk
+ * - Read like config.json (only a regular file, at most 1 MiB, never blocking: read-bounded.ts).
+ * - A corrupt or invalid file (or a FIFO, a folder, a device, a huge file in its place) is logged (never its content), treated as empty, and left on disk
  *   until the next real change replaces it.
  * - A password never appears in a log line, an error message or an event.
  */
@@ -19,6 +20,7 @@ import { AppError, ERR_CONFIG_WRITE } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { PasswordSchema } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
+import { readBounded } from './read-bounded.js';
 
 export const SECRETS_FILE_NAME = 'vnc-passwords.json';
 export const SECRETS_VERSION = 1;
@@ -62,6 +64,8 @@ export class SecretStore {
   private byId = new Map<string, SecretRecord>();
   /** The file text last read or written; null when there is no file or it is unusable. */
   private lastText: string | null = null;
+  /** Why the file found at start was not used (null: it was, or there was none); cleared by a write. */
+  private problem: string | null = null;
   /** Serialises writes so they reach the disk in the order the changes were made. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -79,24 +83,30 @@ export class SecretStore {
   async start(): Promise<void> {
     if (this.file === null) return;
     await removeStaleTemps(this.file);
-    let text: string;
-    try {
-      text = await fsp.readFile(this.file, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') this.log.error('cannot read the VNC passwords file; running without stored passwords', { file: this.file, error: code ?? 'unknown' });
+    const read = await readBounded(this.file);
+    if (read.kind === 'missing') return;
+    if (read.kind === 'refused') {
+      this.problem = `not read: ${read.reason}`;
+      this.log.error('the VNC passwords file was not read; running without stored passwords until one is entered again', { file: this.file, reason: read.reason });
       return;
     }
+    const { text } = read;
     await this.tighten(this.file);
     const records = parseSecrets(text);
     if (!records) {
       // Never log the content or the parser's message: both may quote a password.
+      this.problem = 'corrupt or invalid';
       this.log.error('the VNC passwords file is corrupt or invalid; running without stored passwords until one is entered again', { file: this.file });
       return;
     }
     this.byId = records;
     this.lastText = text;
     this.log.info('VNC passwords loaded', { file: this.file, targets: records.size });
+  }
+
+  /** What is wrong with the passwords file found at start, until a write replaces it. */
+  fileError(): { file: string; reason: string } | null {
+    return this.file !== null && this.problem !== null ? { file: this.file, reason: this.problem } : null;
   }
 
   /** The password stored for target `id`, if any. */
@@ -144,6 +154,7 @@ export class SecretStore {
         });
       }
       this.lastText = text;
+      this.problem = null;
     });
     this.queue = run.catch(() => {});
     return run;

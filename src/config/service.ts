@@ -17,10 +17,10 @@
  *
  * The password binding rule lives here and nowhere else ({@link bindPasswords},
  * {@link dropMovedPasswords}): a password belongs to the address (host, port) of its target when it
- * was entered. A save from the page or the API rebinds the passwords it keeps to the addresses it
- * saves (editing an address on the page keeps the password); any other change (a load, a hand
- * edit) that points a target at another address drops that target's password, so a password is
- * never sent to a server it was not entered for. Removing a target removes its password.
+ * was entered. Every change that points a target at another host or port drops that target's
+ * password, so a password is never sent to a server it was not entered for: a save from the page
+ * or the API keeps it only if the same save sets a new one (and says which it cleared), a load or
+ * a hand edit always drops it. Removing a target removes its password.
  */
 import { EventEmitter } from 'node:events';
 import { AppError, ERR_CONFIG_INVALID, ERR_CONFIG_UNAVAILABLE } from '../errors.js';
@@ -42,8 +42,11 @@ export type PasswordChanges = ReadonlyMap<string, string | null>;
 export const LOAD_PHASES = ['query', 'prepare', 'load', 'validate', 'activate', 'abort'] as const;
 export type LoadPhase = (typeof LOAD_PHASES)[number];
 
-/** The store's status, and whether a ctrlX load is in progress. */
-export type ConfigServiceStatus = ConfigStatus & { loading: boolean };
+/**
+ * The store's status, whether a ctrlX load is in progress, and what is wrong with the passwords
+ * file found at start (null: nothing; cleared when a save writes the file again).
+ */
+export type ConfigServiceStatus = ConfigStatus & { loading: boolean; passwordsError: { file: string; reason: string } | null };
 
 export interface ConfigServiceOptions {
   /** The solutions root: `$SNAP_COMMON/solutions` on the device, `<data>/solutions` off it. */
@@ -79,25 +82,52 @@ interface LoadTransaction {
 }
 
 /**
- * The rule for a save from the page or the API: every kept password is bound to its target's
- * address in `config`, a string in `changes` sets one, `null` removes one, targets not in
- * `config` lose theirs. `touched`: the ids whose password was set (even to the same value: the
- * user retries after a rejection) or removed (only if there was one).
+ * The rule for a save from the page or the API: a password stays bound to the address (host,
+ * port) it was entered for. A string in `changes` sets one, bound to its target's address in
+ * `config`; `null` removes one; a target whose host or port changed loses its stored password
+ * unless the same save sets a new one (`cleared`: those ids, the address it was for and the new
+ * one); targets not in `config` lose theirs. `touched`: the ids whose password was set (even to
+ * the same value: the user retries after a rejection), removed (only if there was one) or cleared.
  */
 export function bindPasswords(
   records: ReadonlyMap<string, SecretRecord>,
   config: Config,
   changes: PasswordChanges,
-): { next: Map<string, SecretRecord>; touched: string[] } {
+): { next: Map<string, SecretRecord>; touched: string[]; cleared: ClearedPassword[] } {
   const next = new Map<string, SecretRecord>();
   const touched: string[] = [];
+  const cleared: ClearedPassword[] = [];
   for (const t of config.targets) {
     const change = changes.get(t.id);
-    if (typeof change === 'string' || (change === null && records.has(t.id))) touched.push(t.id);
-    const password = change === undefined ? records.get(t.id)?.password : (change ?? undefined);
-    if (password !== undefined) next.set(t.id, { host: t.host, port: t.port, password });
+    const record = records.get(t.id);
+    if (typeof change === 'string') {
+      touched.push(t.id);
+      next.set(t.id, { host: t.host, port: t.port, password: change });
+    } else if (change === null) {
+      if (record) touched.push(t.id);
+    } else if (record) {
+      if (record.host === t.host && record.port === t.port) next.set(t.id, record);
+      else {
+        touched.push(t.id);
+        cleared.push({ id: t.id, was: formatHostPort(record.host, record.port), now: formatHostPort(t.host, t.port) });
+      }
+    }
   }
-  return { next, touched };
+  return { next, touched, cleared };
+}
+
+/** A password a save cleared because its target's address changed. */
+export interface ClearedPassword {
+  id: string;
+  /** The address the password was entered for, `host:port`. */
+  was: string;
+  /** The target's new address. */
+  now: string;
+}
+
+/** What a save did besides saving: the targets whose stored password it cleared. */
+export interface SaveResult {
+  passwordsCleared: string[];
 }
 
 /** Why a password was dropped by {@link dropMovedPasswords}. */
@@ -158,7 +188,7 @@ export class ConfigService extends EventEmitter<ConfigServiceEvents> {
   }
 
   status(): ConfigServiceStatus {
-    return { ...this.store.status(), loading: this.loading };
+    return { ...this.store.status(), loading: this.loading, passwordsError: this.secrets.fileError() };
   }
 
   /** True while a ctrlX load is between `query`/`prepare` and `activate`/`abort`. */
@@ -209,20 +239,21 @@ export class ConfigService extends EventEmitter<ConfigServiceEvents> {
 
   /**
    * Saves `config` from the settings page or the API with its password changes: the passwords
-   * are written first (bound to the addresses in `config`), then config.json; if either write
+   * are written first (bound to the addresses in `config`; a moved target's is cleared unless a
+   * new one is set), then config.json; if either write
    * fails, the previous passwords are put back and the error is thrown. On success `passwords` is
    * emitted with the ids whose password was set or removed.
    * @throws {AppError} ERR_CONFIG_UNAVAILABLE (503), ERR_CONFIG_WRITE (507/500); never with a password in it
    */
-  save(config: Config, changes: PasswordChanges = new Map()): Promise<void> {
+  save(config: Config, changes: PasswordChanges = new Map()): Promise<SaveResult> {
     const run = this.saves.then(() => this.saveLocked(config, changes));
     this.saves = run.catch(() => {});
     return run;
   }
 
-  private async saveLocked(config: Config, changes: PasswordChanges): Promise<void> {
+  private async saveLocked(config: Config, changes: PasswordChanges): Promise<SaveResult> {
     const previous = this.secrets.records();
-    const { next, touched } = bindPasswords(previous, config, changes);
+    const { next, touched, cleared } = bindPasswords(previous, config, changes);
     this.secrets.set(next);
     try {
       await this.secrets.persist();
@@ -238,8 +269,15 @@ export class ConfigService extends EventEmitter<ConfigServiceEvents> {
       await this.secrets.persist().catch(() => {});
       throw err;
     }
-    for (const id of touched) this.log.secrets.info(next.has(id) ? 'VNC password set' : 'VNC password removed', { target: id });
+    const clearedIds = new Set(cleared.map((c) => c.id));
+    for (const id of touched) {
+      if (!clearedIds.has(id)) this.log.secrets.info(next.has(id) ? 'VNC password set' : 'VNC password removed', { target: id });
+    }
+    for (const c of cleared) {
+      this.log.secrets.warn('VNC password cleared: the target\'s address changed and no new password was given', { target: c.id, was: c.was, now: c.now });
+    }
     if (touched.length) this.emit('passwords', touched);
+    return { passwordsCleared: cleared.map((c) => c.id) };
   }
 
   /**

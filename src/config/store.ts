@@ -2,7 +2,8 @@
  * @module
  * The configuration store: `config.json` in the app's folder of the ctrlX active configuration.
  *
- * - Reads and validates the file; a corrupt or invalid file never replaces the last good
+ * - Reads and validates the file (only a regular file, at most 1 MiB, without blocking: see
+ *   read-bounded.ts); a corrupt or invalid file never replaces the last good
  *   configuration and is never overwritten behind the user's back: the error is kept for the
  *   page and the status instead.
  * - Writes only on a user action or a save phase, atomically (see atomic-write.ts).
@@ -18,6 +19,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { emptyConfig, serializeConfig, validateConfig, type Config } from './schema.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { findJsonSyntaxError, lineAndColumn } from './json-syntax.js';
+import { readBounded } from './read-bounded.js';
 
 export const APP_DIR_NAME = 'ctrlx-novnc';
 export const CONFIG_FILE_NAME = 'config.json';
@@ -87,6 +89,25 @@ function locateField(text: string, field: string): number | undefined {
   return lineAndColumn(text, match!.index).line;
 }
 
+/**
+ * What is at `file`, for change polling: the entry itself (lstat: a symlink made again is a new
+ * inode, even to the same device) and what it leads to (stat: an edit of the file a symlink points
+ * at). fs.watchFile sees only the second, so the same symlink to /dev/zero put back between two
+ * polls after a save looked unchanged.
+ */
+export async function pathSignature(file: string): Promise<string> {
+  const parts: string[] = [];
+  for (const get of [fsp.lstat, fsp.stat]) {
+    try {
+      const s = await get(file, { bigint: true });
+      parts.push(`${s.dev}:${s.ino}:${s.mode}:${s.rdev}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`);
+    } catch (err) {
+      parts.push((err as NodeJS.ErrnoException).code ?? 'error');
+    }
+  }
+  return parts.join('|');
+}
+
 /** Parses and validates the text of a config file. */
 export function parseConfigText(text: string, file: string): { config: Config } | { error: ConfigFileError } {
   let raw: unknown;
@@ -136,6 +157,10 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   private appliedAt = new Date();
   private debounceTimer: NodeJS.Timeout | undefined;
   private watching = false;
+  /** Polls config.json (see {@link pathSignature}); the folder is watched with fs.watchFile. */
+  private filePoll: NodeJS.Timeout | undefined;
+  private fileSignature = '';
+  private polling = false;
   private suspended = 0;
   /** Serialises reads and writes so a save and a watcher read never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -172,7 +197,9 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     // Watch first, then read: the watcher's first stat is only its baseline, so a change made
     // between a first read and that stat would never be noticed.
     this.watching = true;
-    fs.watchFile(this.file, { interval: this.pollInterval, persistent: false }, this.onStat);
+    this.fileSignature = await pathSignature(this.file);
+    this.filePoll = setInterval(this.pollFile, this.pollInterval);
+    this.filePoll.unref();
     fs.watchFile(this.activeDir, { interval: this.pollInterval, persistent: false }, this.onStat);
     await this.reload();
   }
@@ -180,7 +207,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   stop(): void {
     this.watching = false;
     clearTimeout(this.debounceTimer);
-    fs.unwatchFile(this.file, this.onStat);
+    clearInterval(this.filePoll);
     fs.unwatchFile(this.activeDir, this.onStat);
   }
 
@@ -199,13 +226,10 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   /** Reads and validates the file without applying it. */
   async readFile(): Promise<FileRead> {
     if (!(await this.isMounted())) return { kind: 'unmounted' };
-    let text: string;
-    try {
-      text = await fsp.readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-      return { kind: 'invalid', error: { file: this.file, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` } };
-    }
+    const read = await readBounded(this.file);
+    if (read.kind === 'missing') return { kind: 'missing' };
+    if (read.kind === 'refused') return { kind: 'invalid', error: { file: this.file, reason: `not read: ${read.reason}` } };
+    const { text } = read;
     const parsed = parseConfigText(text, this.file);
     return 'config' in parsed ? { kind: 'ok', config: parsed.config, text } : { kind: 'invalid', error: parsed.error };
   }
@@ -306,7 +330,9 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
             ? 'the file system is read-only'
             : code === 'EACCES' || code === 'EPERM'
               ? 'permission denied'
-              : (code ?? (err as Error).message);
+              : code === 'EISDIR'
+                ? `${this.file} is a folder with content, not a file (move it away)`
+                : (code ?? (err as Error).message);
       this.log.error('saving the configuration failed', { file: this.file, error: code ?? String(err) });
       throw new AppError(ERR_CONFIG_WRITE, `Saving failed: ${why}. The previous configuration is unchanged.`, {
         status: code === 'ENOSPC' ? 507 : 500,
@@ -337,11 +363,8 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
 
   /** The file's current content, or null when it cannot be read. */
   private async fileText(): Promise<string | null> {
-    try {
-      return await fsp.readFile(this.file, 'utf8');
-    } catch {
-      return null;
-    }
+    const read = await readBounded(this.file);
+    return read.kind === 'ok' ? read.text : null;
   }
 
   private async isMounted(): Promise<boolean> {
@@ -351,6 +374,19 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       return false;
     }
   }
+
+  private readonly pollFile = (): void => {
+    if (!this.watching || this.polling) return;
+    this.polling = true;
+    pathSignature(this.file)
+      .then((signature) => {
+        if (signature === this.fileSignature) return;
+        this.fileSignature = signature;
+        this.onStat();
+      })
+      .catch(() => {})
+      .finally(() => (this.polling = false));
+  };
 
   private readonly onStat = (): void => {
     if (!this.watching) return;

@@ -62,6 +62,12 @@ export interface Identity {
 /** Everyone, with authentication off (off the device, loopback only). */
 export const LOCAL_IDENTITY: Identity = Object.freeze({ name: 'local', role: 'manage' });
 
+/** True when `scopes` grant `access`. */
+export function grants(scopes: readonly string[], access: Access): boolean {
+  const role = roleOf(scopes);
+  return role !== null && roleAtLeast(role, NEEDS[access]);
+}
+
 /** The WebSocket subprotocol prefix that carries a token. */
 export const BEARER_PROTOCOL_PREFIX = `${APP_NAME}.bearer.`;
 
@@ -176,6 +182,20 @@ export class Authenticator {
     }
     await this.checkSignature(token, name);
     return { name, role, scopes, expiresAt: exp * 1000 };
+  }
+
+  /**
+   * Checks an accepted token again, for a session that outlives its upgrade: false when it has
+   * expired or the identity manager no longer confirms it (revoked); the cache is bypassed (and a
+   * no removes its cached yes).
+   * @throws {Error} when the identity manager cannot be reached
+   */
+  async stillValid(token: string): Promise<boolean> {
+    const exp = decodeJwt(token)?.exp;
+    if (typeof exp !== 'number' || exp * 1000 <= Date.now()) return false;
+    const valid = await this.askValidity(token);
+    if (!valid) this.cache.delete(createHash('sha256').update(token).digest('base64url'));
+    return valid;
   }
 
   /** Asks the identity manager whether the token is genuine; caches a yes for `cacheSeconds`. */

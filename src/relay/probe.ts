@@ -1,13 +1,39 @@
 /**
  * @module
  * "Test connection": opens a TCP connection to a VNC target, reads the 12-byte RFB
- * ProtocolVersion greeting and closes. Nothing is sent to the target.
+ * ProtocolVersion greeting and closes, without leaving the server a half-finished login where
+ * that can be avoided. VNC servers lock a client address out after a few connections that end
+ * before authentication (TigerVNC: 5, then 10 s, doubling), and the controller is one address
+ * for every user:
+ *
+ * - with the target's stored VNC password the probe completes the login (the RFB security
+ *   handshake up to a successful SecurityResult) and then closes: a clean login;
+ * - without one it sends nothing and closes after the greeting, which the server counts; so
+ *   {@link Prober} answers such tests from a 10 s cache and makes at most 2 of them per target
+ *   in 5 minutes, answering the others with the last result and when the next one can go.
+ *
+ * A server that locks the controller out says so in its greeting (TigerVNC: `RFB 003.003`, no
+ * security types, "Too many security failures"); the probe reports `server-lockout` (4009).
  */
 import net from 'node:net';
 import { formatHostPort } from './address.js';
 import { checkGreeting, VERSION_LENGTH, versionText } from '../rfb/protocol.js';
+import { ServerHandshake, type HandshakeFailure, type HandshakeOutcome } from '../rfb/security-proxy.js';
+import { FAILURES, type FailureKind } from '../shared/failures.js';
 
-export type ProbeOutcome = 'vnc' | 'not-vnc' | 'refused' | 'timeout' | 'not-found' | 'unreachable' | 'error';
+export type ProbeOutcome =
+  | 'vnc'
+  | 'not-vnc'
+  | 'refused'
+  | 'timeout'
+  | 'not-found'
+  | 'unreachable'
+  | 'error'
+  | 'server-lockout'
+  | 'login-rejected'
+  | 'server-refused'
+  | 'security-unsupported'
+  | 'handshake-failed';
 
 export interface ProbeResult {
   ok: boolean;
@@ -19,38 +45,136 @@ export interface ProbeResult {
   target: string;
   /** Milliseconds from connect to result. */
   elapsedMs: number;
+  /** Set when the probe logged in (and so closed cleanly): with the stored `password`, or `none` needed. */
+  login?: 'password' | 'none';
+  /** The failure kind and close code a viewer would meet, when the probe met one (e.g. `server-lockout`, 4009). */
+  kind?: FailureKind;
+  code?: number;
+  /** Set when this answer is an earlier test's (no new connection was made): when that test ran. */
+  testedAt?: string;
+  /** With `testedAt`: seconds until a test connects to the server again. */
+  nextTestIn?: number;
 }
 
-/** Probes `host:port`; never throws. */
-export function probeTarget(host: string, port: number, timeoutMs = 3000): Promise<ProbeResult> {
+/** How long to wait after a 3.3 greeting for the refusal that may follow it at once. */
+const REFUSAL_WAIT_MS = 250;
+
+/** The outcome and kind of a failed login, by the handshake's failure kind. */
+const LOGIN_FAILURE: Record<HandshakeFailure['kind'], { outcome: ProbeOutcome; kind: FailureKind }> = {
+  'not-rfb': { outcome: 'not-vnc', kind: 'not-vnc' },
+  version: { outcome: 'handshake-failed', kind: 'handshake-failed' },
+  refused: { outcome: 'server-refused', kind: 'server-refused' },
+  unsupported: { outcome: 'security-unsupported', kind: 'security-unsupported' },
+  auth: { outcome: 'login-rejected', kind: 'login-rejected' },
+  lockout: { outcome: 'server-lockout', kind: 'server-lockout' },
+  protocol: { outcome: 'handshake-failed', kind: 'handshake-failed' },
+};
+
+/**
+ * Probes `host:port`; never throws. With `password` it logs in with it and reports how the
+ * handshake ended through `onHandshake`; without, it sends nothing (and reports only a lockout).
+ */
+export function probeTarget(
+  host: string,
+  port: number,
+  timeoutMs = 3000,
+  password?: string,
+  onHandshake?: (outcome: HandshakeOutcome) => void,
+): Promise<ProbeResult> {
   const target = formatHostPort(host, port);
   const started = Date.now();
   return new Promise((resolve) => {
     let settled = false;
     let received = Buffer.alloc(0);
+    let version: string | undefined;
+    /** With a password: the login. Without: a parser of what a 3.3 server sends unasked. */
+    let handshake: ServerHandshake | null = null;
+    let refusalWait: NodeJS.Timeout | undefined;
     const socket = net.connect({ host, port });
-    const done = (outcome: ProbeOutcome, message: string, version?: string): void => {
+    const done = (outcome: ProbeOutcome, message: string, extra: Partial<ProbeResult> = {}): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(refusalWait);
       socket.destroy();
-      resolve({ ok: outcome === 'vnc', outcome, message, target, elapsedMs: Date.now() - started, ...(version ? { version } : {}) });
+      resolve({ ok: outcome === 'vnc', outcome, message, target, elapsedMs: Date.now() - started, ...(version ? { version } : {}), ...extra });
+    };
+    const failed = (outcome: ProbeOutcome, kind: FailureKind, message: string): void => done(outcome, message, { kind, code: FAILURES[kind].code });
+    const ended = (outcome: HandshakeOutcome): void => {
+      if (outcome.ok) {
+        const how = outcome.securityType === 2 ? 'logged in with the stored VNC password' : 'logged in, no password needed';
+        done('vnc', `VNC server, ${version}; ${how}`, { login: outcome.securityType === 2 ? 'password' : 'none' });
+        return;
+      }
+      const { outcome: o, kind } = LOGIN_FAILURE[outcome.failure.kind];
+      const message =
+        outcome.failure.kind === 'lockout'
+          ? `VNC server ${target} locks this controller out for now: too many security failures (it lets the address in again after its lockout time, TigerVNC: 10 s, doubling)`
+          : outcome.failure.message;
+      failed(o, kind, message);
     };
     const timer = setTimeout(() => {
       if (socket.connecting) done('timeout', `timed out: no answer from ${target} within ${timeoutMs / 1000} s`);
-      else done('not-vnc', `port open but not a VNC server: ${target} sent no RFB greeting within ${timeoutMs / 1000} s`);
+      else if (version === undefined) done('not-vnc', `port open but not a VNC server: ${target} sent no RFB greeting within ${timeoutMs / 1000} s`);
+      else if (password !== undefined) failed('timeout', 'handshake-timeout', `VNC server, ${version}, but the login did not finish within ${timeoutMs / 1000} s`);
+      else done('vnc', `VNC server, ${version}`);
     }, timeoutMs);
+    /** Without a password nothing is sent: only a refusal the server sends unasked counts. */
+    const unasked = (step: { done?: HandshakeOutcome }): void => {
+      const d = step.done;
+      if (d && !d.ok && (d.failure.kind === 'lockout' || d.failure.kind === 'refused')) {
+        if (d.failure.kind === 'lockout') onHandshake?.(d);
+        ended(d);
+      } else if (d) {
+        done('vnc', `VNC server, ${version}`);
+      }
+    };
     socket.on('data', (chunk: Buffer) => {
+      if (handshake) {
+        const step = handshake.push(chunk);
+        if (password === undefined) return unasked(step);
+        for (const b of step.send) socket.write(b);
+        if (step.done) {
+          onHandshake?.(step.done);
+          ended(step.done);
+        }
+        return;
+      }
       received = Buffer.concat([received, chunk]);
       // The first 12 bytes every VNC server sends: `RFB xxx.yyy\n`.
       const check = checkGreeting(received);
-      if (check === 'invalid') done('not-vnc', `port open but not a VNC server: ${target} does not speak RFB`);
-      else if (check === 'complete') {
-        const version = versionText(received.subarray(0, VERSION_LENGTH));
-        done('vnc', `VNC server, ${version}`, version);
+      if (check === 'invalid') return done('not-vnc', `port open but not a VNC server: ${target} does not speak RFB`);
+      if (check !== 'complete') return;
+      version = versionText(received.subarray(0, VERSION_LENGTH));
+      handshake = new ServerHandshake(password, target);
+      if (password !== undefined) {
+        const step = handshake.push(received);
+        for (const b of step.send) socket.write(b);
+        if (step.done) {
+          onHandshake?.(step.done);
+          ended(step.done);
+        }
+        return;
       }
+      // Only a 3.3 server says more before the client speaks: its security type, or no type and
+      // a reason (the lockout). Wait a moment for that; other versions wait for the client.
+      if (version !== 'RFB 003.003') return done('vnc', `VNC server, ${version}`);
+      unasked(handshake.push(received));
+      refusalWait = setTimeout(() => done('vnc', `VNC server, ${version}`), REFUSAL_WAIT_MS);
     });
-    socket.on('end', () => done('not-vnc', `port open but not a VNC server: ${target} closed the connection without an RFB greeting`));
+    socket.on('end', () => {
+      if (version === undefined) return done('not-vnc', `port open but not a VNC server: ${target} closed the connection without an RFB greeting`);
+      if (password === undefined) return done('vnc', `VNC server, ${version}`);
+      if (handshake?.awaitingResult) {
+        const outcome: HandshakeOutcome = {
+          ok: false,
+          failure: { kind: 'auth', message: `authentication failed: ${target} did not accept the VNC password stored in the settings (it closed the connection)`, detail: 'closed' },
+        };
+        onHandshake?.(outcome);
+        return ended(outcome);
+      }
+      failed('handshake-failed', 'handshake-failed', `VNC server, ${version}, but it closed the connection during the login`);
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       switch (err.code) {
         case 'ECONNREFUSED':
@@ -69,4 +193,98 @@ export function probeTarget(host: string, port: number, timeoutMs = 3000): Promi
       }
     });
   });
+}
+
+export interface ProbeLimits {
+  /** Milliseconds an answer that cost the server a pre-login close is reused. Default 10000. */
+  cacheMs?: number;
+  /** The window of {@link maxUnclean}, in milliseconds. Default 300000 (5 min). */
+  windowMs?: number;
+  /** Probes per target and window that may end before a login. Default 2. */
+  maxUnclean?: number;
+}
+
+interface Seen {
+  last: ProbeResult;
+  at: number;
+  /** When probes that ended before a login ran, within the window. */
+  unclean: number[];
+}
+
+/** Targets remembered at most (oldest forgotten first). */
+const MAX_REMEMBERED = 256;
+
+/**
+ * "Test connection" with the server's lockout in mind: probes that end before a login (no
+ * password stored, a rejected one, a lockout) are answered from a cache for `cacheMs` and
+ * limited to `maxUnclean` per target in `windowMs`; a clean login clears the count. Probes of
+ * one target that overlap share one connection.
+ */
+export class Prober {
+  private readonly cacheMs: number;
+  private readonly windowMs: number;
+  private readonly maxUnclean: number;
+  private readonly seen = new Map<string, Seen>();
+  private readonly running = new Map<string, Promise<ProbeResult>>();
+
+  constructor(limits: ProbeLimits = {}) {
+    this.cacheMs = limits.cacheMs ?? 10_000;
+    this.windowMs = limits.windowMs ?? 300_000;
+    this.maxUnclean = limits.maxUnclean ?? 2;
+  }
+
+  probe(host: string, port: number, timeoutMs: number, password?: string, onHandshake?: (outcome: HandshakeOutcome) => void): Promise<ProbeResult> {
+    const key = formatHostPort(host, port);
+    const now = Date.now();
+    const seen = this.seen.get(key);
+    if (seen) {
+      seen.unclean = seen.unclean.filter((t) => now - t < this.windowMs);
+      const fresh = now - seen.at < this.cacheMs;
+      if (fresh || seen.unclean.length >= this.maxUnclean) {
+        const nextAt = Math.max(fresh ? seen.at + this.cacheMs : 0, seen.unclean.length >= this.maxUnclean ? seen.unclean[0]! + this.windowMs : 0);
+        return Promise.resolve(this.earlier(seen, now, nextAt));
+      }
+    }
+    const running = this.running.get(key);
+    if (running !== undefined) return running;
+    const probe = probeTarget(host, port, timeoutMs, password, onHandshake).then((result) => {
+      this.running.delete(key);
+      this.remember(key, result);
+      return result;
+    });
+    this.running.set(key, probe);
+    return probe;
+  }
+
+  private remember(key: string, result: ProbeResult): void {
+    // Only a VNC server that greeted and was left before a login counts towards its lockout.
+    const unclean = result.version !== undefined && result.login === undefined;
+    if (!unclean) {
+      this.seen.delete(key);
+      return;
+    }
+    const now = Date.now();
+    const seen = this.seen.get(key) ?? { last: result, at: now, unclean: [] };
+    seen.last = result;
+    seen.at = now;
+    seen.unclean.push(now);
+    this.seen.delete(key); // re-insert: the map's order is the age
+    this.seen.set(key, seen);
+    for (const [k, s] of this.seen) {
+      if (this.seen.size <= MAX_REMEMBERED && now - s.at < this.windowMs) break;
+      this.seen.delete(k);
+    }
+  }
+
+  private earlier(seen: Seen, now: number, nextAt: number): ProbeResult {
+    const age = Math.max(0, Math.round((now - seen.at) / 1000));
+    const next = Math.max(1, Math.ceil((nextAt - now) / 1000));
+    return {
+      ...seen.last,
+      message: `${seen.last.message} (tested ${age} s ago; to keep clear of the VNC server's lockout the next test connects in ${next} s)`,
+      elapsedMs: 0,
+      testedAt: new Date(seen.at).toISOString(),
+      nextTestIn: next,
+    };
+  }
 }

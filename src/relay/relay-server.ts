@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { formatHostPort } from './address.js';
 import { rejectUpgrade } from './upgrade.js';
+import { LoginWatch, MAX_LOGIN_CHECK_MS, type SessionLogin } from './login-watch.js';
 import {
   RelaySession,
   type RelayTarget,
@@ -24,6 +25,7 @@ import type { SessionOwner } from './relay.js';
 import { ResizeGuard } from './resize-guard.js';
 import type { FailureKind } from '../shared/failures.js';
 import { silentLogger, type Logger } from '../log.js';
+import { SessionLog, type SessionLogOptions } from './session-log.js';
 
 export interface RelayOptions {
   /** Largest message accepted from the browser, in bytes; larger closes with 1009. Default 64 KiB. */
@@ -40,6 +42,11 @@ export interface RelayOptions {
   keepAliveDelayMs?: number;
   /** Close sessions whose target does not greet with `RFB xxx.yyy\n` ("not a VNC server"). Default false. */
   requireRfb?: boolean;
+  /**
+   * Milliseconds between two checks of a session's login with the identity manager (sessions
+   * opened with a login only, see login-watch.ts). Default and maximum 300000 (5 minutes).
+   */
+  loginCheckMs?: number;
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
   onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
   /** Where session starts and ends and control changes are recorded. Default: nowhere. */
@@ -47,9 +54,11 @@ export interface RelayOptions {
   /** Delivers events to viewer pages (see control.ts). Default: none. */
   viewerEvents?: ViewerEventSink;
   logger?: Logger;
+  /** How the session start and end lines are aggregated under churn (see session-log.ts). */
+  sessionLog?: SessionLogOptions;
 }
 
-type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'audit' | 'viewerEvents'>>;
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'sessionLog' | 'audit' | 'viewerEvents'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
@@ -59,6 +68,7 @@ const DEFAULTS: ResolvedOptions = {
   closeTimeoutMs: 30_000,
   keepAliveDelayMs: 30_000,
   requireRfb: false,
+  loginCheckMs: MAX_LOGIN_CHECK_MS,
 };
 
 /** Counters over the relay's lifetime. */
@@ -69,22 +79,14 @@ export interface RelayStats {
   bytesDown: number;
 }
 
-/** Subprotocols that carry a ctrlX token (see ctrlx/auth.ts). */
-const BEARER_PREFIX = 'ctrlx-novnc.bearer.';
-
 /**
- * Chooses the subprotocol to echo: `binary` when offered, else the first one offered. Browsers
- * (Chrome) abort when they offered protocols and none comes back, so one is always echoed.
+ * Chooses the subprotocol to echo: `binary` when offered (noVNC offers it, or nothing), else none.
+ * Nothing else is ever echoed: in particular not the subprotocol that carries the ctrlX login
+ * (`ctrlx-novnc.bearer.<jwt>`, see ctrlx/auth.ts), which would send the token back in a response
+ * header for every proxy and log on the way to see. The viewer offers `binary` with its token.
  */
 function chooseProtocol(offered: Set<string>): string | false {
-  if (offered.has('binary')) return 'binary';
-  // A protocol that carries a login token is not echoed when there is any other.
-  let fallback: string | false = false;
-  for (const p of offered) {
-    if (!p.startsWith(BEARER_PREFIX)) return p;
-    fallback ||= p;
-  }
-  return fallback;
+  return offered.has('binary') ? 'binary' : false;
 }
 
 /**
@@ -103,10 +105,11 @@ function peerOf(req: IncomingMessage): string {
 }
 
 function checkOptions(o: ResolvedOptions): void {
-  const positive = ['maxPayload', 'connectTimeoutMs', 'highWaterMark', 'closeTimeoutMs'] as const;
+  const positive = ['maxPayload', 'connectTimeoutMs', 'highWaterMark', 'closeTimeoutMs', 'loginCheckMs'] as const;
   for (const key of positive) {
     if (!(Number.isFinite(o[key]) && o[key] > 0)) throw new RangeError(`relay option ${key} must be a positive number`);
   }
+  if (o.loginCheckMs > MAX_LOGIN_CHECK_MS) throw new RangeError(`relay option loginCheckMs must be at most ${MAX_LOGIN_CHECK_MS} (5 minutes)`);
   if (!(Number.isFinite(o.heartbeatMs) && o.heartbeatMs >= 0)) {
     throw new RangeError('relay option heartbeatMs must be 0 (off) or a positive number of milliseconds');
   }
@@ -116,8 +119,11 @@ export class Relay {
   readonly options: ResolvedOptions;
   private readonly sessionOptions: SessionOptions;
   private readonly log: Logger;
+  private readonly sessionLog: SessionLog;
   private readonly wss: WebSocketServer;
   private readonly live = new Set<RelaySession>();
+  /** The login watch of each session opened with a login. */
+  private readonly logins = new Map<RelaySession, LoginWatch>();
   private readonly waiters = new Set<() => void>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
@@ -129,18 +135,20 @@ export class Relay {
   readonly resizes: ResizeGuard;
 
   constructor(options: RelayOptions = {}) {
-    const { logger, onHandshake, audit, viewerEvents, ...rest } = options;
+    const { logger, onHandshake, sessionLog, audit, viewerEvents, ...rest } = options;
     this.board = new ControlBoard(audit ?? noAudit, viewerEvents ?? (() => {}));
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
     this.log = logger ?? silentLogger;
+    this.sessionLog = new SessionLog(this.log, sessionLog);
     this.resizes = new ResizeGuard(this.log);
     this.sessionOptions = {
       ...this.options,
       onHandshake: (target, outcome) => {
         if (!outcome.ok) {
           const { kind, detail } = outcome.failure;
-          this.log.warn('vnc handshake failed', { target: formatHostPort(target.host, target.port), targetId: target.id, kind, detail });
+          const label = formatHostPort(target.host, target.port);
+          this.sessionLog.handshakeFailed(label, kind, { target: label, targetId: target.id, kind, detail });
         }
         onHandshake?.(target, outcome);
       },
@@ -163,8 +171,9 @@ export class Relay {
   /**
    * Completes a WebSocket upgrade and relays it to `target`. A malformed handshake is answered
    * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503. With a
-   * password in `secrets` the relay authenticates to the VNC server itself. `who` is the login
-   * (default: "local" with the manage role, as with authentication off).
+   * password in `secrets` the relay authenticates to the VNC server itself. `who` is the login's
+   * user and role (default: "local" with the manage role, as with authentication off). With a
+   * `login` the session ends (4030) when that login expires or is revoked (see login-watch.ts).
    */
   handleUpgrade(
     req: IncomingMessage,
@@ -173,6 +182,7 @@ export class Relay {
     target: RelayTarget,
     secrets: SessionSecrets = {},
     who: Omit<SessionOwner, 'address'> = { user: 'local', role: 'manage', viewerId: undefined },
+    login?: SessionLogin,
   ): void {
     if (this.closed) {
       rejectUpgrade(socket, 503, 'relay is shutting down');
@@ -183,16 +193,21 @@ export class Relay {
       session.owner = { ...who, address: session.peer };
       this.live.add(session);
       this.totals.sessionsTotal++;
+      if (login) {
+        const watch = new LoginWatch(login, this.options.loginCheckMs, (reason) => session.close('login-expired', reason), this.log);
+        this.logins.set(session, watch);
+      }
       this.board.join(session);
       this.resizes.join(session, secrets.password, this.live);
-      this.log.info('session start', {
+      const label = formatHostPort(target.host, target.port);
+      this.sessionLog.start(label, {
         id: session.id,
         session: session.sessionId,
-        user: who.user,
         mode: session.mode,
-        target: formatHostPort(target.host, target.port),
+        target: label,
         targetId: target.id,
         peer: session.peer,
+        user: who.user,
         vncAuth: secrets.password !== undefined ? 'relay' : undefined,
       });
     });
@@ -252,18 +267,22 @@ export class Relay {
     clearTimeout(timer);
     // The screen sizes put back as the sessions ended (each bounded by its own timeout).
     await this.resizes.settled();
+    this.sessionLog.flush();
     this.wss.close();
   }
 
   private readonly onEnd = (session: RelaySession, end: SessionEnd): void => {
     this.live.delete(session);
+    this.logins.get(session)?.stop();
+    this.logins.delete(session);
     this.board.leave(session, end);
     this.resizes.leave(session, this.live);
     this.totals.bytesUp += session.bytesUp;
     this.totals.bytesDown += session.bytesDown;
-    this.log.info('session end', {
+    const label = formatHostPort(session.target.host, session.target.port);
+    this.sessionLog.end(label, end.kind, {
       id: session.id,
-      target: formatHostPort(session.target.host, session.target.port),
+      target: label,
       duration: `${(end.durationMs / 1000).toFixed(3)}s`,
       up: session.bytesUp,
       down: session.bytesDown,

@@ -13,8 +13,8 @@ import { SMALL_READ, giveSlab, readBuffer, takeSlab } from './read-pool.js';
 import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
 import { GreetingWait } from '../rfb/protocol.js';
 import { ClientFilter, FILTER_INPUT, FILTER_LOST, FILTER_UNKNOWN, type FilterMode } from '../rfb/client-filter.js';
-import type { HandshakeOutcome } from '../rfb/security-proxy.js';
-import { FAILURES, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
+import { refusalAfterGreeting, type HandshakeOutcome } from '../rfb/security-proxy.js';
+import { FAILURES, LOCKOUT_REASON, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
 
 /** Where a session connects to. `id`/`name` come from the configuration when there is one. */
 export interface RelayTarget {
@@ -498,8 +498,20 @@ export class RelaySession {
       return;
     }
     if (this.phase === 'login') {
-      // Mid-handshake: the server has nothing of the browser's to receive.
-      this.tcp.destroy();
+      // Mid-login the server has nothing of the browser's to receive. But a connection dropped
+      // before its authentication counts as a failed login towards the server's own lockout
+      // (TigerVNC blacklists the address after a few), and this controller is one address for
+      // every viewer: while the server side is still being logged in, finish that first (the
+      // login's serverOutcome then ends the connection; the deadline and close timer bound it).
+      if (this.login!.authenticating) {
+        this.tcp.resume();
+        this.armCloseTimer();
+      } else if (this.login!.state === 'browser') {
+        this.tcp.end(); // logged in: a clean end
+        this.armCloseTimer();
+      } else {
+        this.tcp.destroy();
+      }
       return;
     }
     // Whatever the browser sent still reaches the target, then FIN (end() flushes first).
@@ -584,8 +596,25 @@ export class RelaySession {
       return;
     }
     this.greeting = null;
+    if (this.lockedOut(got)) return;
     this.startRelaying();
     this.toBrowser(got);
+  }
+
+  /**
+   * A server that locks this controller out answers at once with a 3.3 greeting, no security
+   * type and "Too many security failures" (TigerVNC): say so with `server-lockout` rather than
+   * pass it on as a failed login the viewer would blame on the password. True when it did.
+   */
+  private lockedOut(got: Buffer): boolean {
+    const reason = refusalAfterGreeting(got);
+    if (typeof reason !== 'string' || !LOCKOUT_REASON.test(reason)) return false;
+    const message = `VNC server ${this.label} locks this controller out for now: ${reason.slice(0, 60)}`;
+    const detail = `server reason "${reason}"`;
+    this.options.onHandshake?.(this.target, { ok: false, failure: { kind: 'lockout', message, detail } });
+    this.closeWith('server-lockout', message, `lockout: ${detail}`);
+    this.tcp.end();
+    return true;
   }
 
   /**
@@ -651,7 +680,11 @@ export class RelaySession {
         if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes);
       },
       browserGreeted: () => this.ws.resume(),
-      serverOutcome: (outcome) => this.options.onHandshake?.(this.target, outcome),
+      serverOutcome: (outcome) => {
+        this.options.onHandshake?.(this.target, outcome);
+        // The viewer left during the login: the server side is through now, end it cleanly.
+        if (outcome.ok && this.browserClosed) this.tcp.end();
+      },
       serverFailed: (failure) => {
         this.noteCause(failure.kind, failure.message, failure.detail);
         this.tcp.end();

@@ -63,6 +63,7 @@ const SERVER_FAILURE: Record<HandshakeFailure['kind'], FailureKind> = {
   refused: 'server-refused',
   unsupported: 'security-unsupported',
   auth: 'login-rejected',
+  lockout: 'server-lockout',
   protocol: 'handshake-failed',
 };
 

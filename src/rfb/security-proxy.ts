@@ -30,6 +30,7 @@ import {
   type RfbVersion,
 } from './protocol.js';
 import { ByteQueue } from './byte-queue.js';
+import { LOCKOUT_REASON } from '../shared/failures.js';
 import { VNC_AUTH_CHALLENGE_LENGTH, vncAuthResponse } from './vnc-auth.js';
 
 /** What went wrong, in two registers: `message` for the browser, `detail` for the log. */
@@ -40,9 +41,11 @@ export interface HandshakeFailure {
    * - `refused`: the server refused the connection with a reason (no security types);
    * - `unsupported`: no security type the relay can do (it does None and VNC Authentication);
    * - `auth`: the server did not accept the stored password;
+   * - `lockout`: the server refuses this client address after too many security failures
+   *   (TigerVNC's blacklist: "Too many security failures");
    * - `protocol`: malformed bytes from either side.
    */
-  kind: 'not-rfb' | 'version' | 'refused' | 'unsupported' | 'auth' | 'protocol';
+  kind: 'not-rfb' | 'version' | 'refused' | 'unsupported' | 'auth' | 'lockout' | 'protocol';
   message: string;
   detail: string;
 }
@@ -90,6 +93,23 @@ const fail = (kind: HandshakeFailure['kind'], message: string, detail = message)
 /** Printable form of bytes that should have been a ProtocolVersion, for messages. */
 function printable(bytes: Buffer): string {
   return JSON.stringify(bytes.toString('latin1')).slice(1, -1).slice(0, 40);
+}
+
+/**
+ * What a server that refuses at once sends before the client speaks: an RFB 3.3 greeting, no
+ * security type (0) and a reason (TigerVNC's answer to a locked-out address). Returns the reason
+ * when `bytes` are exactly that, `wait` while they may still become it, null otherwise.
+ */
+export function refusalAfterGreeting(bytes: Buffer): string | 'wait' | null {
+  if (bytes.length < VERSION_LENGTH || bytes.toString('latin1', 0, VERSION_LENGTH) !== 'RFB 003.003\n') return null;
+  if (bytes.length < VERSION_LENGTH + 8) {
+    return bytes.subarray(VERSION_LENGTH).every((b, i) => i >= 4 || b === 0) ? 'wait' : null;
+  }
+  if (bytes.readUInt32BE(VERSION_LENGTH) !== SECURITY_INVALID) return null;
+  const length = bytes.readUInt32BE(VERSION_LENGTH + 4);
+  if (length > MAX_REASON_LENGTH) return null;
+  if (bytes.length < VERSION_LENGTH + 8 + length) return 'wait';
+  return bytes.toString('latin1', VERSION_LENGTH + 8, VERSION_LENGTH + 8 + length).replace(/[^\x20-\x7e]+/g, ' ').trim();
 }
 
 type ServerState =
@@ -247,6 +267,13 @@ export class ServerHandshake {
         if (!b) return 'wait';
         // Reasons are ASCII in practice; keep them printable and short for a close frame.
         const reason = b.toString('latin1').replace(/[^\x20-\x7e]+/g, ' ').trim();
+        if (LOCKOUT_REASON.test(reason)) {
+          return fail(
+            'lockout',
+            `VNC server ${this.label} locks this controller out for now: ${reason.slice(0, 60)}`,
+            `server reason "${reason}"`,
+          );
+        }
         if (this.reasonFor === 'auth') return this.authFailed(reason ? `server said "${reason}"` : 'no reason given', reason);
         return fail(
           'refused',

@@ -7,7 +7,7 @@
  * supervisor, the preflight and the viewer all take codes from here; the sentence that goes with a
  * failure (the close reason, the Problem `detail`) is for people and no code parses it.
  *
- * Browser-safe: no imports, served to the pages at `/ctrlx-novnc/shared/failures.js`.
+ * Browser-safe: no imports, bundled into the pages' scripts (scripts/bundle.mjs).
  * docs/errors.md lists the same rows ("WebSocket close codes"); a test keeps them in step.
  */
 
@@ -52,13 +52,14 @@ export const FAILURES = {
   'target-changed': { code: 4000, retry: true, fix: 'none', summary: 'the target was changed or removed in the settings; the viewer reconnects at once' },
   idle: { code: 4001, retry: false, fix: 'none', summary: "no input from the viewer for the target's idle timeout" },
   // ---- the VNC server is not what it should be -----------------------------------------------
-  'not-vnc': { code: 4002, retry: true, fix: 'settings', summary: 'the target answered, but not with an RFB greeting: not a VNC server (wrong port?)' },
+  'not-vnc': { code: 4002, retry: false, fix: 'settings', summary: 'the target answered, but not with an RFB greeting: not a VNC server (wrong port?)' },
   'login-rejected': { code: 4003, retry: false, fix: 'settings', summary: 'the VNC server did not accept the VNC password stored in the settings' },
   'security-unsupported': { code: 4004, retry: false, fix: 'vnc-server', summary: 'the VNC server offers no security type the relay can do (None, VNC Authentication), or needs a password and none is stored' },
   'server-refused': { code: 4005, retry: true, fix: 'vnc-server', summary: 'the VNC server refused the connection during the handshake (with its reason)' },
   'handshake-failed': { code: 4006, retry: true, fix: 'vnc-server', summary: 'the VNC handshake with the server failed: unsupported RFB version, malformed bytes, or it closed mid-handshake' },
   'handshake-timeout': { code: 4007, retry: true, fix: 'vnc-server', summary: 'the VNC server greeted but did not finish the handshake within the connect timeout' },
   'viewer-handshake': { code: 4008, retry: true, fix: 'none', summary: 'the viewer broke or did not finish the VNC handshake the relay does for a stored password' },
+  'server-lockout': { code: 4009, retry: false, fix: 'wait', summary: 'the VNC server locks the controller out after too many security failures ("Too many security failures"); wait for its lockout to pass' },
   // ---- the VNC server cannot be reached --------------------------------------------------------
   'connection-refused': { code: 4010, retry: true, fix: 'vnc-server', summary: 'nothing listens on the target address (ECONNREFUSED): is the VNC server running?' },
   'connect-timeout': { code: 4011, retry: true, fix: 'network', summary: 'no answer from the target within the connect timeout (ETIMEDOUT)' },
@@ -72,12 +73,23 @@ export const FAILURES = {
   'too-many-sessions': { code: 4022, status: 503, retry: true, fix: 'wait', summary: 'the limit of open viewers (in total or per target) is reached' },
   'login-held-back': { code: 4023, status: 503, retry: true, fix: 'settings', summary: 'after rejected VNC passwords new sessions to the target are held back for a while' },
   'relay-stopped': { code: 4024, status: 503, retry: true, fix: 'none', summary: 'the relay is shutting down' },
+  // ---- the login ended -------------------------------------------------------------------------
+  'login-expired': { code: 4030, retry: true, fix: 'none', summary: "the viewer's ctrlX login expired (timer at the token's expiry) or was revoked (asked again at least every 5 minutes); the viewer takes the fresh login of the ctrlX UI and reconnects" },
   // ---- operating a running machine (issue 13) ----------------------------------------------------
   'ended-by-manager': { code: 4031, retry: false, fix: 'none', summary: 'a user with the manage role ended the session (the reason names them)' },
   'unknown-client-message': { code: 4032, retry: false, fix: 'none', summary: 'the viewer sent an RFB message the relay does not know, or one it cannot check for a watching session' },
 } as const satisfies Record<string, FailureRow>;
 
 export type FailureKind = keyof typeof FAILURES;
+
+/**
+ * A VNC server's failure reason that says it locks this client address out for a while (the
+ * `server-lockout` kind): TigerVNC and RealVNC blacklist an address after a few failed or
+ * abandoned logins and answer it with "Too many security failures" (libvncserver: "Too many
+ * authentication failures"). Used by the relay's handshake and by the viewer, which sees the
+ * reason itself when the browser does the VNC login.
+ */
+export const LOCKOUT_REASON = /too many (security|authentication) failures/i;
 
 /** The close code of `kind`. */
 export function failureCode(kind: FailureKind): number {

@@ -14,6 +14,15 @@ export const DEFAULT_VNC_PORT = 5900;
 /** Shown next to a password field when a password was typed and "Remove password" is ticked. */
 export const PASSWORD_AND_REMOVE = 'Type a new password or tick "Remove password", not both.';
 
+/** Next to the address fields of a target with a stored password. */
+export const ADDRESS_CLEARS_PASSWORD = 'Changing the address clears the stored password (unless you type a new one).';
+
+/** What the page says after a save that cleared stored passwords because addresses changed (the targets' names). */
+export function passwordsClearedText(names: readonly string[]): string {
+  const list = names.map((n) => `"${n}"`).join(', ');
+  return `The stored VNC password of ${list} was cleared because the address changed: enter it again if the server asks for one.`;
+}
+
 /** The fields of a row that an error can be shown next to. */
 export type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout' | 'control' | 'allowResize';
 

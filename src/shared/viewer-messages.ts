@@ -4,10 +4,10 @@
  * The message is chosen by the close code (or, for a refused upgrade, the preflight's `kind`),
  * never by the reason text: reasons are shown as they are where they add detail, never parsed.
  *
- * Browser-safe (served at `/ctrlx-novnc/shared/viewer-messages.js`, used by public/viewer.js) and
+ * Browser-safe (bundled into public/viewer.js's script at build time) and
  * tested in Node with codes and arbitrary reasons.
  */
-import { FAILURES, failureOf, type FailureKind } from './failures.js';
+import { FAILURES, LOCKOUT_REASON, failureOf, type FailureKind } from './failures.js';
 
 /** The target as the viewer knows it from its page. */
 export interface ViewerTarget {
@@ -48,14 +48,32 @@ export interface ViewerMessage {
   soon?: boolean;
   /** Not an error as such (nothing configured yet). */
   quiet?: boolean;
+  /**
+   * A setup error: the target is not what it should be (not a VNC server, password rejected,
+   * security type not supported). Retrying cannot help; the text says what to fix.
+   */
+  setup?: boolean;
+  /**
+   * The VNC server's own authentication (passed through to the browser) rejected the password
+   * the user typed: the viewer asks again, with this message, rather than stopping.
+   */
+  askPassword?: boolean;
 }
+
+/** Kinds that are setup errors: the viewer stops retrying and says what to fix. */
+export const SETUP_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>(['not-vnc', 'login-rejected', 'security-unsupported']);
 
 const isKind = (kind: string | undefined): kind is FailureKind => kind !== undefined && Object.hasOwn(FAILURES, kind);
 
 /** Whether the user has something to fix on the settings page or beyond. */
 const offersSettings = (kind: FailureKind): boolean => FAILURES[kind].fix !== 'none' && FAILURES[kind].fix !== 'wait';
 
-const plain = (kind: FailureKind, text: string): ViewerMessage => ({ text, retry: FAILURES[kind].retry, settings: offersSettings(kind) });
+const plain = (kind: FailureKind, text: string): ViewerMessage => ({
+  text,
+  retry: FAILURES[kind].retry,
+  settings: offersSettings(kind),
+  ...(SETUP_KINDS.has(kind) ? { setup: true } : {}),
+});
 
 /** `(reason)` for showing a reason as detail, or nothing for an empty one. */
 const inParens = (reason: string): string => (reason ? ` (${reason})` : '');
@@ -82,7 +100,11 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
     case 'login-rejected':
       return plain(kind, `${name} did not accept the VNC password stored in the settings. Enter the right password in the settings.`);
     case 'security-unsupported':
-      return plain(kind, `${name} cannot be opened: its VNC server's security type is not supported${inParens(reason)}.`);
+      return plain(
+        kind,
+        `${name} cannot be opened: its VNC server's security type is not supported${inParens(reason)}. ` +
+          'Set the VNC server to "VNC password" or no authentication, or store its password in the settings.',
+      );
     case 'server-refused':
       return plain(kind, `The VNC server of ${name} refused the connection${inParens(reason)}.`);
     case 'handshake-failed':
@@ -91,6 +113,11 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return plain(kind, `The VNC handshake with ${name} timed out.`);
     case 'viewer-handshake':
       return plain(kind, `The viewer did not complete the VNC handshake with ${name}${inParens(reason)}.`);
+    case 'server-lockout':
+      return plain(
+        kind,
+        `The VNC server of ${name} refuses this controller for now: too many security failures. It lets it in again after its lockout time (TigerVNC: 10 s, doubling); connect again later.`,
+      );
     case 'connection-refused':
       return unreachable('connection refused (is the VNC server running?)');
     case 'connect-timeout':
@@ -103,6 +130,9 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
       return unreachable('the connection was reset');
     case 'target-error':
       return unreachable(reason || 'the connection failed');
+    case 'login-expired':
+      // The viewer takes the fresh login the ctrlX UI keeps and reconnects (public/viewer.js).
+      return { text: 'Your login expired; reconnecting with your current ctrlX login…', retry: true, settings: false, soon: true };
     case 'ended-by-manager':
       // The reason is "Disconnected by <name>": the manager's user name.
       return plain(kind, `${reason || 'Disconnected by a manager'} (${name}). Connect again when you need it.`);
@@ -115,9 +145,15 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
     case 'invalid-utf8':
     case 'message-too-big':
       return plain(kind, `The connection to ${name} was lost${inParens(reason)}.`);
+    case 'login-held-back':
+      // One countdown only: the viewer counts down to the relay's Retry-After, so the sentence
+      // carries no number of its own (the relay's detail has one).
+      return plain(
+        kind,
+        `The VNC server of ${name} rejected the stored password; to avoid its lockout the next attempt waits. Check the VNC password in the settings.`,
+      );
     case 'unknown-target':
     case 'too-many-sessions':
-    case 'login-held-back':
     case 'relay-stopped':
       // Refusals before the upgrade: the app's own sentence says what and for how long.
       return plain(kind, reason || `The relay refused the connection (${kind}).`);
@@ -132,6 +168,7 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
   'handshake-failed',
   'handshake-timeout',
   'viewer-handshake',
+  'server-lockout',
 ]);
 
 /**
@@ -141,10 +178,14 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
 export function closeMessage(closed: ClosedConnection, target: ViewerTarget): ViewerMessage | null {
   const kind = failureOf(closed.code);
   if (kind && HANDSHAKE_KINDS.has(kind)) return failureMessage(kind, closed.reason, target);
+  if (closed.securityFailure && LOCKOUT_REASON.test(closed.securityFailure.reason ?? '')) {
+    // The server's own lockout, met by the browser's login: not a wrong password.
+    return failureMessage('server-lockout', closed.securityFailure.reason ?? '', target);
+  }
   if (closed.securityFailure) {
     // The VNC server's own authentication, passed through to the browser, failed.
     const said = closed.securityFailure.reason ? `: ${closed.securityFailure.reason}` : '';
-    return { text: `Authentication with ${target.name} failed${said}. Check the VNC password.`, retry: false, settings: false };
+    return { text: `Authentication with ${target.name} failed${said}. Check the VNC password.`, retry: false, settings: false, askPassword: true };
   }
   if (kind) return failureMessage(kind, closed.reason, target);
   if (closed.opened) return { text: `The connection to ${target.name} was lost${inParens(closed.reason)}.`, retry: true, settings: false };
@@ -159,4 +200,26 @@ export function refusalMessage(answer: PreflightAnswer, target: ViewerTarget): V
   }
   if (isKind(answer.kind)) return failureMessage(answer.kind, answer.detail ?? '', target);
   return { text: answer.detail || `The relay refused the connection (HTTP ${answer.status}).`, retry: true, settings: false };
+}
+
+/** `HH:MM` of `at` in the browser's time zone (24 h, as on ctrlX). */
+export function clockTime(at: Date): string {
+  return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+}
+
+/** What the kept, greyed last picture says after a connection that was up ended. */
+export function lostAtText(at: Date): string {
+  return `Connection lost at ${clockTime(at)}`;
+}
+
+/**
+ * The file name of a screenshot: `<target>-<YYYYMMDD-HHMMSS>.png`, local time; characters other
+ * than letters, digits, `-` and `_` in the target become `_` (target ids have none).
+ */
+export function screenshotName(target: string, at: Date): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const day = `${at.getFullYear()}${two(at.getMonth() + 1)}${two(at.getDate())}`;
+  const time = `${two(at.getHours())}${two(at.getMinutes())}${two(at.getSeconds())}`;
+  const safe = [...(target || 'screen')].map((c) => (/[A-Za-z0-9_-]/.test(c) ? c : '_')).join('');
+  return `${safe}-${day}-${time}.png`;
 }

@@ -21,10 +21,12 @@ import { Relay, type RelayOptions } from '../relay/relay-server.js';
 import type { RelayTarget } from '../relay/relay.js';
 import type { Caller, ControlResult, SessionView, ViewerAddress, ViewerEventSink } from '../relay/control.js';
 import type { AuditSink } from '../audit/events.js';
+import type { SessionLogin } from '../relay/login-watch.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
+import { Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
 import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
@@ -34,6 +36,8 @@ export type RelayState = 'running' | 'stopped';
 export interface SessionWho {
   identity: { name: string; role: 'watch' | 'operate' | 'manage' };
   viewerId?: string | undefined;
+  /** The login the session must not outlive (none with authentication off). */
+  login?: SessionLogin | undefined;
 }
 
 export interface SessionStatus {
@@ -68,7 +72,21 @@ export interface TargetStatus {
   idleMinutes: number | null;
   /** Rejected stored passwords in a row, and whether new sessions are held back because of them. */
   auth: AuthStatus | null;
+  /**
+   * The VNC server said it locks this controller out ("Too many security failures"), seen in a
+   * session's or a probe's handshake within the last 10 minutes and not followed by a login.
+   */
+  lockout: LockoutStatus | null;
 }
+
+export interface LockoutStatus {
+  /** The server's words, as the viewer or the probe was told. */
+  message: string;
+  at: string;
+}
+
+/** How long a reported lockout is shown without a login since. */
+const LOCKOUT_SHOWN_MS = 10 * 60_000;
 
 export interface AuthStatus {
   /** Consecutive handshakes in which the server rejected the stored password. */
@@ -100,6 +118,8 @@ export interface SupervisorOptions {
   audit?: AuditSink;
   /** Delivers events to the viewer pages (`GET api/v1/events`). */
   viewerEvents?: ViewerEventSink;
+  /** How often "Test connection" may leave a VNC server before a login (see relay/probe.ts). */
+  probeLimits?: ProbeLimits;
   /** Makes the relay; replaceable so tests can watch it. */
   createRelay?: (options: RelayOptions) => Relay;
   logger?: Logger;
@@ -163,11 +183,15 @@ export class Supervisor {
     string,
     { target: string; failures: number; until: number; lastError: string; at: string }
   >();
+  /** Per target id: the last "too many security failures" answer (see {@link noteHandshake}). */
+  private readonly lockouts = new Map<string, { target: string; message: string; at: number }>();
+  private readonly prober: Prober;
 
   constructor(options: SupervisorOptions = {}) {
     this.options = options;
     this.log = options.logger ?? silentLogger;
     this.createRelay = options.createRelay ?? ((o) => new Relay(o));
+    this.prober = new Prober(options.probeLimits);
   }
 
   /** Creates the relay and serves `config`; throws when the relay cannot be created. */
@@ -196,6 +220,10 @@ export class Supervisor {
     for (const [id, a] of this.authFailures) {
       const t = byId.get(id);
       if (!t || formatHostPort(t.host, t.port) !== a.target) this.authFailures.delete(id);
+    }
+    for (const [id, l] of this.lockouts) {
+      const t = byId.get(id);
+      if (!t || formatHostPort(t.host, t.port) !== l.target) this.lockouts.delete(id);
     }
     const closed = this.relay?.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), 'target-changed', 'target changed') ?? 0;
     this.log.info('configuration applied', {
@@ -242,7 +270,11 @@ export class Supervisor {
     return resolved;
   }
 
-  /** Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade. */
+  /**
+   * Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade.
+   * `who` is the login's user and role and the viewer page's id; a session opened with a
+   * `who.login` ends when that login does (4030, see relay/login-watch.ts).
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, who?: SessionWho): void {
     const admitted = this.admit(targetId);
     if ('kind' in admitted) {
@@ -262,7 +294,7 @@ export class Supervisor {
       allowResize: allowResize === true,
     };
     const owner = who ? { user: who.identity.name, role: who.identity.role, viewerId: validViewerId(who.viewerId) } : undefined;
-    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, owner);
+    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, owner, who?.login);
   }
 
   // ---- sessions and control (api/v1/sessions, api/v1/events) ---------------------------------
@@ -292,6 +324,19 @@ export class Supervisor {
   /** Sends a page that just subscribed to events what it should know already. */
   replayEvents(to: ViewerAddress): void {
     this.relay?.board.replay(to);
+  }
+
+  /**
+   * "Test connection" of `host:port`. When a configured target has that address and a stored
+   * VNC password, the probe logs in with it (a clean login, no lockout count at the server) and
+   * its handshake counts like a session's (rejected passwords, a lockout shown in the status);
+   * otherwise it reads the greeting only, limited per target (see relay/probe.ts).
+   */
+  probe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+    const t = this.targets.find((x) => x.host === host && x.port === port);
+    if (!t) return this.prober.probe(host, port, timeoutMs);
+    const relayTarget: RelayTarget = { id: t.id, name: t.name, host: t.host, port: t.port };
+    return this.prober.probe(host, port, timeoutMs, this.passwordOf(t.id), (outcome) => this.onHandshake(relayTarget, outcome));
   }
 
   /** Forgets rejected passwords of a target (its password was changed or removed). */
@@ -326,6 +371,7 @@ export class Supervisor {
         passwordSet: this.passwordOf(t.id) !== undefined,
         idleMinutes: t.idleTimeout ?? null,
         auth: this.authStatus(t.id),
+        lockout: this.lockoutStatus(t.id),
       })),
       sessions,
       totals: { sessionsOpen: totals.sessionsOpen, sessionsTotal: totals.sessionsTotal, bytesUp: totals.bytesUp, bytesDown: totals.bytesDown },
@@ -373,8 +419,9 @@ export class Supervisor {
     let toTarget = 0;
     for (const relay of this.allRelays()) {
       for (const s of relay.sessions) {
-        // A viewer that has left no longer counts, even while a slow server is still closing.
-        if (!s.browserOpen) continue;
+        // A session holds its place until both sides are closed: a viewer that has left still
+        // counts while its connection to the server is connecting, logging in or closing, so
+        // opening and dropping upgrades cannot pile up connections to the server.
         open++;
         if (s.target.id === target.id) toTarget++;
       }
@@ -400,12 +447,25 @@ export class Supervisor {
     return { failures: a.failures, retryIn: left > 0 ? Math.ceil(left / 1000) : null, lastError: a.lastError, at: a.at };
   }
 
-  /** Counts rejected stored passwords per target; a success clears the count. */
+  private lockoutStatus(targetId: string): LockoutStatus | null {
+    const l = this.lockouts.get(targetId);
+    if (!l || Date.now() - l.at > LOCKOUT_SHOWN_MS) return null;
+    return { message: l.message, at: new Date(l.at).toISOString() };
+  }
+
+  /** Counts rejected stored passwords per target and notes lockouts; a success clears both. */
   private readonly onHandshake = (target: RelayTarget, outcome: HandshakeOutcome): void => {
     const id = target.id;
     if (id === undefined) return;
     if (outcome.ok) {
       this.authFailures.delete(id);
+      this.lockouts.delete(id);
+      return;
+    }
+    if (outcome.failure.kind === 'lockout') {
+      const known = this.lockouts.has(id);
+      this.lockouts.set(id, { target: formatHostPort(target.host, target.port), message: outcome.failure.message, at: Date.now() });
+      if (!known) this.log.warn('the VNC server locks this controller out', { targetId: id, target: formatHostPort(target.host, target.port) });
       return;
     }
     if (outcome.failure.kind !== 'auth') return;

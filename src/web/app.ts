@@ -1,19 +1,19 @@
 /**
  * @module
  * The Express app: every route under `/ctrlx-novnc` (the reverse proxy forwards the full path),
- * EJS views, static files, and exactly one error handler that answers Problem JSON on the API
+ * EJS views, the pages' bundled static files, and exactly one error handler that answers Problem JSON on the API
  * and an HTML page elsewhere (see respond.ts).
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { PREFIX, packageRoot } from '../ctrlx/paths.js';
 import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../errors.js';
 import { apiRouter } from './routes/api.js';
 import { configPageRouter } from './routes/config-page.js';
-import { novncRouter, preflightHandler, viewerRouter } from './routes/viewer.js';
+import { preflightHandler, viewerRouter } from './routes/viewer.js';
 import { renderError, sendError, toAppError } from './respond.js';
 import { securityHeaders } from './security.js';
+import { loadStaticFiles } from './static.js';
 import { createGuard } from './access.js';
 import type { RouteDeps, WebDeps } from './deps.js';
 
@@ -43,20 +43,15 @@ export function createWebApp(options: WebDeps): express.Express {
     else res.redirect(301, `${req.path}/${query(req)}`);
   });
   app.get(`${PREFIX}/`, (req, res) => res.redirect(302, `viewer/${query(req)}`));
-  app.use(
-    `${PREFIX}/static`,
-    express.static(path.join(root, 'public'), { index: false, redirect: false, setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache') }),
-  );
-  // Browser-safe modules compiled from src/shared/ (no Node imports): the one source of tables and
-  // rules that both the server and the pages use (close codes, form rules).
-  app.use(
-    `${PREFIX}/shared`,
-    express.static(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'shared'), {
-      index: false,
-      redirect: false,
-      setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache'),
-    }),
-  );
+  // The pages' scripts and style sheets, bundled and hashed at build time (see static.ts); the
+  // views name them through `asset('viewer.js')`.
+  const statics = loadStaticFiles(deps.staticDir);
+  app.locals.asset = (name: string): string => {
+    const hashed = statics.names[name];
+    if (!hashed) throw new Error(`no static file "${name}" in the build (scripts/bundle.mjs ENTRIES)`);
+    return hashed;
+  };
+  app.use(`${PREFIX}/static`, statics.handler);
   if (deps.rateLimits) {
     // Before any parsing or token check: a flood costs as little as possible.
     app.use(`${PREFIX}/api/v1`, deps.rateLimits.api, deps.rateLimits.changes);
@@ -65,7 +60,6 @@ export function createWebApp(options: WebDeps): express.Express {
   app.use(`${PREFIX}/api/v1`, apiRouter(deps));
   app.use(`${PREFIX}/config`, configPageRouter(deps));
   app.use(`${PREFIX}/viewer`, viewerRouter(deps));
-  app.use(`${PREFIX}/novnc`, novncRouter());
   app.get(`${PREFIX}/websockify`, deps.guard.api('view'), preflightHandler(deps));
 
   app.use((req, res) => {

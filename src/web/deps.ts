@@ -4,6 +4,7 @@
  * Imported one way only (app.ts and routes/* import this module; it imports no web module), so the
  * web layer has no import circle.
  */
+import type { AuditLog } from '../audit/audit-log.js';
 import type { ConfigService, ConfigServiceStatus } from '../config/service.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { ViewerEventHub } from './events.js';
@@ -24,9 +25,13 @@ export interface WebDeps {
   rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
   /** The viewer pages' event streams (`GET api/v1/events`); without it that route answers 404. */
   events?: ViewerEventHub;
+  /** The audit trail `GET api/v1/audit` reads; without it that route answers 404. */
+  audit?: Pick<AuditLog, 'page' | 'entries'>;
   /** The status object of `GET api/v1/status` and the page's panel. */
   status: () => AppStatus;
   probeTimeout: number;
+  /** The built static files (scripts/bundle.mjs); default: dist/static of the package. */
+  staticDir?: string;
   logger: Logger;
 }
 

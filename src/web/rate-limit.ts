@@ -6,7 +6,10 @@
  * - state-changing calls (PUT/POST on the API, the settings form's posts): 60 a minute;
  * - failed logins (a 401 from the route guard on the API, a page or a relay upgrade): after 10 in
  *   5 minutes every request of that client that needs a login gets 429 until the window ends.
- *   Only with authentication on (always on the device); successful requests never count.
+ *   Only with authentication on (always on the device); successful requests never count, and
+ *   neither do requests a browser marks `Sec-Fetch-Site: cross-site` that carry their token in
+ *   the URL or a form: the guard refuses them before this budget is touched (access.ts), so no
+ *   page of another site can spend a user's budget.
  *
  * Answers are 429 with `Retry-After`: Problem JSON on the API, the error page elsewhere, and an
  * HTTP response before the upgrade on the relay path. Counts are kept in memory in fixed windows

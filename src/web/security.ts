@@ -6,6 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import { AppError, ERR_INVALID_ARGUMENT } from '../errors.js';
 
 /** The host the browser used, as the reverse proxy forwards it. */
 function requestHost(req: IncomingMessage): string | undefined {
@@ -33,6 +34,30 @@ export function isSameOrigin(req: IncomingMessage, allowed: readonly string[] = 
   return url.host.toLowerCase() === requestHost(req);
 }
 
+/**
+ * Parses `--allow-origin LIST`: `*` (any origin) or comma-separated origins such as
+ * `https://hmi.plant.example,http://10.0.0.5:8080`, each returned as a browser writes it in
+ * `Origin` (scheme and host in lower case, no default port, no path).
+ * @throws {AppError} ERR_INVALID_ARGUMENT naming the entry at fault
+ */
+export function parseAllowedOrigins(list: string, flag = '--allow-origin'): '*' | string[] {
+  if (list.trim() === '*') return '*';
+  return list.split(',').map((raw) => {
+    const entry = raw.trim();
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      url = undefined;
+    }
+    const bare = url && (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username && !url.password;
+    if (!url || !bare || (url.protocol !== 'http:' && url.protocol !== 'https:') || !entry.includes('://')) {
+      throw new AppError(ERR_INVALID_ARGUMENT, `${flag}: "${entry}" is not an origin such as https://hmi.example (or * for any)`, { status: 400 });
+    }
+    return url.origin;
+  });
+}
+
 /** CSRF tokens for the HTML forms: an HMAC over a per-process secret (a restart expires forms). */
 export class CsrfTokens {
   private readonly secret: Buffer;
@@ -54,6 +79,10 @@ export class CsrfTokens {
 /**
  * Security headers on every response. The CSP allows same-origin framing (the ctrlX UI embeds
  * the pages) and nothing from other origins; `no-referrer` keeps a `?token=` out of Referer.
+ * `Cache-Control: no-store` by default: pages carry the login token (in links and forms) and the
+ * API answers carry the configuration, neither may stay in a browser or proxy cache; and a page
+ * names the hashed files of the build that rendered it. The static files (static.ts: the pages'
+ * bundles, named by content hash) replace it with year-long `immutable` caching.
  */
 export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader(
@@ -65,5 +94,6 @@ export function securityHeaders(_req: Request, res: Response, next: NextFunction
   res.setHeader('X-Frame-Options', 'SAMEORIGIN');
   res.setHeader('Referrer-Policy', 'no-referrer');
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  res.setHeader('Cache-Control', 'no-store');
   next();
 }

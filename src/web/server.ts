@@ -6,12 +6,14 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
-import { LOCAL_IDENTITY, type Identity } from '../ctrlx/auth.js';
+import { LOCAL_IDENTITY } from '../ctrlx/auth.js';
 import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { refuseUpgrade, toAppError } from './respond.js';
+import type { HostAllowList } from './hosts.js';
 import { isSameOrigin } from './security.js';
+import type { UpgradeLogin } from './access.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
 
@@ -24,18 +26,28 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
   /**
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
-   * `retryAfter` seconds for a client with too many failed logins); resolves with who it is.
+   * `retryAfter` seconds for a client with too many failed logins). Resolves with who it is and
+   * the login the session must not outlive, if any.
    */
-  authorize?: (req: http.IncomingMessage) => Promise<Identity>;
+  authorize?: (req: http.IncomingMessage) => Promise<UpgradeLogin>;
+  /**
+   * The `Host` names answered (TCP only): any other gets 421 on every route and upgrade, before
+   * anything else (DNS rebinding). None on the unix socket.
+   */
+  hosts?: HostAllowList;
 }
 
 /** Creates the server and routes upgrades; refusals are real HTTP responses. */
 export function createServer(options: ServerOptions): http.Server {
-  const server = http.createServer(options.app);
+  const { app, hosts } = options;
+  const server = http.createServer((req, res) => {
+    if (!hosts || hosts.admit(req, res)) app(req, res);
+  });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (options.hosts && !options.hosts.admitUpgrade(req, socket)) return;
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -59,8 +71,8 @@ export function createServer(options: ServerOptions): http.Server {
       return;
     }
     options.authorize(req).then(
-      (identity) => {
-        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, { identity, viewerId });
+      ({ identity, login }) => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, { identity, viewerId, login });
         else socket.destroy();
       },
       (err: unknown) => refuseUpgrade(socket, toAppError(err)),

@@ -121,7 +121,7 @@ describe('PUT api/v1/config', () => {
       const res = await http.put(`${API}/config`, { targets: [target('a', 5901), target('b', 5902, '::1')] });
       assert.equal(res.status, 200, res.text);
       const expected = config(target('a', 5901), target('b', 5902, '::1'));
-      assert.deepEqual(res.json(), { version: 1, targets: expected.targets.map((x) => ({ ...x, passwordSet: false })) });
+      assert.deepEqual(res.json(), { version: 1, targets: expected.targets.map((x) => ({ ...x, passwordSet: false })), passwordsCleared: [] });
       assert.deepEqual(await http.config(), expected);
       assert.deepEqual(JSON.parse(fs.readFileSync(t.file, 'utf8')), expected);
       await http.put(`${API}/config`, good);
@@ -130,7 +130,7 @@ describe('PUT api/v1/config', () => {
     it('accepts an empty target list', async () => {
       const res = await http.put(`${API}/config`, { version: 1, targets: [] });
       assert.equal(res.status, 200, res.text);
-      assert.deepEqual(res.json(), config());
+      assert.deepEqual(res.json(), { ...config(), passwordsCleared: [] });
       await http.put(`${API}/config`, good);
     });
 

@@ -93,12 +93,17 @@ describe('VNC passwords', () => {
     assert.equal((await open()).passwordFor('press'), SECRET);
   });
 
-  it('keeps passwords not named, replaces, removes, rebinds edited addresses and forgets removed targets', async () => {
+  it('keeps passwords not named, replaces, removes, clears or rebinds edited addresses and forgets removed targets', async () => {
     const s = await open();
     await s.save(config(press, weld), new Map([['press', SECRET], ['weld', OTHER]]));
-    // The page moved press to another address and port: the password follows (the user edited it).
+    // The page moved press to another address and port without a password: cleared.
     const moved = target('press', 5910, 'hmi.plant.example');
-    await s.save(config(moved, weld), new Map());
+    assert.deepEqual(await s.save(config(moved, weld), new Map()), { passwordsCleared: ['press'] });
+    assert.equal(s.hasPassword('press'), false);
+    assert.equal(onDisk().targets.press, undefined);
+    // Moved back with the password typed again: bound to the address it was typed for.
+    await s.save(config(press, weld), new Map([['press', SECRET]]));
+    assert.deepEqual(await s.save(config(moved, weld), new Map([['press', SECRET]])), { passwordsCleared: [] });
     assert.deepEqual(onDisk().targets.press, { host: 'hmi.plant.example', port: 5910, password: SECRET });
     assert.equal(s.passwordFor('weld'), OTHER);
     // Replace one, remove the other.
@@ -146,12 +151,12 @@ describe('VNC passwords', () => {
     assert.equal(s.passwordFor('press'), SECRET, 'a new name at the same address keeps the password');
   });
 
-  it('keeps a password through a page save whose configuration change goes through the drop rule during the save', async () => {
+  it('keeps a password given with a move through the drop rule that runs during the save', async () => {
     const s = await open();
     await s.save(config(press), new Map([['press', SECRET]]));
     const moved = config({ ...press, host: '10.0.0.50' });
     // The configuration store announces the change inside its save; the drop rule runs then.
-    await s.save(moved, new Map());
+    await s.save(moved, new Map([['press', SECRET]]));
     assert.equal(s.passwordFor('press'), SECRET);
     assert.equal(onDisk().targets.press!.host, '10.0.0.50');
   });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
 import { serializeConfig } from '../../src/config/schema.js';
+import { ADDRESS_CLEARS_PASSWORD, passwordsClearedText } from '../../src/shared/form-rules.js';
 import { config, startTestApp, target, type TestApp } from '../helpers/app.js';
 import { BrowserHarness, until } from '../helpers/browser.js';
 
@@ -120,5 +121,30 @@ describe('VNC password on the settings page (chromium)', () => {
     assert.equal(app.app.config.passwordFor('robot'), SECOND);
     assert.equal(app.app.config.passwordFor('press'), SECRET);
     assert.equal(await state(page, 2), 'Password set');
+  });
+
+  browser.test('says next to the address that changing it clears the password, and after a save which passwords it cleared', async ({ page }) => {
+    await open(page);
+    const hint = row(page, 0).locator('[data-field="addressHint"]');
+    assert.equal(await hint.isVisible(), false, 'no password: no hint');
+    await row(page, 0).locator('input[name="password"]').fill(SECRET);
+    await save(page);
+    assert.equal(await hint.isVisible(), true, 'shown once a password is stored');
+    assert.equal(await hint.textContent(), ADDRESS_CLEARS_PASSWORD);
+
+    await row(page, 0).locator('input[name="port"]').fill('5910');
+    await save(page, /^Saved\..*cleared/);
+    assert.equal(await page.locator('#message').textContent(), `Saved. New viewer sessions use these targets now. ${passwordsClearedText(['Press line'])}`);
+    assert.equal(app.app.config.hasPassword('press'), false);
+    assert.equal(await state(page, 0), 'No password stored');
+    assert.equal(await hint.isVisible(), false);
+
+    // Moved again with the password typed in the same save: kept, nothing said about clearing.
+    await row(page, 0).locator('input[name="password"]').fill(SECRET);
+    await save(page);
+    await row(page, 0).locator('input[name="host"]').fill('192.168.1.51');
+    await row(page, 0).locator('input[name="password"]').fill(SECOND);
+    await save(page, /^Saved\. New viewer sessions use these targets now\.$/);
+    assert.equal(app.app.config.passwordFor('press'), SECOND);
   });
 });

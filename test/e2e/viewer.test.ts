@@ -216,12 +216,11 @@ describe('viewer end to end (Xvnc + chromium)', () => {
   e2e('with no target configured the viewer says so and links to the settings page', async ({ page }) => {
     await configure();
     await openViewer(page);
-    await until('the "no target" message', async () => {
-      const text = await overlayText(page);
-      return { ok: text !== null && /No VNC target is configured/.test(text), seen: String(text) };
-    });
+    const empty = page.locator('#empty-state');
+    await empty.waitFor({ state: 'visible' });
+    assert.match(await empty.innerText(), /No VNC target is configured/);
     assert.equal((await viewerState(page)).connected, false);
-    const link = page.locator('#overlay-settings');
+    const link = page.getByRole('link', { name: 'Add VNC target' });
     assert.ok(await link.isVisible());
     await link.click();
     await page.waitForURL(`${app.origin}/ctrlx-novnc/config/`);

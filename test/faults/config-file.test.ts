@@ -122,7 +122,7 @@ describe('config.json damaged or deleted while the app runs', () => {
         fs.rmSync(f);
         fs.mkdirSync(f);
       },
-      reason: /cannot read: EISDIR/,
+      reason: /not read: it is a folder, not a regular file/,
     },
   ];
 

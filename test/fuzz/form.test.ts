@@ -4,8 +4,9 @@
  * repeated, missing or out of step, huge values around the 32 KiB limit, too many fields, the
  * buttons (save, add, remove, test connection) with odd values, missing, wrong and repeated CSRF
  * tokens, foreign origins, other content types and charsets, and raw garbage. Each answer is
- * predicted from the post: a 303 to `./?m=saved` when the rows make a valid configuration (which
- * is then what the API and config.json hold), a page with the form (200) for add/remove/probe,
+ * predicted from the post: a 303 to `./?m=saved` (with `&cleared=` naming moved targets whose
+ * password was cleared) when the rows make a valid configuration (which is then what the API and
+ * config.json hold), a page with the form (200) for add/remove/probe,
  * otherwise a 4xx page with an error message; never a 5xx, never a typed password echoed.
  */
 import assert from 'node:assert/strict';
@@ -358,8 +359,15 @@ describe(`fuzz: settings form posts (${replay(SEED)}, ${POSTS} posts)`, () => {
         assert.ok(res.status < 500, `no 5xx: ${res.status} ${clip(res.text)}\n${serve.tail(5)}`);
         assert.ok(allowed.includes(res.status), `expected ${allowed.join(' or ')}, got ${res.status}: ${clip(res.text.replace(/\s+/g, ' '), 400)}`);
         if (res.status === 303) {
-          assert.equal(res.headers['location'], './?m=saved');
+          // A save that moved a target with a stored password names it (its password was cleared).
+          const location = /^\.\/\?m=saved(?:&cleared=([\w,-]+))?$/.exec(String(res.headers['location']));
+          assert.ok(location, `redirect to the saved message: ${res.headers['location']}`);
           const now = await apiConfig();
+          for (const id of location[1]?.split(',') ?? []) {
+            const before = expected.targets.find((x) => x.id === id);
+            const after = now.targets.find((x) => x.id === id);
+            assert.ok(before && after && (before.host !== after.host || before.port !== after.port), `cleared=${id}: a target whose address changed`);
+          }
           if (saves) assert.deepEqual(now, saves, 'the saved configuration is what the rows say');
           expected = now;
         } else {

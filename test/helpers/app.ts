@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.js';
+import { packageRoot } from '../../src/ctrlx/paths.js';
 import type { AppStatus } from '../../src/web/app.js';
 import type { Config } from '../../src/config/schema.js';
 import { startTarget } from './targets.js';
@@ -26,6 +27,17 @@ export { closedPort } from './targets.js';
 export const PREFIX = '/ctrlx-novnc';
 export const API = `${PREFIX}/api/v1`;
 export const RELAY = `${PREFIX}/websockify`;
+
+/**
+ * The URL path of a page's built static file (`viewer.js` → `/ctrlx-novnc/static/viewer-<hash>.js`),
+ * from the manifest `npm run build` writes (scripts/bundle.mjs) and the server reads.
+ */
+export function staticPath(page: string): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'dist', 'static', 'manifest.json'), 'utf8')) as { files: Record<string, string> };
+  const name = manifest.files[page];
+  if (!name) throw new Error(`${page} is not in dist/static/manifest.json`);
+  return `${PREFIX}/static/${name}`;
+}
 
 // ---- temporary folders ---------------------------------------------------------------------
 
@@ -167,6 +179,8 @@ export interface HttpResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   text: string;
+  /** The body's bytes as received (not decoded: a `Content-Encoding` stays applied). */
+  body: Buffer;
   /** The body parsed as JSON (throws if it is not). */
   json<T = any>(): T;
 }
@@ -199,11 +213,13 @@ export function request(endpoint: Endpoint, method: string, urlPath: string, opt
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const body = Buffer.concat(chunks);
+        const text = body.toString('utf8');
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
           text,
+          body,
           json: () => JSON.parse(text),
         });
       });
@@ -218,6 +234,7 @@ export function client(endpoint: Endpoint, headers: Record<string, string> = {})
   const send = (method: string, p: string, o: RequestOptions = {}) => request(endpoint, method, p, { ...o, headers: { ...headers, ...o.headers } });
   return {
     get: (p: string, o?: RequestOptions) => send('GET', p, o),
+    head: (p: string, o?: RequestOptions) => send('HEAD', p, o),
     put: (p: string, body?: unknown, o?: RequestOptions) => send('PUT', p, { ...o, body }),
     post: (p: string, body?: unknown, o?: RequestOptions) => send('POST', p, { ...o, body }),
     /** POSTs an urlencoded form built from `fields` (repeated keys allowed). */

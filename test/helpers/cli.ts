@@ -25,7 +25,7 @@ export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   delete env.JOURNAL_STREAM; // a run under systemd: the child's lines stay unprefixed
   delete env.NODE_TEST_CONTEXT; // the child is not a test file
   delete env.NODE_OPTIONS;
-  for (const key of ['SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'CTRLX_IDM_URL']) delete env[key];
+  for (const key of ['SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'CTRLX_IDM_URL', 'CTRLX_NOVNC_LOGIN_CHECK_MS']) delete env[key];
   return { ...env, ...extra };
 }
 

@@ -35,7 +35,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
       assert.match(help!, /^Usage: ctrlx-novnc <command> \[options\]$/m);
       assert.match(help!, /^ {2}relay +Relay WebSocket connections/m);
       assert.match(help!, /^ {2}help +Show this help$/m);
-      for (const flag of ['--listen HOST:PORT', '--target HOST:PORT', '--max-payload BYTES', '--connect-timeout SEC', '--heartbeat SEC']) {
+      for (const flag of ['--listen HOST:PORT', '--target HOST:PORT', '--max-payload BYTES', '--connect-timeout SEC', '--heartbeat SEC', '--allowed-hosts LIST', '--allow-origin LIST']) {
         assert.ok(help!.includes(flag), `help mentions ${flag}`);
       }
       assert.equal(outputs[1], help);
@@ -101,7 +101,7 @@ describe('ctrlx-novnc relay (CLI)', () => {
 
     it('answers a plain GET or HEAD with 426 and other methods with 405', LIMIT, async () => {
       for (const [method, status] of [['GET', 426], ['HEAD', 426], ['POST', 405], ['DELETE', 405]] as const) {
-        const { response, ended } = await rawRequest(relay.port, `${method} / HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const { response, ended } = await rawRequest(relay.port, `${method} / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
         await ended;
         assert.equal(response.status, status, method);
         assert.equal(response.headers['upgrade'], 'websocket', method);

@@ -246,12 +246,27 @@ describe('relay-side VNC authentication against scripted servers', () => {
       const refusal = expectRefusal(h.url);
       const conn = await target.connections.next();
       const refuse = version === '3.3' ? u32(0) : Buffer.from([0]);
-      conn.socket.write(Buffer.concat([Buffer.from(`RFB 003.00${version.at(-1)}\n`), refuse, reason('Too many security failures')]));
+      conn.socket.write(Buffer.concat([Buffer.from(`RFB 003.00${version.at(-1)}\n`), refuse, reason('Maximum number of clients reached')]));
       const { error, close } = await refusal;
-      const text = `VNC server 127.0.0.1:${target.port} refused the connection: Too many security failures`;
+      const text = `VNC server 127.0.0.1:${target.port} refused the connection: Maximum number of clients reached`;
       assert.equal(error.reason, text);
       assert.deepEqual([close.code, close.reason], [FAILURES['server-refused'].code, text]);
       assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['refused']);
+    });
+
+    it(`a ${version} server refusing with "Too many security failures": server-lockout (4009), said as such`, LIMIT, async (t) => {
+      const target = await scripted(t);
+      const h = await relayWithPassword(t, target.port, PASSWORD);
+      const refusal = expectRefusal(h.url);
+      const conn = await target.connections.next();
+      const refuse = version === '3.3' ? u32(0) : Buffer.from([0]);
+      conn.socket.write(Buffer.concat([Buffer.from(`RFB 003.00${version.at(-1)}\n`), refuse, reason('Too many security failures')]));
+      const { error, close } = await refusal;
+      const text = `VNC server 127.0.0.1:${target.port} locks this controller out for now: Too many security failures`;
+      assert.equal(error.reason, text);
+      assert.deepEqual([close.code, close.reason], [FAILURES['server-lockout'].code, text]);
+      assert.equal(close.code, 4009);
+      assert.deepEqual(h.outcomes.map((o) => !o.ok && o.failure.kind), ['lockout']);
     });
   }
 

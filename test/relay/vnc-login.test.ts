@@ -117,8 +117,11 @@ describe('VncLogin', () => {
     accepted.login.fromServer(Buffer.concat([V38, Buffer.from([1, 2]), CHALLENGE, u32(0)]));
     assert.equal(accepted.login.timedOut().kind, 'viewer-handshake');
     const refused = login();
-    refused.login.fromServer(Buffer.concat([V38, Buffer.from([0]), lengthPrefixed('Too many security failures')]));
+    refused.login.fromServer(Buffer.concat([V38, Buffer.from([0]), lengthPrefixed('Maximum number of clients reached')]));
     assert.equal(refused.login.timedOut().kind, 'server-refused');
+    const lockedOut = login();
+    lockedOut.login.fromServer(Buffer.concat([V38, Buffer.from([0]), lengthPrefixed('Too many security failures')]));
+    assert.equal(lockedOut.login.timedOut().kind, 'server-lockout');
   });
 
   it('a server that talks out of turn after accepting is dropped, not buffered without end', () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BrowserHandshake, ServerHandshake, type HandshakeOutcome, type HandshakeStep } from '../../src/rfb/security-proxy.js';
+import { BrowserHandshake, ServerHandshake, refusalAfterGreeting, type HandshakeOutcome, type HandshakeStep } from '../../src/rfb/security-proxy.js';
 import { lengthPrefixed, u32 } from '../../src/rfb/protocol.js';
 import { vncAuthResponse } from '../../src/rfb/vnc-auth.js';
 
@@ -188,5 +188,26 @@ describe('BrowserHandshake', () => {
     const b = new BrowserHandshake();
     const g = b.push(Buffer.from('HELLO WORLD!'));
     assert.equal(!g.done?.ok && g.done?.failure.kind, 'protocol');
+  });
+});
+
+describe('refusalAfterGreeting (a locked-out address, before the client speaks)', () => {
+  const V33 = Buffer.from('RFB 003.003\n');
+  const refusal = Buffer.concat([V33, u32(0), lengthPrefixed('Too many security failures')]);
+  it('reads TigerVNC\'s answer to a blacklisted address, whole or in parts', () => {
+    assert.equal(refusalAfterGreeting(refusal), 'Too many security failures');
+    for (const n of [12, 13, 16, 19, refusal.length - 1]) assert.equal(refusalAfterGreeting(refusal.subarray(0, n)), 'wait', `${n} bytes`);
+  });
+  it('is null for anything else: another version, a security type, a short read of other bytes', () => {
+    assert.equal(refusalAfterGreeting(Buffer.from('RFB 003.008\n')), null);
+    assert.equal(refusalAfterGreeting(Buffer.concat([Buffer.from('RFB 003.008\n'), u32(0), lengthPrefixed('x')])), null);
+    assert.equal(refusalAfterGreeting(Buffer.concat([V33, u32(2)])), null);
+    assert.equal(refusalAfterGreeting(Buffer.concat([V33, Buffer.from([0, 0, 1])])), null);
+    assert.equal(refusalAfterGreeting(Buffer.concat([V33, u32(0), u32(1 << 30)])), null);
+  });
+  it('a ServerHandshake meeting the same answer ends with kind lockout', () => {
+    const step = new ServerHandshake('pw', '10.0.0.5:5900').push(refusal);
+    assert.equal(step.done?.ok, false);
+    assert.equal(!step.done!.ok && step.done!.failure.kind, 'lockout');
   });
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { FAILURES, type FailureKind } from '../../src/shared/failures.js';
-import { closeMessage, refusalMessage, type ViewerMessage } from '../../src/shared/viewer-messages.js';
+import { closeMessage, lostAtText, refusalMessage, screenshotName, SETUP_KINDS, type ViewerMessage } from '../../src/shared/viewer-messages.js';
 import { prng } from '../helpers/stream.js';
 
 const TARGET = { name: 'Press', address: '10.0.0.5:5900', idleMinutes: 30 };
@@ -97,6 +97,9 @@ describe('viewer messages', () => {
     // The server's own authentication (passed through), then the server hangs up: 1000.
     const own = closeMessage({ code: 1000, reason: 'target closed', opened: true, securityFailure }, TARGET)!;
     assert.deepEqual([own.text, own.retry], ['Authentication with Press failed: anything at all. Check the VNC password.', false]);
+    // Only the server's own rejection of a password typed in the browser asks for it again.
+    assert.equal(own.askPassword, true);
+    assert.equal(m.askPassword, undefined);
   });
 
   it('a connection lost without a code of the table says so; one that never opened asks the preflight (null)', () => {
@@ -113,9 +116,13 @@ describe('viewer messages', () => {
         quiet: true,
       });
     }
-    // Held back after rejected passwords: the app's sentence is shown, the settings are offered.
+    // Held back after rejected passwords: one countdown only (the viewer's, to Retry-After), so
+    // the sentence has no number of its own; the settings are offered.
     const held = refusalMessage({ status: 503, kind: 'login-held-back', detail: 'Wait 30 s.' }, TARGET);
-    assert.deepEqual([held.text, held.retry, held.settings], ['Wait 30 s.', true, true]);
+    assert.deepEqual(
+      [held.text, held.retry, held.settings],
+      ['The VNC server of Press rejected the stored password; to avoid its lockout the next attempt waits. Check the VNC password in the settings.', true, true],
+    );
     const unknown = refusalMessage({ status: 404, kind: 'unknown-target', detail: 'Unknown VNC target "x".' }, TARGET);
     assert.deepEqual([unknown.retry, unknown.settings], [true, true]);
     const busy = refusalMessage({ status: 503, kind: 'too-many-sessions', detail: 'Full.' }, TARGET);
@@ -124,6 +131,49 @@ describe('viewer messages', () => {
     assert.equal(refusalMessage({ status: 403, detail: 'Forbidden origin' }, TARGET).retry, false);
     // A kind this viewer does not know: the detail, and a retry.
     assert.deepEqual(refusalMessage({ status: 503, kind: 'from-a-newer-app', detail: 'Later.' }, TARGET), { text: 'Later.', retry: true, settings: false });
+  });
+
+  it('an ended login (4030) says so and reconnects at once, whether it expired or was revoked', () => {
+    for (const reason of ['login expired', 'login revoked', '']) {
+      const m = closeMessage({ code: 4030, reason, opened: true }, TARGET)!;
+      assert.match(m.text, /^Your login expired/);
+      assert.deepEqual({ retry: m.retry, soon: m.soon, settings: m.settings }, { retry: true, soon: true, settings: false });
+    }
+  });
+
+  it('a lockout is said as such: by its code (4009), and when the browser met the server\'s "Too many security failures" itself', () => {
+    const byCode = closeMessage({ code: 4009, reason: 'VNC server 10.0.0.5:5900 locks this controller out for now: Too many security failures', opened: true }, TARGET);
+    assert.match(byCode!.text, /^The VNC server of Press refuses this controller for now: too many security failures\./);
+    assert.deepEqual([byCode!.retry, byCode!.settings], [false, false]);
+    const bySecurity = closeMessage({ code: 1000, reason: '', opened: true, securityFailure: { reason: 'Too many security failures' } }, TARGET);
+    assert.deepEqual(bySecurity, byCode);
+    // Any other security failure is still a failed login.
+    const wrong = closeMessage({ code: 1000, reason: '', opened: true, securityFailure: { reason: 'Authentication failure' } }, TARGET);
+    assert.match(wrong!.text, /^Authentication with Press failed: Authentication failure\. Check the VNC password\.$/);
+  });
+
+  it('setup errors (not a VNC server, password rejected, security type not supported) stop retrying and say what to fix', () => {
+    assert.deepEqual([...SETUP_KINDS].sort(), ['login-rejected', 'not-vnc', 'security-unsupported']);
+    const fixes: Record<string, RegExp> = {
+      'not-vnc': /Check the port in the settings\.$/,
+      'login-rejected': /Enter the right password in the settings\.$/,
+      'security-unsupported': /Set the VNC server to "VNC password" or no authentication, or store its password in the settings\.$/,
+    };
+    for (const kind of SETUP_KINDS) {
+      const m = closeMessage({ code: FAILURES[kind].code, reason: 'x', opened: true }, TARGET)!;
+      assert.deepEqual([m.retry, m.setup], [false, true], kind);
+      assert.match(m.text, fixes[kind]!, kind);
+    }
+    // Other failures are no setup errors.
+    assert.equal(closeMessage({ code: FAILURES['connection-refused'].code, reason: '', opened: true }, TARGET)!.setup, undefined);
+  });
+
+  it('the kept picture says when the connection was lost; screenshots are named after target and time', () => {
+    const at = new Date(2026, 0, 5, 8, 7, 9);
+    assert.equal(lostAtText(at), 'Connection lost at 08:07');
+    assert.equal(screenshotName('press-1', at), 'press-1-20260105-080709.png');
+    assert.equal(screenshotName('a b/c', at), 'a_b_c-20260105-080709.png');
+    assert.equal(screenshotName('', at), 'screen-20260105-080709.png');
   });
 
   it('public/viewer.js holds no regular expression: it picks messages by code only', () => {

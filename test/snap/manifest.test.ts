@@ -293,6 +293,9 @@ describe('the manifest against the running app (ctrlX authentication on)', () =>
       solutionsDir: path.join(tmp, 'solutions'),
       appDataDir: path.join(tmp, 'app'),
       auth: { validityUrl: idm.url },
+      // The requests name the device as the ctrlX reverse proxy would; on the device the app listens
+      // on its unix socket, where no Host check applies.
+      allowedHosts: ['ctrlx.example'],
     });
     port = Number(app.address.split(':').pop());
   });

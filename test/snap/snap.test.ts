@@ -92,6 +92,13 @@ function findFiles(dir: string, re: RegExp): string[] {
 }
 
 /** ELF e_machine of a binary: 62 x86-64, 183 AArch64. */
+/** The hashed name under which an unpacked snap's app serves a page's static file. */
+function staticName(dir: string, page: string): string {
+  const name = readJson(path.join(dir, 'app', 'dist', 'static', 'manifest.json')).files[page];
+  assert.ok(name, `${page} in the static manifest`);
+  return name;
+}
+
 function elfMachine(file: string): number {
   const fd = fs.openSync(file, 'r');
   try {
@@ -166,13 +173,20 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       assert.equal(elfMachine(path.join(dir, 'bin', 'node')), arch === 'amd64' ? 62 : 183);
       assert.ok(fs.statSync(path.join(dir, 'bin', 'node')).size < 115 * 1048576, 'node is stripped');
 
-      // The app: package root marker, ESM, compiled JS, views, public.
+      // The app: package root marker, ESM, compiled JS, views, the pages' bundled static files
+      // (not their sources: public/ and noVNC's modules are in the bundles).
       const pkg = readJson(path.join(dir, 'app', 'package.json'));
       assert.equal(pkg.type, 'module');
       assert.equal(pkg.devDependencies, undefined);
-      for (const f of ['dist/cli.js', 'dist/app.js', 'views/viewer.ejs', 'views/config.ejs', 'public/viewer.js']) {
+      for (const f of ['dist/cli.js', 'dist/app.js', 'views/viewer.ejs', 'views/config.ejs', 'dist/static/manifest.json']) {
         assert.ok(fs.existsSync(path.join(dir, 'app', f)), f);
       }
+      const statics = readJson(path.join(dir, 'app', 'dist', 'static', 'manifest.json')).files as Record<string, string>;
+      for (const page of ['viewer.js', 'viewer.css', 'config.js', 'login.js', 'style.css']) {
+        const file = path.join(dir, 'app', 'dist', 'static', statics[page]!);
+        for (const f of [file, `${file}.br`, `${file}.gz`]) assert.ok(fs.existsSync(f), `${page}: ${path.basename(f)}`);
+      }
+      assert.ok(!fs.existsSync(path.join(dir, 'app', 'public')), 'no page sources (public/)');
       assert.deepEqual(findFiles(path.join(dir, 'app', 'dist'), /\.ts$|\.map$/), []);
 
       // Exactly the production dependency closure, without docs, types, maps, tests, TS sources.
@@ -194,9 +208,11 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       assert.deepEqual(installed, prod);
       assert.deepEqual(findFiles(nm, /\.(d\.[cm]?ts|ts|map|md)$/i).filter((f) => !/licen[cs]e/i.test(f)), []);
       assert.ok(!fs.existsSync(path.join(nm, 'zod', 'src')) && !fs.existsSync(path.join(nm, 'zod', 'v3')));
-      for (const f of ['core/rfb.js', 'vendor/pako/lib/zlib/inflate.js', 'LICENSE.txt', 'docs/LICENSE.MPL-2.0']) {
+      // noVNC is in the viewer's bundle: only its licence texts stay (the FOSS list reads them).
+      for (const f of ['LICENSE.txt', 'docs/LICENSE.MPL-2.0', 'vendor/pako/LICENSE']) {
         assert.ok(fs.existsSync(path.join(nm, '@novnc', 'novnc', f)), `noVNC ${f}`);
       }
+      for (const f of ['core', 'vendor/pako/lib']) assert.ok(!fs.existsSync(path.join(nm, '@novnc', 'novnc', f)), `no noVNC ${f}`);
 
       // Package assets: the manifest as written, the FOSS list of everything bundled.
       const assets = path.join(dir, 'package-assets', 'ctrlx-novnc');
@@ -309,8 +325,8 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       for (const [url, type, token] of [
         [`/ctrlx-novnc/viewer/?token=${view}`, /text\/html/, undefined],
         [`/ctrlx-novnc/config/?token=${manage}`, /text\/html/, undefined],
-        ['/ctrlx-novnc/novnc/core/rfb.js', /javascript/, view],
-        ['/ctrlx-novnc/static/viewer.js', /javascript/, view],
+        [`/ctrlx-novnc/static/${staticName(dir, 'viewer.js')}`, /javascript/, view],
+        [`/ctrlx-novnc/static/${staticName(dir, 'style.css')}`, /text\/css/, view],
       ] as const) {
         const r = await request(endpoint, 'GET', url, token ? { token } : {});
         assert.equal(r.status, 200, `${url.split('?')[0]}: ${r.status} ${r.body.slice(0, 200)}`);

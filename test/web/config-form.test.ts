@@ -91,7 +91,7 @@ describe('settings page (no JavaScript)', () => {
     );
     assert.equal(messageOf(page.text).kind, 'hidden');
     // Relative URLs only (the ctrlX reverse proxy forwards the full path).
-    assert.match(page.text, /src="..\/static\/config.js"/);
+    assert.match(page.text, /src="\.\.\/static\/config-[0-9a-f]{10}\.js"/);
   });
 
   it('makes Save the default button, so Enter in a field saves rather than testing row 1', async () => {

@@ -72,7 +72,7 @@ describe('VNC passwords through the API', () => {
     const { t, http, secrets } = await start({ initial: serializeConfig(config(press, weld)) });
     const res = await http.put(`${API}/config`, { targets: [{ ...press, password: SECRET }, weld] });
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json(), { version: 1, targets: [{ ...press, passwordSet: true }, { ...weld, passwordSet: false }] });
+    assert.deepEqual(res.json(), { version: 1, targets: [{ ...press, passwordSet: true }, { ...weld, passwordSet: false }], passwordsCleared: [] });
     assert.ok(!res.text.includes(SECRET));
 
     assert.equal(fs.statSync(secrets).mode & 0o777, 0o600);
@@ -149,14 +149,24 @@ describe('VNC passwords through the API', () => {
     assert.ok(!JSON.stringify(p).includes(SECRET));
   });
 
-  it('keeps the password when the page (API) moves the target, drops it when a hand edit of config.json does', async () => {
+  it('clears the password when the page (API) moves the target without a new one, keeps a new one given with the move, drops it when a hand edit of config.json moves it', async () => {
     const { t, http, secrets } = await start({ initial: serializeConfig(config(press, weld)) });
     await http.put(`${API}/config`, { targets: [{ ...press, password: SECRET }, { ...weld, password: SECOND }] });
 
-    // Edited on the page: new host and port, password kept and bound to the new address.
+    // Edited on the page: new host and port with the password typed again: bound to the new address.
     const moved = { ...press, host: 'hmi-2.plant.example', port: 5910 };
-    assert.equal((await http.put(`${API}/config`, { targets: [moved, weld] })).status, 200);
+    const retyped = await http.put(`${API}/config`, { targets: [{ ...moved, password: SECRET }, weld] });
+    assert.equal(retyped.status, 200);
+    assert.deepEqual(retyped.json().passwordsCleared, []);
     assert.deepEqual(stored(secrets).targets.press, { host: 'hmi-2.plant.example', port: 5910, password: SECRET });
+    // Moved again without a password: cleared, and the answer says so.
+    const away = await http.put(`${API}/config`, { targets: [{ ...moved, port: 5911 }, weld] });
+    assert.equal(away.status, 200);
+    assert.deepEqual(away.json().passwordsCleared, ['press']);
+    assert.deepEqual(away.json().targets.map((x: { passwordSet: boolean }) => x.passwordSet), [false, true]);
+    assert.equal(stored(secrets).targets.press, undefined);
+    assert.match(logs.find((l) => /VNC password cleared/.test(l)) ?? '', /^warn .*target=press was=hmi-2\.plant\.example:5910 now=hmi-2\.plant\.example:5911/);
+    await http.put(`${API}/config`, { targets: [{ ...moved, password: SECRET }, weld] });
 
     // Edited by hand: weld renamed (kept), press pointed at another host (dropped).
     editConfigFile(t.file, config({ ...moved, host: '10.9.9.9' }, { ...weld, name: 'Welder 2' }));

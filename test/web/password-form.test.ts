@@ -143,9 +143,9 @@ describe('VNC password on the settings page (no JavaScript)', () => {
     );
   });
 
-  it('keeps the password when the host is edited on the page, and removes it with its row', async () => {
+  it('keeps the password when the host is edited on the page with the password typed again, and removes it with its row', async () => {
     await post([{ ...press, password: SECRET }, { ...weld, password: SECOND }]);
-    assert.equal((await post([{ ...press, host: '192.168.1.51', port: '5910' }, weld])).status, 303);
+    assert.equal((await post([{ ...press, host: '192.168.1.51', port: '5910', password: SECRET }, weld])).status, 303);
     const file = JSON.parse(fs.readFileSync(secrets, 'utf8'));
     assert.deepEqual(file.targets.press, { host: '192.168.1.51', port: 5910, password: SECRET });
 

@@ -28,6 +28,7 @@ import {
   removeDir,
   request,
   startTestApp,
+  staticPath,
   target,
   vncServer,
   waitFor,
@@ -344,7 +345,7 @@ describe('failed logins (fake identity manager)', () => {
     assert.equal(idm.requests.length, asked, 'no token was sent to the identity manager during the lockout');
 
     // What needs no login is still served.
-    assert.equal((await http.get(`${PREFIX}/static/style.css`)).status, 200);
+    assert.equal((await http.get(staticPath('style.css'))).status, 200);
   });
 
   it('at the defaults, a burst of 60 forged tokens sent all at once reaches the identity manager 10 times; valid bursts are queued, never refused', async () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { API, PREFIX, client, startTestApp, type HttpResponse, type TestApp } from '../helpers/app.js';
+import { API, PREFIX, client, startTestApp, staticPath, type HttpResponse, type TestApp } from '../helpers/app.js';
 
 const CSP_DIRECTIVES = [
   "default-src 'self'",
@@ -45,9 +45,9 @@ describe('security headers on every response', () => {
     ['settings page', '200', () => http.get(`${PREFIX}/config/`)],
     ['redirect to the viewer', '302', () => http.get(`${PREFIX}/`)],
     ['redirect to the slashed page', '301', () => http.get(`${PREFIX}/config`)],
-    ['app script', '200', () => http.get(`${PREFIX}/static/viewer.js`)],
-    ['noVNC module', '200', () => http.get(`${PREFIX}/novnc/core/rfb.js`)],
-    ['missing noVNC module', '404', () => http.get(`${PREFIX}/novnc/core/nothing.js`)],
+    ['viewer script (bundled with noVNC)', '200', () => http.get(staticPath('viewer.js'))],
+    ['style sheet', '200', () => http.get(staticPath('style.css'))],
+    ['missing static file', '404', () => http.get(`${PREFIX}/static/nothing.js`)],
     ['API status', '200', () => http.get(`${API}/status`)],
     ['API config', '200', () => http.get(`${API}/config`)],
     ['unknown page', '404', () => http.get(`${PREFIX}/nothing`)],

@@ -14,15 +14,18 @@ import {
   ERR_UNAVAILABLE,
   ERR_UNSUPPORTED_MEDIA_TYPE,
   validationError,
+  type FieldError,
 } from '../../errors.js';
+import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audit-log.js';
 import { validViewerId } from '../../supervisor/supervisor.js';
 import { identityOf } from '../access.js';
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
 import { CallbackBody, loadCallback, saveCallback, type CallbackResult } from '../../ctrlx/active-configuration.js';
-import { probeTarget } from '../../relay/probe.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
+import { mayManage } from '../access.js';
+import { statusFor } from '../status-view.js';
 import type { RouteDeps } from '../deps.js';
 
 /** JSON bodies above this many bytes get 413. */
@@ -60,6 +63,39 @@ function callbackBody(req: Request): CallbackBody {
   );
 }
 
+/** Highest audit page number accepted (far beyond what two 256 KiB files hold). */
+export const AUDIT_MAX_PAGE = 100_000;
+
+/** One integer query parameter from `min` to `max`, or `fallback` when absent; errors name it. */
+function intParam(query: Request['query'], name: string, min: number, max: number, fallback: number, errors: FieldError[]): number {
+  const raw = query[name];
+  if (raw === undefined) return fallback;
+  if (typeof raw === 'string' && /^\d{1,9}$/.test(raw)) {
+    const n = Number(raw);
+    if (n >= min && n <= max) return n;
+  }
+  errors.push({ field: name, message: `must be a whole number from ${min} to ${max}` });
+  return fallback;
+}
+
+/**
+ * `page` (1-based) and `limit` (1..500) of `GET api/v1/audit`; `all` when the CSV export names
+ * neither (the whole trail).
+ * @throws {AppError} ERR_VALIDATION naming the parameter
+ */
+export function auditQuery(query: Request['query']): { page: number; limit: number; all: boolean } {
+  const errors: FieldError[] = [];
+  const page = intParam(query, 'page', 1, AUDIT_MAX_PAGE, 1, errors);
+  const limit = intParam(query, 'limit', 1, AUDIT_MAX_LIMIT, AUDIT_DEFAULT_LIMIT, errors);
+  if (errors.length) throw validationError(errors, 'The audit query is invalid');
+  return { page, limit, all: query.page === undefined && query.limit === undefined };
+}
+
+/** `audit-2026-12-02.csv` for today (UTC). */
+function auditFileName(now = new Date()): string {
+  return `audit-${now.toISOString().slice(0, 10)}.csv`;
+}
+
 /** A target as the API shows it: whether a VNC password is stored, never the password. */
 export type TargetView = Target & { passwordSet: boolean };
 
@@ -89,22 +125,25 @@ export function apiRouter(deps: RouteDeps): Router {
     // `password` per target: a string sets it, null removes it, absent keeps the stored one.
     const result = validateConfigInput(req.body, { versionOptional: true });
     if (!result.ok) throw validationError(result.errors);
-    await service.save(result.config, result.passwords);
-    res.json(configView(service));
+    const { passwordsCleared } = await service.save(result.config, result.passwords);
+    // passwordsCleared: the targets whose stored password this save cleared (address changed).
+    res.json({ ...configView(service), passwordsCleared });
   });
 
   // JSON; or, asked for HTML, the settings page's status panel rendered by the one template
   // (views/partials/status.ejs) that also renders it into the page, for the page's live updates.
+  // Users who may only view get it without addresses, paths or other viewers (status-view.ts).
   router.get('/status', view, (req, res) => {
-    if (req.accepts(['json', 'html']) === 'html') res.render('partials/status', { status: deps.status() });
-    else res.json(deps.status());
+    const status = statusFor(deps.status(), mayManage(res));
+    if (req.accepts(['json', 'html']) === 'html') res.render('partials/status', { status });
+    else res.json(status);
   });
 
   router.post('/targets/:id/probe', manage, async (req, res) => {
     const id = String(req.params.id);
     const resolved = supervisor.resolve(id);
     if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`);
-    res.json(await probeTarget(resolved.target.host, resolved.target.port, deps.probeTimeout));
+    res.json(await supervisor.probe(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
   // Probes values typed on the page before they are saved.
@@ -112,7 +151,23 @@ export function apiRouter(deps: RouteDeps): Router {
     const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
     const checked = validateProbeTarget(body.host, body.port);
     if (!checked.ok) throw validationError(checked.errors, 'Cannot test this target');
-    res.json(await probeTarget(checked.host, checked.port, deps.probeTimeout));
+    res.json(await supervisor.probe(checked.host, checked.port, deps.probeTimeout));
+  });
+
+  // The audit trail, newest first: JSON pages, or CSV (`Accept: text/csv`; the whole trail unless
+  // `page` or `limit` is given). Manage scope only: it names users and their addresses.
+  router.get('/audit', manage, async (req, res) => {
+    const { audit } = deps;
+    if (!audit) throw new AppError(ERR_NOT_FOUND, 'No audit trail is kept here.');
+    const { page, limit, all } = auditQuery(req.query);
+    res.setHeader('Cache-Control', 'no-store');
+    if (req.accepts(['json', 'text/csv']) === 'text/csv') {
+      const entries = all ? await audit.entries() : (await audit.page(page, limit)).entries;
+      res.setHeader('Content-Disposition', `attachment; filename="${auditFileName()}"`);
+      res.type('text/csv; charset=utf-8').send(auditCsv(entries));
+      return;
+    }
+    res.json(await audit.page(page, limit));
   });
 
   // ---- sessions, control and events (issue 13) ----------------------------------------------

@@ -8,9 +8,9 @@
  */
 import express, { Router, type Request, type Response } from 'express';
 import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
+import { ADDRESS_CLEARS_PASSWORD, DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
-import { probeTarget, type ProbeResult } from '../../relay/probe.js';
+import type { ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL } from '../../errors.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -167,12 +167,20 @@ export function configPageRouter(deps: RouteDeps): Router {
       csrf: csrf.token,
       status: deps.status(),
       defaultPort: DEFAULT_VNC_PORT,
+      addressHint: ADDRESS_CLEARS_PASSWORD,
     });
   };
 
   router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
     const key = typeof req.query.m === 'string' ? req.query.m : '';
-    render(res, rowsFromConfig(service), MESSAGES[key] ?? null);
+    let message = MESSAGES[key] ?? null;
+    if (message && key === 'saved' && typeof req.query.cleared === 'string') {
+      // Only names of configured targets, looked up by id: nothing of the query is echoed.
+      const ids = new Set(req.query.cleared.split(','));
+      const names = service.current.targets.filter((t) => ids.has(t.id)).map((t) => t.name);
+      if (names.length) message = { kind: 'ok', text: `${message.text} ${passwordsClearedText(names)}` };
+    }
+    render(res, rowsFromConfig(service), message);
   });
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
@@ -203,7 +211,7 @@ export function configPageRouter(deps: RouteDeps): Router {
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
       const row = rows[Number(body.probe)]!;
       const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
-      if (checked.ok) row.probe = await probeTarget(checked.host, checked.port, deps.probeTimeout);
+      if (checked.ok) row.probe = await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout);
       else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
       askToRetype(rows);
       render(res, rows, null);
@@ -218,8 +226,9 @@ export function configPageRouter(deps: RouteDeps): Router {
       return;
     }
     const { config, passwords } = built;
+    let cleared: string[];
     try {
-      await service.save(config, passwords);
+      cleared = (await service.save(config, passwords)).passwordsCleared;
     } catch (err) {
       const e = toAppError(err);
       if (e.code === ERR_INTERNAL) deps.logger.error('saving the settings failed', { error: err instanceof Error ? err.stack : String(err) });
@@ -227,7 +236,7 @@ export function configPageRouter(deps: RouteDeps): Router {
       render(res, rows, { kind: 'error', text: e.message }, e.status);
       return;
     }
-    res.redirect(303, './?m=saved');
+    res.redirect(303, cleared.length ? `./?m=saved&cleared=${cleared.map(encodeURIComponent).join(',')}` : './?m=saved');
   });
 
   return router;
