@@ -179,6 +179,8 @@ function collect() {
       host: field(row, 'host').value,
       port: field(row, 'port').value,
       idleTimeout: field(row, 'idleTimeout').value,
+      control: field(row, 'control').value,
+      allowResize: field(row, 'allowResize').value === 'on',
       password: field(row, 'password').value,
       removePassword: field(row, 'removePassword').checked,
     })),
@@ -295,6 +297,8 @@ function renumber() {
 /** Empties a row's fields (a fresh target: no id, the default port, no password, never idle-closed). */
 function resetRow(row) {
   for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? String(DEFAULT_VNC_PORT) : '';
+  field(row, 'control').value = 'on-request';
+  field(row, 'allowResize').value = '';
   setPasswordState(row, false);
   clearErrors(row);
   delete row.dataset.lastTest;

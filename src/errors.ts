@@ -39,6 +39,8 @@ export const ERROR_KINDS = {
   /** A `HOST:PORT` or port that does not parse. */
   ERR_INVALID_ADDRESS: { problem: 'bad-request', status: 400, title: 'Bad request' },
   ERR_NOT_FOUND: { problem: 'not-found', status: 404, title: 'Not found' },
+  /** The request conflicts with the state: taking control of a watch-only target. */
+  ERR_CONFLICT: { problem: 'conflict', status: 409, title: 'Conflict' },
   ERR_PAYLOAD_TOO_LARGE: { problem: 'payload-too-large', status: 413, title: 'Payload too large' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { problem: 'unsupported-media-type', status: 415, title: 'Unsupported media type' },
   /** No, a malformed, an expired or a rejected ctrlX token. */
@@ -69,6 +71,7 @@ export const ERR_BAD_REQUEST = 'ERR_BAD_REQUEST';
 export const ERR_INVALID_ARGUMENT = 'ERR_INVALID_ARGUMENT';
 export const ERR_INVALID_ADDRESS = 'ERR_INVALID_ADDRESS';
 export const ERR_NOT_FOUND = 'ERR_NOT_FOUND';
+export const ERR_CONFLICT = 'ERR_CONFLICT';
 export const ERR_PAYLOAD_TOO_LARGE = 'ERR_PAYLOAD_TOO_LARGE';
 export const ERR_UNSUPPORTED_MEDIA_TYPE = 'ERR_UNSUPPORTED_MEDIA_TYPE';
 export const ERR_UNAUTHORIZED = 'ERR_UNAUTHORIZED';

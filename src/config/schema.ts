@@ -41,6 +41,11 @@ export function hostMessage(host: string): string | null {
   return hostProblem(host) ?? (isValidHost(host) ? null : HOST_MESSAGE);
 }
 
+/** A target's `control` setting; the first is the default. */
+export const CONTROL_MODES = ['on-request', 'immediate', 'watch-only'] as const;
+export type ControlMode = (typeof CONTROL_MODES)[number];
+const CONTROL_MESSAGE = `control must be one of ${CONTROL_MODES.join(', ')}`;
+
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
 export interface Target {
@@ -53,6 +58,17 @@ export interface Target {
    * after which a session to this target is closed. Absent: never.
    */
   idleTimeout?: number | undefined;
+  /**
+   * Who operates this screen: `on-request` (the default: sessions start watching, a user with the
+   * operate role takes control), `immediate` (the first session gets control when nobody holds
+   * it), `watch-only` (nobody operates it remotely). Stored only when not the default.
+   */
+  control?: ControlMode | undefined;
+  /**
+   * Whether a controlling session may change the remote screen's size (SetDesktopSize); the relay
+   * puts the size back when that session ends. Default false, stored only when true.
+   */
+  allowResize?: boolean | undefined;
 }
 
 export interface Config {
@@ -156,6 +172,28 @@ const idleTimeout: Check = (value, path, issues) => {
   return value;
 };
 
+/** One of `values` (exactly); one message for every other value. */
+function oneOf(values: readonly string[], message: string): Check {
+  return (value, path, issues) => {
+    if (typeof value !== 'string' || !values.includes(value)) {
+      issues.push({ path, message, abort: true });
+      return undefined;
+    }
+    return value;
+  };
+}
+
+/** true or false. */
+function boolean(message: string): Check {
+  return (value, path, issues) => {
+    if (typeof value !== 'boolean') {
+      issues.push({ path, message, abort: true });
+      return undefined;
+    }
+    return value;
+  };
+}
+
 /** `check`, or nothing when the field is absent. */
 function optional(check: Check): Check {
   return (value, path, issues) => (value === undefined ? undefined : check(value, path, issues));
@@ -203,6 +241,8 @@ const TARGET_FIELDS: Record<string, Check> = {
   host,
   port,
   idleTimeout: optional(idleTimeout),
+  control: optional(oneOf(CONTROL_MODES, CONTROL_MESSAGE)),
+  allowResize: optional(boolean('allowResize must be true or false')),
 };
 
 /** Longest VNC password accepted (VNC authentication itself uses only the first 8 characters). */
@@ -359,10 +399,17 @@ export function newTargetId(config: Config, name = ''): string {
   return targetIdFrom(name, config.targets.map((t) => t.id));
 }
 
-/** A target with its keys in the stored order (id, name, host, port, then idleTimeout when set). */
+/**
+ * A target with its keys in the stored order (id, name, host, port, then idleTimeout, control and
+ * allowResize when set and not the default).
+ */
 export function storedTarget(t: Target): Target {
-  const { id, name, host, port, idleTimeout } = t;
-  return idleTimeout === undefined ? { id, name, host, port } : { id, name, host, port, idleTimeout };
+  const { id, name, host, port, idleTimeout, control, allowResize } = t;
+  const out: Target = { id, name, host, port };
+  if (idleTimeout !== undefined) out.idleTimeout = idleTimeout;
+  if (control !== undefined && control !== 'on-request') out.control = control;
+  if (allowResize === true) out.allowResize = true;
+  return out;
 }
 
 /** Serialises a configuration the way it is stored: stable key order, two-space indent. */

@@ -28,7 +28,7 @@ export function passwordsClearedText(names: readonly string[], lang: Lang = DEFA
 }
 
 /** The fields of a row that an error can be shown next to. */
-export type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout';
+export type RowField = 'id' | 'name' | 'host' | 'port' | 'password' | 'idleTimeout' | 'control' | 'allowResize';
 
 /** One row of the form as typed. */
 export interface RowInput {
@@ -39,6 +39,10 @@ export interface RowInput {
   port: string;
   /** Minutes without input before a session is closed; '' for never. */
   idleTimeout: string;
+  /** Who operates the screen: `on-request` ('' is the same), `immediate` or `watch-only`. */
+  control: string;
+  /** "Resize remote" is allowed. */
+  allowResize: boolean;
   /** The password typed in this row ('' when none). */
   password: string;
   /** "Remove password" is ticked. */
@@ -52,6 +56,8 @@ export interface TargetInput {
   host: string;
   port: number | string;
   idleTimeout?: number | string;
+  control?: string;
+  allowResize?: boolean;
   /** A string sets the password, null removes it, absent keeps it. */
   password?: string | null;
 }
@@ -81,7 +87,8 @@ export function isBlankRow(row: RowInput): boolean {
 
 /**
  * Turns the rows into the targets to save: blank rows are dropped; a blank name becomes the host, a
- * blank port {@link DEFAULT_VNC_PORT}, a blank idle timeout never; a row without an id gets one
+ * blank port {@link DEFAULT_VNC_PORT}, a blank idle timeout never, control `on-request` and no
+ * resizing are left out (the defaults); a row without an id gets one
  * from its name, unique among the ids before it; a typed password sets it, a ticked "Remove
  * password" removes it, an empty field keeps it. A row with both is listed in `conflicts` and its
  * target carries no password change.
@@ -100,6 +107,9 @@ export function targetsFromRows(rows: readonly RowInput[]): { targets: TargetInp
     const id = row.id.trim() || targetIdFrom(name, targets.map((t) => t.id));
     const target: TargetInput = { id, name, host, port: portText === '' ? DEFAULT_VNC_PORT : typedNumber(portText) };
     if (idleText) target.idleTimeout = typedNumber(idleText);
+    const control = row.control.trim();
+    if (control && control !== 'on-request') target.control = control;
+    if (row.allowResize) target.allowResize = true;
     if (row.password && row.removePassword) conflicts.push(i);
     else if (row.password) target.password = row.password;
     else if (row.removePassword) target.password = null;
@@ -111,7 +121,7 @@ export function targetsFromRows(rows: readonly RowInput[]): { targets: TargetInp
 
 /** The target and the row field an error's `field` names (`targets[2].host`), or null for others. */
 export function rowFieldOf(field: string): { target: number; field: RowField } | null {
-  const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout)$/.exec(field);
+  const m = /^targets\[(\d+)\]\.(id|name|host|port|password|idleTimeout|control|allowResize)$/.exec(field);
   return m ? { target: Number(m[1]), field: m[2] as RowField } : null;
 }
 

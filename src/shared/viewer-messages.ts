@@ -128,6 +128,11 @@ export function failureMessage(kind: FailureKind, reason: string, target: Viewer
     case 'login-expired':
       // The viewer takes the fresh login the ctrlX UI keeps and reconnects (public/viewer.js).
       return { text: t('msg.loginExpired'), retry: true, settings: false, soon: true };
+    case 'ended-by-manager':
+      // The reason is "Disconnected by <name>": the manager's user name.
+      return plain(kind, reason ? t('msg.endedBy', { reason, name }) : t('msg.endedByManager', { name }));
+    case 'unknown-client-message':
+      return plain(kind, t('msg.unknownClientMessage', { name, detail }));
     case 'no-target':
       return { text: t('msg.noTarget'), retry: true, settings: true, quiet: true };
     case 'bad-frame':

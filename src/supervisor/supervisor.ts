@@ -19,6 +19,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Relay, type RelayOptions } from '../relay/relay-server.js';
 import type { RelayTarget } from '../relay/relay.js';
+import type { Caller, ControlResult, SessionView, ViewerAddress, ViewerEventSink } from '../relay/control.js';
+import type { AuditSink } from '../audit/events.js';
 import type { SessionLogin } from '../relay/login-watch.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
 import { type Message, type MessageKey, type Params, translate } from '../shared/i18n/index.js';
@@ -30,6 +32,14 @@ import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export type RelayState = 'running' | 'stopped';
+
+/** Who opens a session: the login's user name and role, and the viewer page's own id. */
+export interface SessionWho {
+  identity: { name: string; role: 'watch' | 'operate' | 'manage' };
+  viewerId?: string | undefined;
+  /** The login the session must not outlive (none with authentication off). */
+  login?: SessionLogin | undefined;
+}
 
 export interface SessionStatus {
   id: number;
@@ -105,6 +115,10 @@ export interface SupervisorOptions {
   relay?: RelayOptions;
   /** Used as the only target while the configuration has none (the built-in demo server). */
   fallbackTarget?: Target;
+  /** Where session and control events are recorded (the audit trail). */
+  audit?: AuditSink;
+  /** Delivers events to the viewer pages (`GET api/v1/events`). */
+  viewerEvents?: ViewerEventSink;
   /** How often "Test connection" may leave a VNC server before a login (see relay/probe.ts). */
   probeLimits?: ProbeLimits;
   /** Makes the relay; replaceable so tests can watch it. */
@@ -146,12 +160,26 @@ const REFUSAL_STATUS = {
   'relay-stopped': FAILURES['relay-stopped'].status,
 } as const;
 
+/** A viewer id as the page makes it (URL-safe, 8–64 characters); anything else is ignored. */
+export function validViewerId(id: string | undefined): string | undefined {
+  return id !== undefined && /^[A-Za-z0-9_-]{8,64}$/.test(id) ? id : undefined;
+}
+
 export const DEFAULT_MAX_SESSIONS = 32;
 export const DEFAULT_MAX_SESSIONS_PER_TARGET = 16;
 
-/** True when a session to `old` must go because the configuration now says `now`. */
+/**
+ * True when a session to `old` must go because the configuration now says `now`: another address,
+ * or other rules for operating it (the viewer reconnects at once and gets the new ones).
+ */
 function targetChanged(old: RelayTarget, now: Target | undefined): boolean {
-  return !now || now.host !== old.host || now.port !== old.port;
+  return (
+    !now ||
+    now.host !== old.host ||
+    now.port !== old.port ||
+    (now.control ?? 'on-request') !== (old.control ?? 'on-request') ||
+    (now.allowResize ?? false) !== (old.allowResize ?? false)
+  );
 }
 
 export class Supervisor {
@@ -186,6 +214,8 @@ export class Supervisor {
     this.relay = this.createRelay({
       requireRfb: true,
       ...this.options.relay,
+      ...(this.options.audit ? { audit: this.options.audit } : {}),
+      ...(this.options.viewerEvents ? { viewerEvents: this.options.viewerEvents } : {}),
       onHandshake: this.onHandshake,
       logger: this.log,
     });
@@ -250,18 +280,58 @@ export class Supervisor {
 
   /**
    * Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade.
-   * A session opened with a `login` ends when that login does (4030, see relay/login-watch.ts).
+   * `who` is the login's user and role and the viewer page's id; a session opened with a
+   * `who.login` ends when that login does (4030, see relay/login-watch.ts).
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, login?: SessionLogin): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, who?: SessionWho): void {
     const admitted = this.admit(targetId);
     if ('kind' in admitted) {
       rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});
       return;
     }
-    const { id, name, host, port, idleTimeout } = admitted.target;
+    const { id, name, host, port, idleTimeout, control, allowResize } = admitted.target;
     // The configuration counts idle time in minutes (idleTimeout), the relay in milliseconds.
-    const target: RelayTarget = { id, name, host, port, ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}) };
-    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, login);
+    const target: RelayTarget = {
+      id,
+      name,
+      host,
+      port,
+      ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}),
+      // The built-in demo (no configuration yet) is there to be tried: its first viewer operates it.
+      control: control ?? (this.usingFallback ? 'immediate' : 'on-request'),
+      allowResize: allowResize === true,
+    };
+    const owner = who ? { user: who.identity.name, role: who.identity.role, viewerId: validViewerId(who.viewerId) } : undefined;
+    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, owner, who?.login);
+  }
+
+  // ---- sessions and control (api/v1/sessions, api/v1/events) ---------------------------------
+
+  /** The open sessions as `caller` may see them. */
+  sessions(caller: Caller): SessionView[] {
+    return this.relay?.board.list(caller) ?? [];
+  }
+
+  /** Ends session `id` for a manager (close code 4031); false when there is no such session. */
+  endSession(id: string, manager: Caller): boolean {
+    return this.relay?.board.end(id, manager) ?? false;
+  }
+
+  /** Takes or releases control for the caller's own session `id`. */
+  control(id: string, caller: Caller, action: 'take' | 'release'): ControlResult {
+    const board = this.relay?.board;
+    if (!board) return { ok: false, why: 'not-found' };
+    return action === 'take' ? board.take(id, caller) : board.release(id, caller);
+  }
+
+  /** Resolves once the remote screen sizes being read or put back (allowResize targets) are done. */
+  async resizesSettled(): Promise<void> {
+    await this.relay?.resizes.settled();
+  }
+
+  /** Sends a page that just subscribed to events what it should know already. */
+  replayEvents(to: ViewerAddress): void {
+    this.relay?.board.replay(to);
   }
 
   /**

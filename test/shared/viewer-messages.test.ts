@@ -82,6 +82,14 @@ describe('viewer messages', () => {
     );
   });
 
+  it('a session ended by a manager names the manager and does not reconnect; an unknown message does not either', () => {
+    const ended = closeMessage({ code: 4031, reason: 'Disconnected by boss', opened: true }, TARGET)!;
+    assert.deepEqual(ended, { text: 'Disconnected by boss (Press). Connect again when you need it.', retry: false, settings: false });
+    const unknown = closeMessage({ code: 4032, reason: 'unknown client message type 99', opened: true }, TARGET)!;
+    assert.equal(unknown.retry, false);
+    assert.match(unknown.text, /message it cannot check \(unknown client message type 99\)/);
+  });
+
   it('a failure of the relay’s own login wins over the security failure noVNC reports for it', () => {
     const securityFailure = { reason: 'anything at all' };
     const m = closeMessage({ code: FAILURES['login-rejected'].code, reason: 'x', opened: true, securityFailure }, TARGET)!;

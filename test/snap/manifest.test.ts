@@ -13,7 +13,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import AjvModule from 'ajv';
 import { startApp, type RunningApp } from '../../src/app.js';
-import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_OPERATE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { APP_NAME, PREFIX, runtimePaths } from '../../src/ctrlx/paths.js';
 import { APP_DIR_NAME } from '../../src/config/store.js';
 import { MANIFEST_PATH, ROOT, SCHEMAS, makeToken, readJson, request, stageModule, startFakeIdm, type FakeIdm } from './helpers.js';
@@ -122,11 +122,11 @@ describe('package manifest and validation files', () => {
     assert.deepEqual(portlist.ports, []);
   });
 
-  it('scopes: the two the app checks are declared; menus use only declared scopes and link with the token', () => {
+  it('scopes: the three the app checks are declared; menus use only declared scopes and link with the token', () => {
     const [set] = manifest['scopes-declaration'];
     assert.equal(set.identifier, `${APP_NAME}.web`);
     const declared = set.scopes.map((s: { identifier: string }) => s.identifier).sort();
-    assert.deepEqual(declared, [SCOPE_VIEW, SCOPE_MANAGE].sort());
+    assert.deepEqual(declared, [SCOPE_VIEW, SCOPE_OPERATE, SCOPE_MANAGE].sort());
     for (const id of declared) assert.match(id, new RegExp(`^${APP_NAME}\\.web\\.[a-z_]+\\.(r|w|rw|x)$`));
 
     const entries = menuEntries();
@@ -144,6 +144,8 @@ describe('package manifest and validation files', () => {
     assert.ok(manifest.menus.sidebar.length === 1 && manifest.menus.settings.length === 1);
     const settingsLinks = entries.filter((e) => e.link?.includes('/config/'));
     for (const e of settingsLinks) assert.deepEqual(e.permissions, [SCOPE_MANAGE], `${e.id}: the settings need the manage scope`);
+    // Every role that may open the viewer sees its menu entries.
+    for (const e of entries.filter((x) => x.link?.includes('/viewer/'))) assert.deepEqual([...e.permissions].sort(), [SCOPE_VIEW, SCOPE_OPERATE, SCOPE_MANAGE].sort(), e.id);
   });
 
   it('i18n: every tag of the manifest has its texts in the English and the German language file, nothing else; English is the manifest\'s own', () => {
@@ -324,7 +326,7 @@ describe('the manifest against the running app (ctrlX authentication on)', () =>
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrlx-novnc-manifest-'));
     fs.mkdirSync(path.join(tmp, 'solutions', 'activeConfiguration'), { recursive: true });
     idm = await startFakeIdm();
-    for (const [name, scopes] of Object.entries({ viewer: [SCOPE_VIEW], manager: [SCOPE_MANAGE], admin: [SCOPE_ADMIN], other: ['rexroth-solutions.web.all.r'] })) {
+    for (const [name, scopes] of Object.entries({ viewer: [SCOPE_VIEW], operator: [SCOPE_OPERATE], manager: [SCOPE_MANAGE], admin: [SCOPE_ADMIN], other: ['rexroth-solutions.web.all.r'] })) {
       tokens[name] = makeToken(name, scopes);
       idm.valid.add(tokens[name]!);
     }
@@ -350,7 +352,7 @@ describe('the manifest against the running app (ctrlX authentication on)', () =>
     for (const entry of menuEntries().filter((e) => e.link)) {
       const allowed: string[] = entry.permissions;
       for (const [who, token] of Object.entries(tokens)) {
-        const scope = who === 'viewer' ? SCOPE_VIEW : who === 'manager' ? SCOPE_MANAGE : who === 'admin' ? SCOPE_ADMIN : 'other';
+        const scope = who === 'viewer' ? SCOPE_VIEW : who === 'operator' ? SCOPE_OPERATE : who === 'manager' ? SCOPE_MANAGE : who === 'admin' ? SCOPE_ADMIN : 'other';
         const link = entry.link.replace('${bearertoken}', token);
         const res = await request({ port }, 'GET', link);
         const expected = allowed.includes(scope) || who === 'admin' ? 200 : 403;

@@ -30,7 +30,7 @@ import { API, PREFIX, client, startTestApp, target, type TestApp } from '../help
 
 const ROOT = packageRoot();
 
-const row = (fields: Partial<RowInput>): RowInput => ({ id: '', name: '', host: '', port: '', idleTimeout: '', password: '', removePassword: false, ...fields });
+const row = (fields: Partial<RowInput>): RowInput => ({ id: '', name: '', host: '', port: '', idleTimeout: '', control: '', allowResize: false, password: '', removePassword: false, ...fields });
 
 describe('the form rules (src/shared/form-rules.ts)', () => {
   it('drops blank rows, names a target after its host, fills in port 5900, keeps mistyped numbers as typed', () => {

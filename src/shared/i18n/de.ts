@@ -125,6 +125,9 @@ export const de: Record<MessageKey, string> = {
   'msg.why.connectionReset': 'die Verbindung wurde zurückgesetzt',
   'msg.why.failed': 'die Verbindung ist fehlgeschlagen',
   'msg.loginExpired': 'Ihre Anmeldung ist abgelaufen; Verbindung wird mit Ihrer aktuellen ctrlX-Anmeldung neu aufgebaut…',
+  'msg.endedBy': 'Die Sitzung mit {name} wurde beendet ({reason}). Verbinden Sie sich wieder, wenn Sie sie brauchen.',
+  'msg.endedByManager': 'Ein Verwalter hat die Sitzung mit {name} beendet. Verbinden Sie sich wieder, wenn Sie sie brauchen.',
+  'msg.unknownClientMessage': 'Das Relais hat die Sitzung mit {name} beendet: Der Viewer hat eine Nachricht gesendet, die es nicht prüfen kann{detail}.',
   'msg.noTarget': 'Es ist noch kein VNC-Ziel eingerichtet. Fügen Sie eines in den Einstellungen hinzu.',
   'msg.lost': 'Die Verbindung zu {name} ist abgebrochen{detail}.',
   'msg.loginHeldBack':
@@ -288,6 +291,7 @@ export const de: Record<MessageKey, string> = {
   'problem.title.ERR_UNAVAILABLE': 'Dienst nicht verfügbar',
   'problem.title.ERR_CONFIG_UNAVAILABLE': 'Konfiguration nicht verfügbar',
   'problem.title.ERR_CONFIG_WRITE': 'Vorgang fehlgeschlagen',
+  'problem.title.ERR_CONFLICT': 'Konflikt',
   'problem.title.ERR_INTERNAL': 'Interner Fehler',
   'problem.page.ERR_UNAUTHORIZED': 'Anmeldung erforderlich',
   'problem.page.ERR_FORBIDDEN': 'Nicht erlaubt',
@@ -311,7 +315,8 @@ export const de: Record<MessageKey, string> = {
   'problem.crossOrigin': 'Anfragen von anderen Websites sind nicht erlaubt.',
   'problem.forbiddenManage':
     'Benutzer „{user}“ darf die Einstellungen des Fernbildschirms nicht ändern (dafür ist die Berechtigung „Fernbildschirme verwalten“ nötig, {scope}).',
-  'problem.forbiddenView': 'Benutzer „{user}“ darf den Fernbildschirm nicht sehen (dafür ist die Berechtigung „Fernbildschirme ansehen und bedienen“ nötig, {scope}).',
+  'problem.forbiddenView': 'Benutzer „{user}“ darf den Fernbildschirm nicht sehen (dafür ist die Berechtigung „Fernbildschirme ansehen“ nötig, {scope}).',
+  'problem.forbiddenOperate': 'Benutzer „{user}“ darf den Fernbildschirm nur ansehen (zum Bedienen ist die Berechtigung „Fernbildschirme bedienen“ nötig, {scope}).',
   'problem.title.tooManyChanges': 'Zu viele Änderungen',
   'problem.rate.requests': 'Zu viele Anfragen von Ihrer Adresse (mehr als {limit} in {window}); versuchen Sie es in {seconds} s erneut.',
   'problem.rate.changes': 'Zu oft gespeichert oder getestet von Ihrer Adresse (mehr als {limit}-mal in {window}); versuchen Sie es in {seconds} s erneut.',

@@ -5,8 +5,20 @@
  * app's one error handler.
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND, ERR_UNSUPPORTED_MEDIA_TYPE, validationError, type FieldError } from '../../errors.js';
+import {
+  AppError,
+  ERR_BAD_REQUEST,
+  ERR_CONFLICT,
+  ERR_FORBIDDEN,
+  ERR_NOT_FOUND,
+  ERR_UNAVAILABLE,
+  ERR_UNSUPPORTED_MEDIA_TYPE,
+  validationError,
+  type FieldError,
+} from '../../errors.js';
 import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audit-log.js';
+import { validViewerId } from '../../supervisor/supervisor.js';
+import { identityOf } from '../access.js';
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
 import { loadCallback, parseCallbackBody, saveCallback, type CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
@@ -163,6 +175,44 @@ export function apiRouter(deps: RouteDeps): Router {
       return;
     }
     res.json(await audit.page(page, limit));
+  });
+
+  // ---- sessions, control and events (issue 13) ----------------------------------------------
+
+  router.get('/sessions', view, (_req, res) => {
+    const { name, role } = identityOf(res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ sessions: supervisor.sessions({ name, role }) });
+  });
+
+  router.delete('/sessions/:id', manage, (req, res) => {
+    const { name, role } = identityOf(res);
+    if (!supervisor.endSession(String(req.params.id), { name, role })) throw new AppError(ERR_NOT_FOUND, 'No such session (it may have ended already).');
+    res.status(204).end();
+  });
+
+  router.post('/sessions/:id/control', deps.guard.api('operate'), (req, res) => {
+    const action = (req.body as { action?: unknown } | undefined)?.action;
+    if (action !== 'take' && action !== 'release') {
+      throw validationError([{ field: 'action', message: 'action must be "take" or "release"' }], 'Cannot change control');
+    }
+    const { name, role } = identityOf(res);
+    const result = supervisor.control(String(req.params.id), { name, role }, action);
+    if (!result.ok) {
+      if (result.why === 'watch-only') throw new AppError(ERR_CONFLICT, 'This screen is watch-only: nobody operates it remotely (setting "control" of the target).');
+      if (result.why === 'forbidden') throw new AppError(ERR_FORBIDDEN, `User "${name}" may only watch the remote screen.`);
+      throw new AppError(ERR_NOT_FOUND, 'No such session of yours (it may have ended already).');
+    }
+    res.json({ mode: result.mode });
+  });
+
+  router.get('/events', view, (req, res) => {
+    const viewerId = validViewerId(typeof req.query.viewer === 'string' ? req.query.viewer : undefined);
+    if (!viewerId) throw validationError([{ field: 'viewer', message: 'viewer must be the page\'s viewer id (8-64 letters, digits, "-", "_")' }], 'Cannot open the event stream');
+    if (!deps.events) throw new AppError(ERR_NOT_FOUND, 'No such API endpoint.');
+    const to = { viewerId, user: identityOf(res).name };
+    if (!deps.events.open(to, res)) throw new AppError(ERR_UNAVAILABLE, 'Too many event streams are open; try again later.', { retryAfter: 10 });
+    supervisor.replayEvents(to);
   });
 
   router.post('/save', manage, async (req, res) => {

@@ -44,6 +44,9 @@ export interface FormRow {
   port: string;
   /** Minutes without input before a session is closed; '' for never. */
   idleTimeout: string;
+  /** `on-request`, `immediate` or `watch-only`. */
+  control: string;
+  allowResize: boolean;
   /** A password is stored for this row's target id. */
   passwordSet: boolean;
   /** A password was typed in this post (it is not shown again: the field stays empty). */
@@ -67,7 +70,7 @@ const MESSAGES: Record<string, { kind: PageMessage['kind']; key: MessageKey }> =
 };
 
 function emptyRow(): FormRow {
-  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
+  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', control: 'on-request', allowResize: false, passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
 }
 
 function rowsFromConfig(service: ConfigService): FormRow[] {
@@ -77,6 +80,8 @@ function rowsFromConfig(service: ConfigService): FormRow[] {
     host: t.host,
     port: String(t.port),
     idleTimeout: t.idleTimeout === undefined ? '' : String(t.idleTimeout),
+    control: t.control ?? 'on-request',
+    allowResize: t.allowResize === true,
     passwordSet: service.hasPassword(t.id),
     passwordTyped: false,
     removePassword: false,
@@ -103,6 +108,9 @@ function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { 
   const passwords = list(body.password);
   // Pages rendered before this field existed post none: '' (never) for every row.
   const idles = list(body.idleTimeout);
+  // Selects, so one value per row is always posted (an unticked checkbox would not be).
+  const controls = list(body.control);
+  const resizes = list(body.allowResize);
   const remove = new Set(list(body.removePassword).filter(Boolean));
   const n = Math.max(ids.length, names.length, hosts.length, ports.length, passwords.length, idles.length);
   const rows: FormRow[] = [];
@@ -117,6 +125,8 @@ function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { 
       host: hosts[i] ?? '',
       port: ports[i] ?? '',
       idleTimeout: idles[i] ?? '',
+      control: controls[i] || 'on-request',
+      allowResize: resizes[i] === 'on',
       passwordSet: id !== '' && service.hasPassword(id),
       passwordTyped: password !== '',
       removePassword: id !== '' && remove.has(id),
