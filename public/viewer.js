@@ -7,6 +7,7 @@ import keysyms from '../novnc/core/input/keysymdef.js';
 import { clockTime, closeMessage, lostAtText, refusalMessage, screenshotName } from '../shared/viewer-messages.js';
 import { FAILURES, failureOf } from '../shared/failures.js';
 import { pageLanguage, translator } from '../shared/i18n/index.js';
+import { installPinchZoom } from './zoom.js';
 
 const $ = (id) => document.getElementById(id);
 /** The page's language (the server chose it: ?lang=, else Accept-Language) and its texts. */
@@ -710,6 +711,8 @@ panButton.addEventListener('click', () => {
   panButton.setAttribute('aria-pressed', String(panning));
   applyViewSettings();
 });
+// In pan mode a pinch zooms the picture locally (public/zoom.js); nothing goes to the machine.
+installPinchZoom(screen, { rfb: () => rfb, active: () => panning });
 
 /** X11 keysyms and DOM codes of the keys the page sends itself. */
 const KEYS = {
