@@ -14,7 +14,8 @@ export const MAX_ZOOM = 3;
  * `RFB._display` (core/display.js) with `scale`, `viewportChangeSize(w, h)` (the visible part of
  * the remote screen, in remote pixels), `viewportChangePos(dx, dy)` (clamped to the remote screen),
  * `absX(x)`/`absY(y)` (a canvas point in remote pixels) and `width`/`height` (the remote screen).
- * noVNC resets scale and viewport itself on every resize and view setting (back to 1:1).
+ * noVNC resets scale and viewport itself on every resize and view setting (back to 1:1); see
+ * installPinchZoom for how a zoom outlives a resize.
  */
 function displayOf(rfb) {
   const display = rfb?._display;
@@ -82,7 +83,10 @@ export function installPinchZoom(container, options) {
       return;
     }
     if (e.type === 'gestureend' || !gesture || gesture.kind !== kind) {
-      if (e.type === 'gestureend') gesture = null;
+      if (e.type === 'gestureend') {
+        gesture = null;
+        remember(display, canvas);
+      }
       return;
     }
     if (kind === 'pinch') {
@@ -102,4 +106,63 @@ export function installPinchZoom(container, options) {
   }
 
   for (const type of ['gesturestart', 'gesturemove', 'gestureend']) container.addEventListener(type, onGesture, true);
+
+  // noVNC puts the picture back to 1:1 (in an animation frame) whenever the room for it changes:
+  // the toolbar folds or unfolds, a banner comes or goes, the phone turns. The zoom stays: the
+  // remote point at the picture's centre before the change is at its centre after it, at the
+  // same zoom (within the new range). Any other way back to 1:1 (Pan off and on, a view setting)
+  // is the user's: the zoom is given up.
+  /** The zoom the user chose (null: 1:1), what it came to, and the remote point held through a resize. */
+  let kept = null;
+  /** Animation frames left in which a reset by noVNC after a resize is put right. */
+  let settle = 0;
+
+  /** The canvas of the zoomed picture, while its connection is the current one. */
+  function zoomedCanvas() {
+    return kept && kept.rfb === options.rfb() && kept.canvas.isConnected ? kept.canvas : null;
+  }
+
+  function restore() {
+    const display = displayOf(options.rfb());
+    const canvas = zoomedCanvas();
+    if (!kept || !display || !canvas || !options.active()) {
+      settle = 0;
+      return;
+    }
+    const box = canvas.parentElement.getBoundingClientRect();
+    const scale = clamp(kept.scale, zoomRange({ width: display.width, height: display.height }, box));
+    if (Math.abs(display.scale - scale) > 1e-3) {
+      zoomTo(display, canvas, scale);
+      const rect = canvas.getBoundingClientRect();
+      placeAt(display, canvas, kept.rx, kept.ry, rect.left + rect.width / 2, rect.top + rect.height / 2);
+    }
+    kept.applied = display.scale;
+    settle -= 1;
+    if (settle > 0) requestAnimationFrame(restore);
+  }
+
+  new ResizeObserver(() => {
+    if (!kept) return;
+    const display = displayOf(options.rfb());
+    const canvas = zoomedCanvas();
+    // Not the zoom this page set (and no resize under way): something else reset it.
+    if (!display || !canvas || !options.active() || (settle === 0 && Math.abs(display.scale - kept.applied) > 1e-3)) {
+      kept = null;
+      return;
+    }
+    if (settle === 0) {
+      // noVNC has not reset yet (its frame comes after this): the centre is still the user's.
+      const rect = canvas.getBoundingClientRect();
+      kept.rx = rect.width / 2 / display.scale + display.absX(0);
+      kept.ry = rect.height / 2 / display.scale + display.absY(0);
+      requestAnimationFrame(restore);
+    }
+    settle = 10;
+  }).observe(container);
+
+  /** After a gesture: the zoom to keep (none at 1:1). */
+  function remember(display, canvas) {
+    const scale = display.scale;
+    kept = Math.abs(scale - 1) < 1e-3 ? null : { scale, applied: scale, rx: 0, ry: 0, canvas, rfb: options.rfb() };
+  }
 }
