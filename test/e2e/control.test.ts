@@ -17,6 +17,7 @@ import { config, makeTempDir, removeDir, startTestApp, target, type TestApp } fr
 import { BrowserHarness, until, viewerState, type TestPages } from '../helpers/browser.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
+import type { WaitOptions } from '../helpers/wait.js';
 import { startXvnc, type Child, type Xvnc } from '../helpers/xvnc.js';
 
 /** What a test reads from the viewer page. */
@@ -62,12 +63,16 @@ async function controlView(page: Page): Promise<ControlView> {
 }
 
 /** Waits until the page's view satisfies `ok`. */
-async function waitView(page: Page, what: string, ok: (v: ControlView) => boolean): Promise<ControlView> {
+async function waitView(page: Page, what: string, ok: (v: ControlView) => boolean, options: WaitOptions = {}): Promise<ControlView> {
   let last: ControlView | undefined;
-  await until(what, async () => {
-    last = await controlView(page);
-    return { ok: ok(last), seen: JSON.stringify(last) };
-  });
+  await until(
+    what,
+    async () => {
+      last = await controlView(page);
+      return { ok: ok(last), seen: JSON.stringify(last) };
+    },
+    options,
+  );
   return last!;
 }
 
@@ -102,7 +107,12 @@ describe('watching and operating end to end (Xvnc + xterm + chromium, two users)
     });
     app = await startTestApp({
       auth: { validityUrl: idm.url },
-      initial: config(target('press', x.port, '127.0.0.1', 'Press'), { ...target('panel', x.port, '127.0.0.1', 'Panel'), control: 'watch-only' }),
+      initial: config(
+        target('press', x.port, '127.0.0.1', 'Press'),
+        { ...target('panel', x.port, '127.0.0.1', 'Panel'), control: 'watch-only' },
+        // Closed after a minute without input: the warning comes half way (30 s before).
+        { ...target('idle', x.port, '127.0.0.1', 'Idle'), control: 'immediate', idleTimeout: 1 },
+      ),
     });
   });
 
@@ -230,5 +240,44 @@ describe('watching and operating end to end (Xvnc + xterm + chromium, two users)
     assert.equal(c.banner, 'Watching Press');
     assert.equal(c.take, false, 'no Take control for the watch role');
     assert.equal(c.focusOnScreen, false);
+  });
+
+  browser.test('the event stream is opened again after it drops: the page still learns its mode and its peers', async (t) => {
+    let streams = 0;
+    t.page.on('request', (r) => {
+      if (r.url().includes('/api/v1/events')) streams++;
+    });
+    // The first stream ends at once, before any event (a proxy that closed it).
+    await t.page.route('**/api/v1/events?*', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: ': dropped\n\n' }), { times: 1 });
+    await openViewer(t.page, alice, 'press');
+    const v = await waitView(t.page, 'the mode from the second stream', (v) => v.mode === 'watch' && v.bannerShown);
+    assert.equal(v.banner, 'Watching Press');
+    assert.ok(streams >= 2, `event streams opened: ${streams}`);
+    // Live on the new stream: another user arrives and shows up.
+    const pageB = await another(t);
+    await openViewer(pageB, bob, 'press');
+    await waitView(t.page, 'bob in the peers', (v) => v.peers.some((p) => p.startsWith('bob is watching')));
+  });
+
+  browser.test('a minute without input: the warning is announced once, the seconds tick outside the live region, input clears it', async (t) => {
+    await openViewer(t.page, alice, 'idle');
+    await waitView(t.page, 'alice operating the idle target (control: immediate)', (v) => v.mode === 'control');
+    const warned = await waitView(t.page, 'the idle warning', (v) => v.notice !== '', { timeoutMs: 45_000 });
+    assert.equal(warned.notice, 'Disconnecting in 30 s without input.');
+    const live = await t.page.evaluate(`(() => {
+      const left = document.getElementById('idle-left');
+      return { text: left.textContent, inLive: Boolean(left.closest('[aria-live], [role=status], [role=alert]')) };
+    })()`) as { text: string; inLive: boolean };
+    assert.equal(live.inLive, false, 'the ticking seconds are not in a live region');
+    await until('the seconds to tick', async () => {
+      const text = await t.page.locator('#idle-left').textContent();
+      return { ok: text !== live.text && /^\d+ s left$/.test(text ?? ''), seen: `${text} (first ${live.text})` };
+    });
+    assert.equal((await controlView(t.page)).notice, warned.notice, 'the announced sentence did not change while the seconds ticked');
+    // Input from the page clears the warning (a click on the screen is pointer input).
+    await t.page.locator('#screen canvas').click();
+    const cleared = await waitView(t.page, 'the warning cleared', (v) => v.notice === '');
+    assert.equal(cleared.connected, true);
+    assert.equal(await t.page.locator('#idle-left').textContent(), '');
   });
 });
