@@ -197,7 +197,7 @@ describe('watching and operating end to end (Xvnc + xterm + chromium, two users)
     // The manager ends alice's session on the settings page.
     const pageM = await another(t);
     await pageM.goto(`${app.origin}/ctrlx-novnc/config/?token=${boss}`);
-    const end = pageM.getByRole('button', { name: 'End the session of alice on Press' });
+    const end = pageM.getByRole('button', { name: 'End session of alice on Press' });
     await end.waitFor();
     const rows = await pageM.locator('#sessions-body tr').allInnerTexts();
     assert.equal(rows.length, 2, rows.join(' | '));

@@ -219,7 +219,7 @@ export const de: Record<MessageKey, string> = {
   'settings.sessions.watch': 'schaut zu',
   'settings.sessions.control': 'bedient',
   'settings.sessions.end': 'Sitzung beenden',
-  'settings.sessions.endNamed': 'Die Sitzung von {user} mit {target} beenden',
+  'settings.sessions.endNamed': 'Sitzung beenden: {user} mit {target}',
   'settings.sessions.confirmEnd': 'Die Sitzung von {user} mit {target} beenden? Der Viewer sagt, wer sie getrennt hat, und verbindet sich nicht wieder.',
   'settings.sessions.ended': 'Sitzung von {user} beendet.',
   'settings.audit': 'Letzte Aktivität',

@@ -211,7 +211,7 @@ export const en = {
   'settings.sessions.watch': 'watching',
   'settings.sessions.control': 'operating',
   'settings.sessions.end': 'End session',
-  'settings.sessions.endNamed': 'End the session of {user} on {target}',
+  'settings.sessions.endNamed': 'End session of {user} on {target}',
   'settings.sessions.confirmEnd': 'End the session of {user} on {target}? Their viewer says who disconnected it and does not reconnect.',
   'settings.sessions.ended': 'Session of {user} ended.',
   'settings.audit': 'Recent activity',
