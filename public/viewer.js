@@ -537,6 +537,7 @@ function scheduleRetry(why, delay) {
 
 function stop(text = t('viewer.status.disconnected')) {
   userStopped = true;
+  closeEvents();
   clearTimeout(retryTimer);
   clearInterval(loginTimer);
   loginTimer = null;
@@ -696,6 +697,13 @@ function onEvent(name, data) {
 
 /** The event stream: one at a time, opened again (after 3 s) when it drops. */
 let eventStream = null;
+
+/** Closes the event stream (the user disconnected: nothing to hear about until the next connection). */
+function closeEvents() {
+  const stream = eventStream;
+  eventStream = null;
+  stream?.abort.abort();
+}
 
 /**
  * Opens the event stream unless one is open. fetch rather than EventSource: the ctrlX login goes in
