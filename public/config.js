@@ -421,6 +421,8 @@ async function endSession(s, button) {
     show('error', say('settings.msg.requestFailed', { reason: err.message }));
   }
   await refreshActivity();
+  // The session's end reaches the trail once its connections have closed: look again shortly.
+  setTimeout(refreshActivity, 1500);
 }
 
 function sessionRow(s) {

@@ -219,6 +219,13 @@ describe('watching and operating end to end (Xvnc + xterm + chromium, two users)
       return { ok: list.length === 1 && /bob/.test(list[0]!), seen: list.join(' | ') };
     });
     assert.equal(sockets.a, 1, 'alice\'s page opened no second WebSocket');
+    // Download CSV: the whole trail through the API with the page's login.
+    const [download] = await Promise.all([pageM.waitForEvent('download'), pageM.getByRole('link', { name: 'Download CSV' }).click()]);
+    assert.match(download.suggestedFilename(), /^audit-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csv = fs.readFileSync((await download.path())!, 'utf8');
+    assert.equal(csv.split(/\r?\n/)[0], 'time,event,user,target,targetName,address,sessionId,durationMs,detail');
+    for (const event of ['session-start', 'control-take', 'control-taken-over', 'control-release', 'session-ended-by']) assert.match(csv, new RegExp(`,${event},`), event);
+    assert.ok(!csv.includes(alice) && !csv.includes(boss), 'no token in the trail');
     assert.equal(read(), 'from alice\nfrom bob\n');
 
     recordReliability({
@@ -279,5 +286,16 @@ describe('watching and operating end to end (Xvnc + xterm + chromium, two users)
     const cleared = await waitView(t.page, 'the warning cleared', (v) => v.notice === '');
     assert.equal(cleared.connected, true);
     assert.equal(await t.page.locator('#idle-left').textContent(), '');
+  });
+
+  browser.test('in German: Zuschauen, Steuerung übernehmen, Sie bedienen', async (t) => {
+    await t.page.goto(`${app.origin}/ctrlx-novnc/viewer/?target=press&lang=de&token=${alice}`);
+    const v = await waitView(t.page, 'watching in German', (v) => v.connected && v.mode === 'watch' && v.bannerShown);
+    assert.equal(v.banner, 'Zuschauen: Press');
+    assert.deepEqual(v.peers, ['Sonst ist niemand verbunden.']);
+    await t.page.getByRole('button', { name: 'Steuerung übernehmen' }).click();
+    const c = await waitView(t.page, 'operating in German', (v) => v.mode === 'control');
+    assert.match(c.banner, /^Sie bedienen Press/);
+    await t.page.getByRole('button', { name: 'Freigeben' }).waitFor();
   });
 });
