@@ -291,6 +291,10 @@ function renumber() {
     row.querySelector('.target-fields').id = `target-fields-${i}`;
     row.querySelector('[data-action="edit"]').setAttribute('aria-controls', `target-fields-${i}`);
     field(row, 'idleTimeout').setAttribute('aria-describedby', `idle-hint-${i}`);
+    row.querySelector('.control-hint').id = `control-hint-${i}`;
+    field(row, 'control').setAttribute('aria-describedby', `control-hint-${i}`);
+    row.querySelector('.resize-hint').id = `resize-hint-${i}`;
+    field(row, 'allowResize').setAttribute('aria-describedby', `resize-hint-${i}`);
   });
 }
 
@@ -375,3 +379,124 @@ async function refreshStatus() {
 }
 
 poller = setInterval(refreshStatus, 2000);
+
+// ---- open sessions and recent activity ------------------------------------------------------
+
+const sessionsBody = document.getElementById('sessions-body');
+const auditBody = document.getElementById('audit-body');
+/** Audit entries shown: the newest this many. */
+const AUDIT_SHOWN = 20;
+let activityTimer;
+
+/** "12:04:31" for today, else the date and time, in the page's language. */
+function when(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString(LANG) : d.toLocaleString(LANG);
+}
+
+function cell(text) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  return td;
+}
+
+/** Shows `trs` in `body`, or the "none" line when there are none. */
+function fillTable(body, trs, none) {
+  body.replaceChildren(...trs);
+  body.closest('.table-scroll').classList.toggle('hidden', trs.length === 0);
+  document.getElementById(none).classList.toggle('hidden', trs.length > 0);
+}
+
+/** Ends session `s` after asking (DELETE api/v1/sessions/:id): its viewer says who ended it. */
+async function endSession(s, button) {
+  if (!window.confirm(say('settings.sessions.confirmEnd', { user: s.user, target: s.targetName }))) return;
+  button.disabled = true;
+  try {
+    const res = await call('DELETE', `sessions/${encodeURIComponent(s.id)}`);
+    if (res.ok || res.status === 404) show('ok', say('settings.sessions.ended', { user: s.user }));
+    else show('error', res.data?.detail || say('settings.testFailed', { status: res.status }));
+  } catch (err) {
+    show('error', say('settings.msg.requestFailed', { reason: err.message }));
+  }
+  await refreshActivity();
+  // The session's end reaches the trail once its connections have closed: look again shortly.
+  setTimeout(refreshActivity, 1500);
+}
+
+function sessionRow(s) {
+  const tr = document.createElement('tr');
+  tr.dataset.session = s.id;
+  const action = document.createElement('td');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'button secondary small';
+  button.textContent = say('settings.sessions.end');
+  button.setAttribute('aria-label', say('settings.sessions.endNamed', { user: s.user, target: s.targetName }));
+  button.addEventListener('click', () => endSession(s, button));
+  action.append(button);
+  tr.append(
+    cell(s.targetName),
+    cell(s.user),
+    cell(say(s.mode === 'control' ? 'settings.sessions.control' : 'settings.sessions.watch')),
+    cell(when(s.since)),
+    cell(s.address || ''),
+    action,
+  );
+  return tr;
+}
+
+function auditRow(e) {
+  const tr = document.createElement('tr');
+  const key = `settings.audit.ev.${e.event}`;
+  const event = say(key) === key ? e.event : say(key);
+  const detail = [e.detail || '', typeof e.durationMs === 'number' ? say('settings.audit.duration', { seconds: Math.round(e.durationMs / 1000) }) : '']
+    .filter(Boolean)
+    .join('; ');
+  tr.append(cell(when(e.time)), cell(event), cell(e.user || ''), cell(e.targetName || e.target || ''), cell(e.address || ''), cell(detail));
+  return tr;
+}
+
+/** Reads the open sessions and the newest audit entries again (every 10 s, and after an action). */
+async function refreshActivity() {
+  if (Date.now() < pausedUntil) return;
+  try {
+    const [sessions, audit] = await Promise.all([call('GET', 'sessions'), call('GET', `audit?page=1&limit=${AUDIT_SHOWN}`)]);
+    if (sessions.status === 401 || audit.status === 401) {
+      clearInterval(activityTimer);
+      return;
+    }
+    if (sessions.ok && sessions.data) fillTable(sessionsBody, sessions.data.sessions.map(sessionRow), 'sessions-none');
+    if (audit.ok && audit.data) fillTable(auditBody, audit.data.entries.map(auditRow), 'audit-none');
+  } catch {
+    // The app may be restarting; the next refresh tries again.
+  }
+}
+
+// "Download CSV": the file comes from the API with the page's login (a plain link would carry none).
+document.getElementById('audit-csv').addEventListener('click', async (event) => {
+  event.preventDefault();
+  try {
+    const h = headers(false);
+    h.Accept = 'text/csv';
+    const res = await fetch(new URL('audit', api), { headers: h, credentials: 'same-origin' });
+    if (!res.ok) {
+      show('error', say('settings.testFailed', { status: res.status }));
+      return;
+    }
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '')?.[1] || 'audit.csv';
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(await res.blob());
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  } catch (err) {
+    show('error', say('settings.msg.requestFailed', { reason: err.message }));
+  }
+});
+
+activityTimer = setInterval(refreshActivity, 10_000);
+void refreshActivity();

@@ -44,6 +44,17 @@ const screenshotButton = $('screenshot');
 
 /** The user may open the settings (the server says so in the page). */
 const MAY_MANAGE = document.body.dataset.manage === '1';
+/** The user's role (watch, operate, manage): operate and manage may take control. */
+const ROLE = document.body.dataset.role || 'watch';
+const MAY_OPERATE = ROLE === 'operate' || ROLE === 'manage';
+/**
+ * This page's own random id: the WebSocket carries it (`&viewer=`) and the event stream asks for
+ * it, so the app tells this page about its own session (mode, peers, idle warning).
+ */
+const VIEWER_ID = (() => {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+})();
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 /** The close code of an ended login: the viewer takes a fresh one and reconnects. */
 const LOGIN_EXPIRED = FAILURES['login-expired'].code;
@@ -126,6 +137,7 @@ async function refreshTargets() {
         if (tg.target) option.dataset.address = tg.target;
         if (tg.demo) option.dataset.demo = '1';
         option.dataset.idleMinutes = tg.idleMinutes ?? '';
+        option.dataset.control = tg.control ?? '';
         return option;
       }),
     );
@@ -161,6 +173,7 @@ function relayUrl() {
   const url = new URL('../websockify', location.href);
   const id = currentTarget();
   if (id) url.searchParams.set('target', id);
+  url.searchParams.set('viewer', VIEWER_ID);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return url;
 }
@@ -264,7 +277,9 @@ function applyViewSettings() {
   rfb.clipViewport = panning;
   rfb.dragViewport = panning;
   screen.classList.toggle('scroll', !panning && mode === 'none');
-  rfb.viewOnly = viewOnlyBox.checked;
+  // Watching: noVNC sends no input and a click does not give the screen the keyboard.
+  rfb.viewOnly = viewOnlyBox.checked || !operating();
+  rfb.focusOnClick = operating();
 }
 
 function connect() {
@@ -279,6 +294,8 @@ function connect() {
   typedPassword = false;
   desktopName = '';
   updateDemoBanner();
+  resetSession();
+  openEvents();
   if (phase === 'retrying') {
     // The retry message stays (announced once); the countdown says what happens now.
     clearInterval(countdownTimer);
@@ -309,7 +326,6 @@ function connect() {
   });
   rfb = new RFB(screen, socket, { shared: true });
   rfb.background = '#282828';
-  rfb.focusOnClick = true;
   applyViewSettings();
   rfb.addEventListener('connect', onConnect);
   rfb.addEventListener('disconnect', onDisconnect);
@@ -335,6 +351,7 @@ function teardown(lostText) {
   rfb = null;
   connected = false;
   liveScreen = null;
+  resetSession();
   if (old) {
     old.removeEventListener('disconnect', onDisconnect);
     try {
@@ -359,7 +376,9 @@ function onConnect() {
     autoFolded = true;
     showToolbar(false);
   }
-  rfb.focus();
+  // The keyboard stays with the page: the remote screen gets it only when the user, operating,
+  // clicks into it (a stray Enter must not reach the machine).
+  showControl();
 }
 
 function onCredentialsRequired() {
@@ -519,12 +538,234 @@ function scheduleRetry(why, delay) {
 
 function stop(text = t('viewer.status.disconnected')) {
   userStopped = true;
+  closeEvents();
   clearTimeout(retryTimer);
   clearInterval(loginTimer);
   loginTimer = null;
   retryTimer = null;
   teardown(t('viewer.status.disconnectedAt', { time: clockTime(new Date()) }));
   showState('stopped', { text: t('viewer.status.stopped', { text }), level: '' });
+}
+
+// ---- who operates the screen: banner, Take control / Release, who else is connected ---------
+
+const controlBanner = $('control-banner');
+const controlState = $('control-state');
+const controlNotice = $('control-notice');
+const controlPeers = $('control-peers');
+const idleLeft = $('idle-left');
+const takeButton = $('take-control');
+const releaseButton = $('release-control');
+
+/** This page's session as the app's event stream tells it: id, mode (watch | control), target. */
+let session = null;
+/** The others on the same target, from the last `peers` event. */
+let peers = [];
+let idleTimer = null;
+
+/** Operating: this page's session holds control (until the app says so, it watches). */
+function operating() {
+  return session?.mode === 'control';
+}
+
+/** The target's `control` setting as the page knows it ('' for the demo, which has no rules). */
+function targetControl() {
+  return targetSelect.selectedOptions[0]?.dataset.control || '';
+}
+
+/** A note in the banner, announced once (its own live region, written only when it changes). */
+function notice(text) {
+  if (controlNotice.textContent !== text) controlNotice.textContent = text;
+}
+
+function stopIdleCountdown() {
+  clearInterval(idleTimer);
+  idleTimer = null;
+  idleLeft.textContent = '';
+}
+
+/** The session ended or a new one starts: nothing is known about it until the app says. */
+function resetSession() {
+  session = null;
+  peers = [];
+  stopIdleCountdown();
+  notice('');
+  showControl();
+}
+
+/** Shows the banner, the buttons and the peers as the session is now; applies the mode to noVNC. */
+function showControl() {
+  const known = session !== null && connected;
+  controlBanner.classList.toggle('hidden', !known);
+  const watchOnly = targetControl() === 'watch-only';
+  takeButton.classList.toggle('hidden', !known || operating() || !MAY_OPERATE || watchOnly);
+  releaseButton.classList.toggle('hidden', !known || !operating());
+  if (!known) {
+    applyViewSettings();
+    return;
+  }
+  controlBanner.dataset.mode = operating() ? 'control' : 'watch';
+  const name = targetName();
+  const state = operating()
+    ? `${t('viewer.control.operating', { name })} ${t('viewer.control.operatingHint')}`
+    : t(watchOnly ? 'viewer.control.watchingOnly' : 'viewer.control.watching', { name });
+  if (controlState.textContent !== state) controlState.textContent = state;
+  const others = peers.filter((p) => !p.own);
+  const items = others.length
+    ? others.map((p) => {
+        const li = document.createElement('li');
+        li.textContent = t(p.mode === 'control' ? 'viewer.peers.operating' : 'viewer.peers.watching', { user: p.user, time: clockTime(new Date(p.since)) });
+        return li;
+      })
+    : [Object.assign(document.createElement('li'), { textContent: t('viewer.peers.none') })];
+  controlPeers.replaceChildren(...items);
+  applyViewSettings();
+  // Watching again: the remote screen must not keep the keyboard.
+  if (!operating() && screen.contains(document.activeElement) && document.activeElement !== screen) document.activeElement.blur();
+}
+
+/** "Take control" / "Release": asks the app (POST api/v1/sessions/:id/control). */
+async function changeControl(action) {
+  if (!session) return;
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json', 'Accept-Language': LANG };
+  const token = window.ctrlxToken?.();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const button = action === 'take' ? takeButton : releaseButton;
+  button.disabled = true;
+  try {
+    const res = await fetch(new URL(`../api/v1/sessions/${encodeURIComponent(session.id)}/control`, location.href), {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ action }),
+      credentials: 'same-origin',
+    });
+    const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : {};
+    if (!res.ok) {
+      notice(t('viewer.control.failed', { reason: body.detail || `HTTP ${res.status}` }));
+      return;
+    }
+    if (session) session.mode = body.mode;
+    notice('');
+    showControl();
+    // The keyboard stays on the page: the other button has it now (a click on the screen gives
+    // the keyboard to the machine).
+    (operating() ? releaseButton : takeButton).focus();
+  } catch (err) {
+    notice(t('viewer.control.failed', { reason: err.message }));
+  } finally {
+    button.disabled = false;
+  }
+}
+takeButton.addEventListener('click', () => changeControl('take'));
+releaseButton.addEventListener('click', () => changeControl('release'));
+
+/** What the app says about this page's session (GET api/v1/events, Server-Sent Events). */
+function onEvent(name, data) {
+  switch (name) {
+    case 'session':
+      session = { id: data.id, mode: data.mode, target: data.target };
+      break;
+    case 'peers':
+      if (session && data.target !== session.target) return;
+      peers = data.peers;
+      break;
+    case 'control':
+      if (!session) return;
+      session.mode = data.mode;
+      if (data.mode === 'watch' && data.by) notice(t('viewer.control.takenBy', { name: data.by }));
+      else if (data.mode === 'control') notice('');
+      break;
+    case 'idle-warning': {
+      // Announced once; the seconds left tick beside it, outside the live region.
+      const until = Date.now() + data.secondsLeft * 1000;
+      notice(t('viewer.idle.warning', { seconds: data.secondsLeft }));
+      clearInterval(idleTimer);
+      const tick = () => (idleLeft.textContent = t('viewer.idle.left', { seconds: Math.max(0, Math.ceil((until - Date.now()) / 1000)) }));
+      tick();
+      idleTimer = setInterval(tick, 1000);
+      break;
+    }
+    case 'idle-cleared':
+      stopIdleCountdown();
+      notice('');
+      break;
+    default:
+      // `ended`: the WebSocket's close code says the same (and the page words it).
+      return;
+  }
+  showControl();
+}
+
+/** The event stream: one at a time, opened again (after 3 s) when it drops. */
+let eventStream = null;
+
+/** Closes the event stream (the user disconnected: nothing to hear about until the next connection). */
+function closeEvents() {
+  const stream = eventStream;
+  eventStream = null;
+  stream?.abort.abort();
+}
+
+/**
+ * Opens the event stream unless one is open. fetch rather than EventSource: the ctrlX login goes in
+ * the Authorization header, as on every other API call. A 401 stops it (each would count as a
+ * failed login); the next connection opens it again.
+ */
+function openEvents() {
+  if (eventStream) return;
+  const stream = { abort: new AbortController() };
+  eventStream = stream;
+  const run = async () => {
+    let delay = 3000;
+    while (eventStream === stream) {
+      try {
+        const headers = { Accept: 'text/event-stream', 'Accept-Language': LANG };
+        const token = window.ctrlxToken?.();
+        if (token) headers.Authorization = `Bearer ${token}`;
+        const url = new URL('../api/v1/events', location.href);
+        url.searchParams.set('viewer', VIEWER_ID);
+        const res = await fetch(url, { headers, signal: stream.abort.signal, credentials: 'same-origin', cache: 'no-store' });
+        if (res.status === 401 || res.status === 403) break;
+        if (res.ok && res.body) {
+          delay = 3000;
+          const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = '';
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value.replaceAll('\r\n', '\n');
+            let end = buffer.indexOf('\n\n');
+            while (end >= 0) {
+              const frame = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              end = buffer.indexOf('\n\n');
+              let name = 'message';
+              let data = '';
+              for (const line of frame.split('\n')) {
+                if (line.startsWith('event:')) name = line.slice(6).trim();
+                else if (line.startsWith('data:')) data += line.slice(5).trim();
+              }
+              if (!data) continue;
+              try {
+                onEvent(name, JSON.parse(data));
+              } catch {
+                // a malformed event: ignored
+              }
+            }
+          }
+        } else {
+          delay = Math.max(delay, (Number(res.headers.get('retry-after')) || 0) * 1000);
+        }
+      } catch {
+        // dropped or aborted: opened again below unless this stream was closed
+      }
+      if (eventStream !== stream) return;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 30_000);
+    }
+    if (eventStream === stream) eventStream = null;
+  };
+  void run();
 }
 
 // ---- toolbar -------------------------------------------------------------------------------
@@ -592,7 +833,7 @@ keysSelect.addEventListener('change', () => {
     for (const [sym, code] of keys) rfb.sendKey(sym, code, true);
     for (const [sym, code] of [...keys].reverse()) rfb.sendKey(sym, code, false);
   }
-  rfb.focus();
+  if (operating()) rfb.focus();
 });
 
 $('clipboard-toggle').addEventListener('click', (e) => {
@@ -678,7 +919,7 @@ screen.addEventListener(
   true,
 );
 toolbar.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && e.target.tagName !== 'SELECT' && rfb && connected) {
+  if (e.key === 'Escape' && e.target.tagName !== 'SELECT' && rfb && connected && operating()) {
     e.preventDefault();
     rfb.focus();
   }
@@ -817,6 +1058,14 @@ window.ctrlxViewer = {
   /** The close code of the last WebSocket (null before any closed). */
   get closeCode() {
     return lastClose ? lastClose.code : null;
+  },
+  /** This page's session mode as the app said it: watch, control, or null before it said. */
+  get mode() {
+    return session ? session.mode : null;
+  },
+  /** The event stream is open (or being opened again). */
+  get events() {
+    return eventStream !== null;
   },
   /** A reconnection is scheduled. */
   get retrying() {

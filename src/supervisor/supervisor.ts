@@ -28,7 +28,7 @@ import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
 import { type LastProbe, Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
-import type { Config, Target } from '../config/schema.js';
+import type { Config, ControlMode, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export type RelayState = 'running' | 'stopped';
@@ -71,6 +71,8 @@ export interface TargetStatus {
   passwordSet: boolean;
   /** Sessions without input are closed after this many minutes; null for never. */
   idleMinutes: number | null;
+  /** Who may operate it (the target's `control` setting); null for the demo, which has no rules. */
+  control: ControlMode | null;
   /** Rejected stored passwords in a row, and whether new sessions are held back because of them. */
   auth: AuthStatus | null;
   /**
@@ -388,6 +390,7 @@ export class Supervisor {
         demo: this.usingFallback,
         passwordSet: this.passwordOf(t.id) !== undefined,
         idleMinutes: t.idleTimeout ?? null,
+        control: this.usingFallback ? null : (t.control ?? 'on-request'),
         auth: this.authStatus(t.id),
         lockout: this.lockoutStatus(t.id),
       })),

@@ -21,6 +21,7 @@ export interface ViewerStatus {
       demo: boolean;
       passwordSet: boolean;
       idleMinutes: number | null;
+      control: AppStatus['relay']['targets'][number]['control'];
       /** Rejected stored passwords in a row and the hold-back, without the server's message. */
       auth: { failures: number; retryIn: number | null } | null;
       /** Since when the VNC server locks the controller out, without the server's message. */
@@ -49,6 +50,7 @@ export function statusFor(status: AppStatus, manage: boolean): AppStatus | Viewe
         demo: t.demo,
         passwordSet: t.passwordSet,
         idleMinutes: t.idleMinutes,
+        control: t.control,
         auth: t.auth ? { failures: t.auth.failures, retryIn: t.auth.retryIn } : null,
         lockout: t.lockout ? { at: t.lockout.at } : null,
       })),

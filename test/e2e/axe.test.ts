@@ -94,6 +94,13 @@ describe('axe-core scan of the viewer and the settings page, English and German 
       await page.evaluate(`document.body.append(Object.assign(document.createElement('button'), { id: 'planted' }))`);
       assert.ok(grave(await scan(page)).some((l) => l.startsWith('critical button-name: #planted')), 'a planted nameless button is found');
       await page.evaluate(`document.getElementById('planted').remove()`);
+      // Operating: the banner in its other colours, Release instead of Take control.
+      await page.locator('#take-control').click();
+      await until('the page operating', async () => {
+        const mode = await page.evaluate('window.ctrlxViewer.mode');
+        return { ok: mode === 'control' && (await page.locator('#release-control').isVisible()), seen: String(mode) };
+      });
+      await check('viewer operating');
       await page.locator('#disconnect').click();
       await waitForPhase(page, 'stopped');
       await check('viewer disconnected');
@@ -113,9 +120,15 @@ describe('axe-core scan of the viewer and the settings page, English and German 
       await waitForPhase(page, 'empty');
       await check('viewer empty state');
 
+      // A viewer open in another tab: the settings page lists its session and the recent activity.
+      const other = await context.newPage();
+      await other.goto(`${app.origin}/ctrlx-novnc/viewer/?target=press`);
+      await waitForPhase(other, 'connected');
       await page.goto(`${app.origin}/ctrlx-novnc/config/`);
       await page.locator('form').first().waitFor();
-      await check('settings page');
+      await page.locator('#sessions-body tr').first().waitFor();
+      await page.locator('#audit-body tr').first().waitFor();
+      await check('settings page with open sessions and recent activity');
       // The fields of the first target open, with an error the page found.
       const first = page.locator('fieldset.target').first();
       await first.locator('[data-action="edit"]').click();
@@ -132,11 +145,11 @@ describe('axe-core scan of the viewer and the settings page, English and German 
   }
 
   after(() => {
-    if (scans.length === 14) {
+    if (scans.length === 16) {
       recordReliability({
         table: 'inputs',
         name: 'axe-core scan of the pages',
-        tried: 'axe-core in chromium, English and German: viewer connected, disconnected, password dialog (with and without its error), empty state; settings page (list, and a field error)',
+        tried: 'axe-core in chromium, English and German: viewer connected (watching), operating, disconnected, password dialog (with and without its error), empty state; settings page (list with open sessions and recent activity, and a field error)',
         outcome: `no serious or critical violation in ${scans.length} scans`,
       });
     }

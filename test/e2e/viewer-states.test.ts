@@ -15,7 +15,7 @@ import { startDemoServer, type DemoServer } from '../../src/demo/demo-server.js'
 import { BAR_COLOURS, demoLayout } from '../../src/demo/scene.js';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { FAILURES } from '../../src/shared/failures.js';
-import { API, client, config, sleep, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { API, client, config, operated, sleep, startTestApp, target, type TestApp } from '../helpers/app.js';
 import { BrowserHarness, decodePng, hex, near, overlayText, pixel, rgb, until, viewerState, waitForScreen } from '../helpers/browser.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
@@ -355,13 +355,17 @@ describe('viewer states (chromium)', () => {
 
   e2e('F8 takes the keyboard from the remote screen; Tab and Shift+Tab then move through the toolbar', async ({ page, defer }) => {
     const demo = await demoFor(defer);
-    await configure(target('hmi', demo.port, '127.0.0.1', 'HMI'));
+    await configure(operated(target('hmi', demo.port, '127.0.0.1', 'HMI')));
     await page.goto(`${app.origin}/ctrlx-novnc/viewer/`);
-    await until('the viewer connected', async () => {
+    await until('the viewer connected and operating', async () => {
       const s = await viewerState(page);
-      return { ok: s.connected, seen: s.status };
+      const mode = await page.evaluate('window.ctrlxViewer.mode');
+      return { ok: s.connected && mode === 'control', seen: `${s.status} mode=${mode}` };
     });
-    // Connected: the remote screen has the keyboard, Tab goes to the machine.
+    // The keyboard stays with the page until the user clicks the screen (issue 13).
+    assert.notEqual(await focusIn(page), 'screen:CANVAS', 'no focus on the remote screen after connect');
+    await page.locator('#screen canvas').click();
+    // Clicked: the remote screen has the keyboard, Tab goes to the machine.
     await until('the canvas to have the focus', async () => {
       const f = await focusIn(page);
       return { ok: f === 'screen:CANVAS', seen: f };

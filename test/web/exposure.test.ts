@@ -198,7 +198,7 @@ describe('with ctrlX authentication (in-process app, fake identity manager)', ()
         assert.equal(body.relay.totals.sessionsOpen, 1);
         assert.match(html.text, /Press line/);
         assert.ok(!/<th>Viewer<\/th>/.test(html.text), 'no viewer column');
-        assert.match(page.text, /<option value="hmi" data-idle-minutes="">Press line<\/option>/);
+        assert.match(page.text, /<option value="hmi" data-idle-minutes="" data-control="on-request">Press line<\/option>/);
         assert.ok(!page.text.includes('data-address'), 'no data-address on the viewer page');
 
         // A manager keeps the full detail.

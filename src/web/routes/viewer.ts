@@ -10,7 +10,7 @@ import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../../errors.js';
 import { sendProblem } from '../respond.js';
 import type { RouteDeps } from '../deps.js';
 import { FAILURES } from '../../shared/failures.js';
-import { mayManage } from '../access.js';
+import { identityOf, mayManage } from '../access.js';
 
 export function viewerRouter(deps: RouteDeps): Router {
   const router = Router();
@@ -21,7 +21,9 @@ export function viewerRouter(deps: RouteDeps): Router {
     res.render('viewer', {
       // Settings links only for those who may open the settings (the others would get a 403).
       mayManage: manage,
-      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: manage ? t.target : undefined, idleMinutes: t.idleMinutes })),
+      // The role decides whether the page offers "Take control" (operate and manage).
+      role: identityOf(res).role,
+      targets: relay.targets.map((t) => ({ id: t.id, name: t.name, demo: t.demo, address: manage ? t.target : undefined, idleMinutes: t.idleMinutes, control: t.control })),
     });
   });
   return router;
