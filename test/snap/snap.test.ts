@@ -7,7 +7,8 @@
  * reported through a fake `snapctl` on PATH, journal priorities on every log line (systemd's
  * JOURNAL_STREAM set), a configuration saved through the API landing in the active
  * configuration, and a relay session reaching the demo VNC server. On amd64 it also
- * measures the daemon's RSS idle and with 10 viewers streaming (ctrlX guideline: below 75 MB).
+ * measures the daemon's RSS idle and with 10 viewers streaming (ctrlX guideline: below 75 MB),
+ * running it from the snap loop-mounted read-only (squashfs) as snapd does, where the test may mount.
  *
  * Needs Debian's snapd (snap pack), squashfs-tools, qemu-user-static, libc6-arm64-cross and
  * libstdc++6-arm64-cross (.ci/run installs them); skipped with a reason when they are missing.
