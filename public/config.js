@@ -5,8 +5,20 @@
 // The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows } from '../shared/form-rules.js';
+import { pageLanguage, translator } from '../shared/i18n/index.js';
+import {
+  DEFAULT_VNC_PORT,
+  passwordsClearedText,
+  probeText,
+  rowFieldOf,
+  targetLabel,
+  targetProblems,
+  targetsFromRows,
+} from '../shared/form-rules.js';
 
+/** The page's language (the server chose it: ?lang=, else Accept-Language) and its texts. */
+const LANG = pageLanguage(document.documentElement.lang);
+const say = translator(LANG);
 const api = new URL('../api/v1/', location.href);
 const form = document.getElementById('config-form');
 const list = document.getElementById('targets');
@@ -15,7 +27,8 @@ const statusBody = document.getElementById('status-body');
 
 /** Headers of every API call; `auth` is filled by the ctrlX token module when present. */
 function headers(json) {
-  const h = { Accept: 'application/json' };
+  // Problem answers in the page's language.
+  const h = { Accept: 'application/json', 'Accept-Language': LANG };
   if (json) h['Content-Type'] = 'application/json';
   const token = window.ctrlxToken?.();
   if (token) h.Authorization = `Bearer ${token}`;
@@ -63,14 +76,88 @@ function setError(row, name, text) {
   if (input) input.setAttribute('aria-invalid', 'true');
 }
 
+// ---- the list of targets: one line each, the fields fold out with "Edit" ------------------
+
+/** Opens (or, with `open` false, folds) the fields of a row. */
+function showEditor(row, open = true) {
+  if (!row) return;
+  row.classList.toggle('open', open);
+  row.querySelector('[data-action="edit"]').setAttribute('aria-expanded', String(open));
+}
+
+/** The row's line in words: name (or host), address, and the Open link once the target is saved. */
+function updateLine(row) {
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  const title = field(row, 'name').value.trim() || host;
+  row.querySelector('[data-field="title"]').textContent = title || say('settings.newTarget');
+  row.querySelector('[data-field="open"]').setAttribute('aria-label', say('settings.openNamed', { name: title || say('settings.newTargetLower') }));
+  row.querySelector('[data-action="edit"]').setAttribute('aria-label', say('settings.editNamed', { name: title || say('settings.newTargetLower') }));
+  row.querySelector('[data-field="address"]').textContent = host ? `${host}:${port}` : '';
+  const id = field(row, 'id').value;
+  const open = row.querySelector('[data-field="open"]');
+  open.classList.toggle('hidden', !id);
+  const viewer = new URL('../viewer/', location.href);
+  viewer.searchParams.set('target', id);
+  const forced = new URLSearchParams(location.search).get('lang');
+  if (forced) viewer.searchParams.set('lang', forced);
+  open.href = `${viewer.pathname}${viewer.search}`;
+}
+
+/** The reachability dot of a row: `ok`, `bad` or `unknown`, with what it means in words. */
+function setDot(row, state, text) {
+  const dot = row.querySelector('[data-field="dot"]');
+  dot.className = `dot dot-${state}`;
+  const words = state === 'unknown' ? say('settings.notTested') : say(state === 'ok' ? 'settings.reachable' : 'settings.notReachable', { text });
+  dot.setAttribute('aria-label', words);
+  dot.title = words;
+}
+
+form.classList.add('enhanced');
+for (const b of form.querySelectorAll('[data-action="edit"]')) b.hidden = false;
+list.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-action="edit"]');
+  if (!button) return;
+  const row = button.closest('fieldset.target');
+  const open = !row.classList.contains('open');
+  showEditor(row, open);
+  if (open) field(row, 'name').focus();
+});
+list.addEventListener('input', (event) => {
+  const row = event.target.closest('fieldset.target');
+  if (row && ['name', 'host', 'port'].includes(event.target.name)) updateLine(row);
+});
+
+/** Moves the focus to the first field with an error, in the order of the page (after a failed save). */
+function focusFirstError() {
+  const input = form.querySelector('[aria-invalid="true"]');
+  if (!input) return;
+  showEditor(input.closest('fieldset.target'));
+  input.focus();
+}
+
+// ---- unsaved changes -----------------------------------------------------------------------
+
+/** True while the form holds edits that were not saved. */
+let dirty = false;
+form.addEventListener('input', () => {
+  dirty = true;
+});
+window.addEventListener('beforeunload', (event) => {
+  if (!dirty) return;
+  // Browsers show their own "Leave site? Changes you made may not be saved." prompt.
+  event.preventDefault();
+  event.returnValue = '';
+});
+
 /** Shows whether a password is stored for a row, and empties its password field. */
 function setPasswordState(row, set) {
   const state = row.querySelector('[data-field="passwordState"]');
-  state.textContent = set ? 'Password set' : 'No password stored';
+  state.textContent = set ? say('settings.password.set') : say('settings.password.none');
   state.classList.toggle('password-set', set);
   const input = field(row, 'password');
   input.value = '';
-  input.placeholder = set ? 'unchanged' : 'optional';
+  input.placeholder = set ? say('settings.password.unchanged') : say('settings.password.optional');
   const box = field(row, 'removePassword');
   box.checked = false;
   box.value = field(row, 'id').value;
@@ -92,20 +179,34 @@ function collect() {
       host: field(row, 'host').value,
       port: field(row, 'port').value,
       idleTimeout: field(row, 'idleTimeout').value,
+      control: field(row, 'control').value,
+      allowResize: field(row, 'allowResize').value === 'on',
       password: field(row, 'password').value,
       removePassword: field(row, 'removePassword').checked,
     })),
   );
-  for (const i of conflicts) setError(all[i], 'password', PASSWORD_AND_REMOVE);
-  return conflicts.length ? null : { targets, rowOf };
+  const conflict = say('form.passwordAndRemove');
+  for (const i of conflicts) setError(all[i], 'password', conflict);
+  if (conflicts.length) return { problem: `${targetLabel(conflicts[0], field(all[conflicts[0]], 'name').value, LANG)}: ${conflict}` };
+  // The rules the page can check itself (the server checks them all again).
+  let problem = '';
+  targets.forEach((t, i) => {
+    const row = all[rowOf[i]];
+    for (const p of targetProblems(t, LANG)) {
+      setError(row, p.field, p.message);
+      problem ||= `${targetLabel(rowOf[i], field(row, 'name').value, LANG)}: ${p.message}`;
+    }
+  });
+  return problem ? { problem } : { targets, rowOf };
 }
 
 async function save() {
   const all = rows();
   all.forEach(clearErrors);
   const collected = collect();
-  if (!collected) {
-    show('error', `Not saved: ${PASSWORD_AND_REMOVE}`);
+  if (collected.problem) {
+    show('error', say('settings.msg.notSaved', { problem: collected.problem }));
+    focusFirstError();
     return;
   }
   const { targets, rowOf } = collected;
@@ -118,44 +219,77 @@ async function save() {
       field(row, 'id').value = t.id;
       field(row, 'idleTimeout').value = t.idleTimeout === undefined ? '' : String(t.idleTimeout);
       setPasswordState(row, t.passwordSet);
+      updateLine(row);
     });
+    dirty = false;
     const cleared = res.data.targets.filter((t) => (res.data.passwordsCleared || []).includes(t.id)).map((t) => t.name);
-    show('ok', `Saved. New viewer sessions use these targets now.${cleared.length ? ` ${passwordsClearedText(cleared)}` : ''}`);
+    const clearedText = cleared.length ? ` ${passwordsClearedText(cleared, LANG)}` : '';
+    const failed = failedTests();
+    if (failed.length) show('warn', `${say('settings.msg.savedWarn', { list: failed.join('; ') })}${clearedText}`);
+    else show('ok', `${say('settings.msg.saved')}${clearedText}`);
     await refreshStatus();
     return;
   }
   const p = res.data || {};
+  let first = '';
   for (const e of p.errors || []) {
     const at = rowFieldOf(e.field);
-    if (at) setError(all[rowOf[at.target]], at.field, e.message);
+    if (!at) continue;
+    const row = all[rowOf[at.target]];
+    setError(row, at.field, e.message);
+    first ||= `${targetLabel(rowOf[at.target], field(row, 'name').value, LANG)}: ${e.message}`;
   }
-  show('error', `Not saved: ${p.detail || `HTTP ${res.status}`}`);
+  show('error', say('settings.msg.notSaved', { problem: first || p.detail || `HTTP ${res.status}` }));
+  focusFirstError();
 }
 
 async function probe(row) {
   const out = row.querySelector('[data-field="probe"]');
   out.className = 'probe probe-busy';
-  out.textContent = 'Testing…';
+  out.textContent = say('settings.testing');
   clearErrors(row);
-  const res = await call('POST', 'probe', { host: field(row, 'host').value.trim(), port: field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT) });
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  // The typed password; else the server uses the stored one of the saved target at this address.
+  const body = { host, port, login: true };
+  const typed = field(row, 'password').value;
+  if (typed) body.password = typed;
+  const res = await call('POST', 'probe', body);
   if (res.ok) {
     out.className = `probe ${res.data.ok ? 'probe-ok' : 'probe-bad'}`;
-    out.textContent = res.data.message;
+    out.textContent = probeText(res.data, Boolean(typed), LANG);
+    // Remembered for Save, which warns (without refusing) when the last test of a target failed.
+    row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
+    row.dataset.lastTestOf = `${host}:${port}`;
+    setDot(row, res.data.ok ? 'ok' : 'bad', out.textContent);
   } else {
     out.className = 'probe probe-bad';
-    out.textContent = '';
+    out.textContent = res.data?.detail || say('settings.testFailed', { status: res.status });
     for (const e of (res.data?.errors) || []) setError(row, e.field, e.message);
   }
+}
+
+/** Targets whose last Test connection (of the address they have now) failed, in words. */
+function failedTests() {
+  return rows()
+    .map((row, i) => {
+      const address = `${field(row, 'host').value.trim()}:${field(row, 'port').value.trim() || DEFAULT_VNC_PORT}`;
+      if (row.dataset.lastTest !== 'failed' || row.dataset.lastTestOf !== address) return '';
+      return `${targetLabel(i, field(row, 'name').value, LANG)}: ${row.querySelector('[data-field="probe"]').textContent}`;
+    })
+    .filter(Boolean);
 }
 
 function renumber() {
   rows().forEach((row, i) => {
     row.dataset.index = String(i);
-    row.querySelector('legend').textContent = `Target ${i + 1}`;
+    row.querySelector('legend').textContent = say('settings.targetN', { n: i + 1 });
     for (const b of row.querySelectorAll('button[value]')) b.value = String(i);
     row.querySelector('.hint').id = `password-hint-${i}`;
     field(row, 'password').setAttribute('aria-describedby', `password-hint-${i}`);
     row.querySelector('.idle-hint').id = `idle-hint-${i}`;
+    row.querySelector('.target-fields').id = `target-fields-${i}`;
+    row.querySelector('[data-action="edit"]').setAttribute('aria-controls', `target-fields-${i}`);
     field(row, 'idleTimeout').setAttribute('aria-describedby', `idle-hint-${i}`);
   });
 }
@@ -163,8 +297,13 @@ function renumber() {
 /** Empties a row's fields (a fresh target: no id, the default port, no password, never idle-closed). */
 function resetRow(row) {
   for (const input of row.querySelectorAll('input')) input.value = input.name === 'port' ? String(DEFAULT_VNC_PORT) : '';
+  field(row, 'control').value = 'on-request';
+  field(row, 'allowResize').value = '';
   setPasswordState(row, false);
   clearErrors(row);
+  delete row.dataset.lastTest;
+  setDot(row, 'unknown');
+  updateLine(row);
 }
 
 function addRow() {
@@ -176,17 +315,23 @@ function addRow() {
   out.textContent = '';
   list.appendChild(row);
   renumber();
+  showEditor(row);
   field(row, 'name').focus();
 }
 
 function removeRow(row) {
+  const name = field(row, 'name').value.trim() || field(row, 'host').value.trim();
+  // Nothing is deleted before Save, but a row with values is work to lose: ask first.
+  if ((name || field(row, 'id').value) && !window.confirm(name ? say('settings.confirmRemoveNamed', { name }) : say('settings.confirmRemove'))) return;
+  dirty = true;
   if (rows().length === 1) {
     resetRow(row);
+    showEditor(row);
   } else {
     row.remove();
   }
   renumber();
-  show('info', 'Target removed from the form; Save to apply.');
+  show('info', say('settings.msg.removed'));
 }
 
 form.addEventListener('submit', (event) => {
@@ -197,7 +342,7 @@ form.addEventListener('submit', (event) => {
   const run = action === 'probe' ? probe(row) : action === 'remove' ? removeRow(row) : action === 'add' ? addRow() : save();
   if (button && run instanceof Promise) {
     button.disabled = true;
-    run.catch((err) => show('error', `Request failed: ${err.message}`)).finally(() => (button.disabled = false));
+    run.catch((err) => show('error', say('settings.msg.requestFailed', { reason: err.message }))).finally(() => (button.disabled = false));
   }
 });
 
@@ -218,11 +363,11 @@ async function refreshStatus() {
       // The login expired: every further poll would be another failed login, which the app
       // counts per address (too many lock this address out for a while). Stop and say so.
       clearInterval(poller);
-      show('error', 'The ctrlX login of this page has ended, so the status is no longer updated. Open the settings again from the ctrlX menu.');
+      show('error', say('settings.msg.loginEnded'));
     } else if (res.status === 429) {
       const wait = Number(res.headers.get('Retry-After')) || 60;
       pausedUntil = Date.now() + wait * 1000;
-      show('error', (res.data?.detail) || `Too many requests; the status resumes in ${wait} s.`);
+      show('error', res.data?.detail || say('settings.msg.statusPaused', { seconds: wait }));
     }
   } catch {
     // The app may be restarting; the next poll tries again.

@@ -6,8 +6,12 @@ import RFB from '../novnc/core/rfb.js';
 import keysyms from '../novnc/core/input/keysymdef.js';
 import { clockTime, closeMessage, lostAtText, refusalMessage, screenshotName } from '../shared/viewer-messages.js';
 import { FAILURES, failureOf } from '../shared/failures.js';
+import { pageLanguage, translator } from '../shared/i18n/index.js';
 
 const $ = (id) => document.getElementById(id);
+/** The page's language (the server chose it: ?lang=, else Accept-Language) and its texts. */
+const LANG = pageLanguage(document.documentElement.lang);
+const t = translator(LANG);
 const screen = $('screen');
 const targetSelect = $('target');
 const scalingSelect = $('scaling');
@@ -109,18 +113,18 @@ function noTargets() {
 async function refreshTargets() {
   try {
     const token = window.ctrlxToken?.();
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: 'application/json', 'Accept-Language': LANG };
     if (token) headers.Authorization = `Bearer ${token}`;
     const res = await fetch(new URL('../api/v1/status', location.href), { headers });
     if (!res.ok) return;
     const targets = (await res.json()).relay.targets;
     targetSelect.replaceChildren(
-      ...targets.map((t) => {
-        const option = new Option(`${t.name}${t.demo ? ' (demo)' : ''}`, t.id);
+      ...targets.map((tg) => {
+        const option = new Option(tg.demo ? t('viewer.target.demo', { name: tg.name }) : tg.name, tg.id);
         // Only users who may manage get addresses; the others see names in the messages.
-        if (t.target) option.dataset.address = t.target;
-        if (t.demo) option.dataset.demo = '1';
-        option.dataset.idleMinutes = t.idleMinutes ?? '';
+        if (tg.target) option.dataset.address = tg.target;
+        if (tg.demo) option.dataset.demo = '1';
+        option.dataset.idleMinutes = tg.idleMinutes ?? '';
         return option;
       }),
     );
@@ -135,7 +139,7 @@ async function refreshTargets() {
 
 function targetName() {
   const opt = targetSelect.selectedOptions[0];
-  return opt ? opt.textContent : 'the VNC server';
+  return opt ? opt.textContent : t('viewer.target.fallback');
 }
 
 /** The target as the messages need it: its name, address and idle timeout (from the page). */
@@ -223,7 +227,7 @@ function showEmpty() {
   clearTimeout(retryTimer);
   retryTimer = null;
   demoBanner.classList.add('hidden');
-  showState('empty', { text: 'No VNC target is configured yet.', level: '' });
+  showState('empty', { text: t('viewer.status.empty'), level: '' });
 }
 
 /** Keeps the last picture of a connection that was up, greyed, with the time it was lost. */
@@ -278,10 +282,10 @@ function connect() {
     // The retry message stays (announced once); the countdown says what happens now.
     clearInterval(countdownTimer);
     countdownTimer = null;
-    setCountdown('Connecting…');
+    setCountdown(t('viewer.status.connectingShort'));
     showState('retrying', { text: statusText.textContent, level: statusDot.className.slice(4) });
   } else {
-    showState('connecting', { text: `Connecting to ${targetName()}…`, level: 'warn' });
+    showState('connecting', { text: t('viewer.status.connecting', { name: targetName() }), level: 'warn' });
   }
   let socket;
   try {
@@ -289,7 +293,7 @@ function connect() {
     const token = window.ctrlxToken?.();
     socket = new WebSocket(relayUrl(), token ? ['binary', `ctrlx-novnc.bearer.${token}`] : []);
   } catch (err) {
-    showState('stopped', { text: `Cannot open the connection: ${err.message}`, level: 'bad' });
+    showState('stopped', { text: t('viewer.status.cannotOpen', { reason: err.message }), level: 'bad' });
     return;
   }
   lastSocket = socket;
@@ -318,7 +322,8 @@ function connect() {
 }
 
 function connectedText() {
-  return `Connected to ${targetName()}${desktopName ? ` — ${desktopName}` : ''}`;
+  const name = targetName();
+  return desktopName ? t('viewer.status.connectedDesktop', { name, desktop: desktopName }) : t('viewer.status.connected', { name });
 }
 
 /** Ends the current RFB; the picture of a connection that was up is kept (greyed). */
@@ -337,7 +342,7 @@ function teardown(lostText) {
       // already closed
     }
   }
-  if (wasUp) keepLastFrame(picture, lostText || lostAtText(new Date()));
+  if (wasUp) keepLastFrame(picture, lostText || lostAtText(new Date(), LANG));
 }
 
 function onConnect() {
@@ -392,7 +397,7 @@ $('password-form').addEventListener('submit', () => {
 $('password-cancel').addEventListener('click', () => {
   passwordDialog.close();
   pendingPassword = null;
-  stop('Connection cancelled.');
+  stop(t('viewer.status.cancelled'));
 });
 
 /**
@@ -403,20 +408,22 @@ $('password-cancel').addEventListener('click', () => {
 async function explain() {
   const close = lastClose || { code: 1006, reason: '', opened: false };
   const target = targetInfo();
-  const message = closeMessage({ ...close, securityFailure: lastSecurity }, target);
+  const message = closeMessage({ ...close, securityFailure: lastSecurity }, target, LANG);
   if (message) return { ...message, kind: failureOf(close.code) };
   // The upgrade itself was refused: ask the relay why.
   try {
     const url = relayUrl();
     url.protocol = location.protocol;
     const token = window.ctrlxToken?.();
-    const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    const headers = { 'Accept-Language': LANG };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const res = await fetch(url, { headers });
     const body = (res.headers.get('content-type') || '').includes('json') ? await res.json() : {};
     const retryAfter = Number(res.headers.get('retry-after')) || 0;
-    const why = refusalMessage({ status: res.status, statusText: res.statusText, kind: body.kind, detail: body.detail }, target);
+    const why = refusalMessage({ status: res.status, statusText: res.statusText, kind: body.kind, detail: body.detail }, target, LANG);
     return { ...why, kind: body.kind, retryAfter };
   } catch {
-    return { text: 'The app cannot be reached; reconnecting…', retry: true };
+    return { text: t('viewer.status.appUnreachable'), retry: true };
   }
 }
 
@@ -431,7 +438,7 @@ function waitForLogin(why) {
     scheduleRetry(why, 300);
     return;
   }
-  const text = 'Your login expired. Log in to ctrlX again: the viewer reconnects as soon as the new login is there (or open Remote screen again from the ctrlX menu).';
+  const text = t('viewer.status.loginExpired');
   showState('login', { text, level: 'bad' });
   loginTimer = setInterval(() => {
     if (userStopped || rfb) {
@@ -456,15 +463,15 @@ async function onDisconnect() {
   if (userStopped || rfb) return;
   if (passwordDialog.open && !typedPassword) passwordDialog.close();
   if (lastClose?.code === LOGIN_EXPIRED) {
-    waitForLogin(closeMessage({ ...lastClose, securityFailure: null }, targetInfo()));
+    waitForLogin(closeMessage({ ...lastClose, securityFailure: null }, targetInfo(), LANG));
     return;
   }
   const why = await explain();
   if (userStopped || rfb) return;
   if (why.askPassword && typedPassword) {
     // The server rejected the password typed in the dialog: ask again, with its reason.
-    const said = lastSecurity?.reason ? ` (${lastSecurity.reason})` : '';
-    const text = `${targetName()} did not accept the password${said}. Try again.`;
+    const reason = lastSecurity?.reason;
+    const text = reason ? t('viewer.status.passwordRejectedWhy', { name: targetName(), reason }) : t('viewer.status.passwordRejected', { name: targetName() });
     showState('password', { text, level: 'bad' });
     askPassword(text);
     return;
@@ -497,7 +504,7 @@ function scheduleRetry(why, delay) {
   showState('retrying', { text: why.text, level: why.soon ? 'warn' : 'bad', settings: !!why.settings });
   const tick = () => {
     const s = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-    setCountdown(why.soon ? '' : `Retrying in ${s} s.`);
+    setCountdown(why.soon ? '' : t('viewer.status.retryIn', { seconds: s }));
   };
   tick();
   clearInterval(countdownTimer);
@@ -509,14 +516,14 @@ function scheduleRetry(why, delay) {
   }, delay);
 }
 
-function stop(text = 'Disconnected.') {
+function stop(text = t('viewer.status.disconnected')) {
   userStopped = true;
   clearTimeout(retryTimer);
   clearInterval(loginTimer);
   loginTimer = null;
   retryTimer = null;
-  teardown(`Disconnected at ${clockTime(new Date())}`);
-  showState('stopped', { text: `${text} Press Connect now to connect again.`, level: '' });
+  teardown(t('viewer.status.disconnectedAt', { time: clockTime(new Date()) }));
+  showState('stopped', { text: t('viewer.status.stopped', { text }), level: '' });
 }
 
 // ---- toolbar -------------------------------------------------------------------------------
@@ -527,8 +534,8 @@ function connectNow() {
 }
 connectButton.addEventListener('click', connectNow);
 overlayRetry.addEventListener('click', connectNow);
-cancelButton.addEventListener('click', () => stop('Reconnecting stopped.'));
-overlayCancel.addEventListener('click', () => stop('Reconnecting stopped.'));
+cancelButton.addEventListener('click', () => stop(t('viewer.status.reconnectStopped')));
+overlayCancel.addEventListener('click', () => stop(t('viewer.status.reconnectStopped')));
 disconnectButton.addEventListener('click', () => stop());
 targetSelect.addEventListener('change', () => {
   picked = targetSelect.value;
@@ -602,7 +609,7 @@ fullscreenButton.addEventListener('click', () => {
 /** "Full screen" ↔ "Exit full screen", as the page is. */
 function updateFullscreenLabel() {
   const on = Boolean(document.fullscreenElement);
-  const label = on ? 'Exit full screen' : 'Full screen';
+  const label = on ? t('viewer.fullscreen.exit') : t('viewer.fullscreen');
   fullscreenButton.querySelector('.label').textContent = label;
   fullscreenButton.querySelector('use').setAttribute('href', on ? '#i-fullscreen-exit' : '#i-fullscreen');
   fullscreenButton.title = label;

@@ -16,6 +16,7 @@ import { packageVersion } from './ctrlx/paths.js';
 import { silentLogger, type Logger } from './log.js';
 import type { RelayOptions } from './relay/relay-server.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { ViewerEventHub } from './web/events.js';
 import { createWebApp, type AppStatus } from './web/app.js';
 import { HostAllowList } from './web/hosts.js';
 import { CsrfTokens } from './web/security.js';
@@ -98,8 +99,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   });
   // Who watched or operated which screen: private app data too, written on events only.
   const audit = new AuditLog({ dir: options.appDataDir, logger: log });
+  // What the relay says about a viewer's session reaches its page as Server-Sent Events.
+  const events = new ViewerEventHub();
   const supervisor = new Supervisor({
     logger: log.child('relay'),
+    viewerEvents: (to, event, data) => events.send(to, event, data),
+    // Session starts and ends, control taken, released, taken over, sessions ended by a manager.
+    audit,
     passwordFor: (id) => config.passwordFor(id),
     ...(options.relay ? { relay: options.relay } : {}),
     ...(options.limits?.maxSessions ? { maxSessions: options.limits.maxSessions } : {}),
@@ -132,6 +138,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     config,
     supervisor,
     audit,
+    events,
     csrf: new CsrfTokens(),
     status,
     probeTimeout: options.probeTimeout ?? 3000,
@@ -151,6 +158,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   } catch (err) {
     config.stop();
     rateLimits.close();
+    events.close();
     await supervisor.stop();
     await audit.flush();
     throw err;
@@ -166,6 +174,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       await supervisor.stop();
       // The sessions' last events (their ends) reach the file before the process exits.
       await audit.flush();
+      // After the sessions' ends went out to their pages.
+      events.close();
       await options.health?.idle();
       server.closeAllConnections();
       if ('socket' in options.listen) fs.rmSync(options.listen.socket, { force: true });

@@ -9,6 +9,8 @@
  * page and the plain-text refusal of a WebSocket upgrade (src/web/respond.ts). Nothing else turns
  * errors into HTTP answers, and nothing parses an error's message.
  */
+import { fieldMessageOf } from './shared/form-rules.js';
+import { type Lang, type Message, type MessageKey, render, translate } from './shared/i18n/index.js';
 
 /** What every error of one code has in common. */
 export interface ErrorKind {
@@ -37,6 +39,8 @@ export const ERROR_KINDS = {
   /** A `HOST:PORT` or port that does not parse. */
   ERR_INVALID_ADDRESS: { problem: 'bad-request', status: 400, title: 'Bad request' },
   ERR_NOT_FOUND: { problem: 'not-found', status: 404, title: 'Not found' },
+  /** The request conflicts with the state: taking control of a watch-only target. */
+  ERR_CONFLICT: { problem: 'conflict', status: 409, title: 'Conflict' },
   ERR_PAYLOAD_TOO_LARGE: { problem: 'payload-too-large', status: 413, title: 'Payload too large' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { problem: 'unsupported-media-type', status: 415, title: 'Unsupported media type' },
   /** No, a malformed, an expired or a rejected ctrlX token. */
@@ -67,6 +71,7 @@ export const ERR_BAD_REQUEST = 'ERR_BAD_REQUEST';
 export const ERR_INVALID_ARGUMENT = 'ERR_INVALID_ARGUMENT';
 export const ERR_INVALID_ADDRESS = 'ERR_INVALID_ADDRESS';
 export const ERR_NOT_FOUND = 'ERR_NOT_FOUND';
+export const ERR_CONFLICT = 'ERR_CONFLICT';
 export const ERR_PAYLOAD_TOO_LARGE = 'ERR_PAYLOAD_TOO_LARGE';
 export const ERR_UNSUPPORTED_MEDIA_TYPE = 'ERR_UNSUPPORTED_MEDIA_TYPE';
 export const ERR_UNAUTHORIZED = 'ERR_UNAUTHORIZED';
@@ -91,6 +96,23 @@ export const PROBLEM_TYPES: readonly string[] = [...new Set(Object.keys(ERROR_KI
 export interface FieldError {
   field: string;
   message: string;
+  /**
+   * The message as a catalogue message, for answers in the request's language, when it has
+   * placeholders (set non-enumerable: never sent, not compared); the form's fixed messages are
+   * found by their text.
+   */
+  i18n?: Message;
+}
+
+/** The catalogue message of a field error: its own, or that of a message of the form's rules. */
+function fieldMessageOfError(error: FieldError): Message | undefined {
+  return error.i18n ?? fieldMessageOf(error.message);
+}
+
+/** The message of a field error in `lang` (as written when it has no catalogue message). */
+export function fieldMessageIn(error: FieldError, lang: Lang): string {
+  const m = fieldMessageOfError(error);
+  return m ? render(lang, m) : error.message;
 }
 
 export interface AppErrorOptions {
@@ -104,6 +126,13 @@ export interface AppErrorOptions {
   errors?: readonly FieldError[];
   /** Seconds until the client may try again (429, 503): sent as `Retry-After`. */
   retryAfter?: number;
+  /**
+   * The message as a catalogue key (src/shared/i18n/): the Problem `detail` and the error page
+   * show it in the request's language. The English `message` is still what logs and tests read.
+   */
+  i18n?: Message;
+  /** The title as a catalogue key, when it is not the kind's. */
+  titleKey?: MessageKey;
   cause?: unknown;
 }
 
@@ -114,6 +143,8 @@ export class AppError extends Error {
   readonly field: string | undefined;
   readonly errors: readonly FieldError[] | undefined;
   readonly retryAfter: number | undefined;
+  readonly i18n: Message | undefined;
+  readonly titleKey: MessageKey | undefined;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -124,6 +155,26 @@ export class AppError extends Error {
     this.field = options.field;
     this.errors = options.errors;
     this.retryAfter = options.retryAfter;
+    this.i18n = options.i18n;
+    this.titleKey = options.titleKey;
+  }
+
+  /** The Problem title in `lang`: the kind's, or the error's own when it has a key for it. */
+  titleIn(lang: Lang): string {
+    if (this.titleKey) return translate(lang, this.titleKey);
+    return this.title === ERROR_KINDS[this.code].title ? translate(lang, `problem.title.${this.code}`) : this.title;
+  }
+
+  /** The message (Problem `detail`) in `lang`, when it has a catalogue key; else as written. */
+  messageIn(lang: Lang): string {
+    return this.i18n ? render(lang, this.i18n) : this.message;
+  }
+
+  /** The heading of the HTML error page in `lang`. */
+  pageTitleIn(lang: Lang): string {
+    const kind: ErrorKind = ERROR_KINDS[this.code];
+    if (this.titleKey || this.title !== kind.title) return this.titleIn(lang);
+    return kind.page ? translate(lang, `problem.page.${this.code}` as MessageKey) : this.titleIn(lang);
   }
 
   /** The Problem type URI. */
@@ -141,8 +192,22 @@ export class AppError extends Error {
 /** A 400 for invalid input, naming the first field and listing all. */
 export function validationError(errors: readonly FieldError[], detailPrefix = 'The configuration is invalid'): AppError {
   const first = errors[0];
+  // The detail in the request's language where the prefix is one the pages show.
+  const prefix = PREFIX_KEYS.find((key) => translate('en', key) === detailPrefix);
+  let i18n: Message | undefined;
+  if (prefix) {
+    const message = first ? fieldMessageOfError(first) : undefined;
+    const parts: Record<string, Message> = { prefix: { key: prefix }, ...(message ? { message } : {}) };
+    i18n = first
+      ? { key: 'problem.invalidField', params: { field: first.field, ...(message ? {} : { message: first.message }) }, parts }
+      : { key: prefix };
+  }
   return new AppError(ERR_VALIDATION, first ? `${detailPrefix}: ${first.field}: ${first.message}` : detailPrefix, {
     ...(first ? { field: first.field } : {}),
     errors,
+    ...(i18n ? { i18n } : {}),
   });
 }
+
+/** The prefixes of validation details that the pages show (the configuration, Test connection). */
+const PREFIX_KEYS: readonly MessageKey[] = ['problem.prefix.config', 'problem.prefix.probe'];

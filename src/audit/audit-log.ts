@@ -22,6 +22,7 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { LineLimiter, type LineLimitOptions } from '../log-limit.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { AuditEvent, AuditSink } from './events.js';
 
@@ -50,6 +51,12 @@ export interface AuditLogOptions {
   logger?: Logger;
   /** The size bound of each file (tests). Default {@link AUDIT_FILE_MAX_BYTES}. */
   maxFileBytes?: number;
+  /**
+   * How the journal lines are bounded under churn (the file keeps every event): per event and
+   * target the first `burst` per interval in full, the rest as one counted line. Defaults as for
+   * the relay's session lines (10 per 10 s).
+   */
+  journalLimit?: LineLimitOptions;
 }
 
 /** One page of entries, newest first. */
@@ -181,6 +188,7 @@ export class AuditLog implements AuditSink {
   readonly oldFile: string | null;
   private readonly dir: string | null;
   private readonly log: Logger;
+  private readonly journal: LineLimiter;
   private readonly maxBytes: number;
   /** Lines recorded and not yet handed to the writer. */
   private pending: string[] = [];
@@ -205,12 +213,15 @@ export class AuditLog implements AuditSink {
     this.oldFile = options.dir === null ? null : path.join(options.dir, AUDIT_OLD_FILE_NAME);
     this.log = options.logger ?? silentLogger;
     this.maxBytes = options.maxFileBytes ?? AUDIT_FILE_MAX_BYTES;
+    this.journal = new LineLimiter(this.log, options.journalLimit);
   }
 
   /** Records `event`: the journal line now, the file soon (see {@link flush}). Never throws. */
   record(event: AuditEvent): void {
     const e = normalizeEvent(event);
-    this.log.notice('audit', {
+    // The journal's copy is bounded under churn (a loop of opened and dropped sessions); the file
+    // below keeps every event.
+    this.journal.line(`${e.event}\0${e.target}`, 'notice', 'audit', {
       event: e.event,
       user: e.user,
       target: e.target,
@@ -219,7 +230,7 @@ export class AuditLog implements AuditSink {
       sessionId: e.sessionId,
       durationMs: e.durationMs,
       detail: e.detail,
-    });
+    }, 'audit events', { event: e.event, target: e.target, file: this.file ?? 'memory' });
     const line = `${JSON.stringify(e)}\n`;
     if (this.pending.length >= AUDIT_MAX_PENDING) {
       this.pending.shift();
@@ -233,6 +244,7 @@ export class AuditLog implements AuditSink {
 
   /** Resolves once every event recorded before the call is on disk (or lost to a failed write). */
   flush(): Promise<void> {
+    this.journal.flush();
     return this.queue;
   }
 

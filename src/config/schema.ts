@@ -7,7 +7,22 @@
  */
 import type { FieldError } from '../errors.js';
 import { isValidHost, parsePort } from '../relay/address.js';
-import { targetIdFrom } from '../shared/form-rules.js';
+import type { Message } from '../shared/i18n/index.js';
+import {
+  duplicateId,
+  duplicateIdMessage,
+  HOST_MESSAGE,
+  hostProblem,
+  ID_MESSAGE,
+  IDLE_MESSAGE,
+  NAME_EMPTY_MESSAGE,
+  NAME_LONG_MESSAGE,
+  PASSWORD_EMPTY_MESSAGE,
+  PASSWORD_LATIN1_MESSAGE,
+  PASSWORD_LONG_MESSAGE,
+  PORT_MESSAGE,
+  targetIdFrom,
+} from '../shared/form-rules.js';
 
 export type { FieldError } from '../errors.js';
 
@@ -17,8 +32,19 @@ export const MAX_NAME_LENGTH = 64;
 /** Longest idle time a target may set, in minutes (one day). */
 export const MAX_IDLE_MINUTES = 1440;
 
-const HOST_MESSAGE = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
-const IDLE_MESSAGE = `idleTimeout must be a whole number of minutes from 1 to ${MAX_IDLE_MINUTES} (leave it out to never close idle sessions)`;
+/**
+ * The message for a host, or null when it is valid: an IPv4 or IPv6 address or a host name; four
+ * dot-separated numbers must be a valid IPv4 address (the form's rule, src/shared/form-rules.ts).
+ * Messages are in the field's own words (the settings page shows them as they are).
+ */
+export function hostMessage(host: string): string | null {
+  return hostProblem(host) ?? (isValidHost(host) ? null : HOST_MESSAGE);
+}
+
+/** A target's `control` setting; the first is the default. */
+export const CONTROL_MODES = ['on-request', 'immediate', 'watch-only'] as const;
+export type ControlMode = (typeof CONTROL_MODES)[number];
+const CONTROL_MESSAGE = `control must be one of ${CONTROL_MODES.join(', ')}`;
 
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
@@ -32,6 +58,17 @@ export interface Target {
    * after which a session to this target is closed. Absent: never.
    */
   idleTimeout?: number | undefined;
+  /**
+   * Who operates this screen: `on-request` (the default: sessions start watching, a user with the
+   * operate role takes control), `immediate` (the first session gets control when nobody holds
+   * it), `watch-only` (nobody operates it remotely). Stored only when not the default.
+   */
+  control?: ControlMode | undefined;
+  /**
+   * Whether a controlling session may change the remote screen's size (SetDesktopSize); the relay
+   * puts the size back when that session ends. Default false, stored only when true.
+   */
+  allowResize?: boolean | undefined;
 }
 
 export interface Config {
@@ -55,6 +92,8 @@ export interface Issue {
   path: Path;
   message: string;
   abort?: boolean;
+  /** The message as a catalogue message, when it has placeholders (answers in other languages). */
+  i18n?: Message;
 }
 
 /** What a check returns: the value to keep (trimmed strings) or `undefined` after an aborting issue. */
@@ -113,21 +152,13 @@ export function string(rules: StringRules): Check {
   };
 }
 
-const PORT_RANGE = 'port must be between 1 and 65535';
-
-/** A TCP port: a finite number, a whole one, from 1 to 65535. */
+/** A TCP port: a whole number from 1 to 65535; one message for every way of being wrong. */
 const port: Check = (value, path, issues) => {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    issues.push({ path, message: 'port must be a number', abort: true });
+    issues.push({ path, message: PORT_MESSAGE, abort: true });
     return undefined;
   }
-  if (!Number.isInteger(value)) {
-    issues.push({ path, message: 'port must be a whole number', abort: true });
-    return undefined;
-  }
-  if (!Number.isSafeInteger(value)) issues.push({ path, message: 'port must be a whole number' });
-  if (value < 1) issues.push({ path, message: PORT_RANGE });
-  if (value > 65535) issues.push({ path, message: PORT_RANGE });
+  if (!(Number.isInteger(value) && value >= 1 && value <= 65535)) issues.push({ path, message: PORT_MESSAGE });
   return value;
 };
 
@@ -140,6 +171,28 @@ const idleTimeout: Check = (value, path, issues) => {
   if (!(Number.isInteger(value) && value >= 1 && value <= MAX_IDLE_MINUTES)) issues.push({ path, message: IDLE_MESSAGE });
   return value;
 };
+
+/** One of `values` (exactly); one message for every other value. */
+function oneOf(values: readonly string[], message: string): Check {
+  return (value, path, issues) => {
+    if (typeof value !== 'string' || !values.includes(value)) {
+      issues.push({ path, message, abort: true });
+      return undefined;
+    }
+    return value;
+  };
+}
+
+/** true or false. */
+function boolean(message: string): Check {
+  return (value, path, issues) => {
+    if (typeof value !== 'boolean') {
+      issues.push({ path, message, abort: true });
+      return undefined;
+    }
+    return value;
+  };
+}
 
 /** `check`, or nothing when the field is absent. */
 function optional(check: Check): Check {
@@ -165,17 +218,31 @@ function strictObject(fields: Record<string, Check>): Check {
   };
 }
 
+const hostText = string({ type: HOST_MESSAGE, trim: true, min: [1, HOST_MESSAGE] });
+
+/** A host: IP address or host name, with the message that says what is wrong in the field's words. */
+const host: Check = (value, path, issues) => {
+  const h = hostText(value, path, issues);
+  if (typeof h === 'string') {
+    const message = hostMessage(h);
+    if (message) issues.push({ path, message });
+  }
+  return h;
+};
+
 const TARGET_FIELDS: Record<string, Check> = {
-  id: string({ type: 'id must be a string', regex: [ID, 'id must be 1-32 letters, digits, "-" or "_", starting with a letter or digit'] }),
+  id: string({ type: 'id must be a string', regex: [ID, ID_MESSAGE] }),
   name: string({
     type: 'name must be a string',
     trim: true,
-    min: [1, 'name must not be empty'],
-    max: [MAX_NAME_LENGTH, `name must be at most ${MAX_NAME_LENGTH} characters`],
+    min: [1, NAME_EMPTY_MESSAGE],
+    max: [MAX_NAME_LENGTH, NAME_LONG_MESSAGE],
   }),
-  host: string({ type: 'host must be a string', trim: true, min: [1, 'host must not be empty'], refine: [isValidHost, HOST_MESSAGE] }),
+  host,
   port,
   idleTimeout: optional(idleTimeout),
+  control: optional(oneOf(CONTROL_MODES, CONTROL_MESSAGE)),
+  allowResize: optional(boolean('allowResize must be true or false')),
 };
 
 /** Longest VNC password accepted (VNC authentication itself uses only the first 8 characters). */
@@ -190,9 +257,9 @@ export function isLatin1(text: string): boolean {
 /** A target's VNC password: 1-64 Latin-1 characters. Messages never quote the value. */
 const password = string({
   type: 'password must be a string (or null to remove it)',
-  min: [1, 'password must not be empty (leave the field out to keep the stored one, or send null to remove it)'],
-  max: [MAX_PASSWORD_LENGTH, `password must be at most ${MAX_PASSWORD_LENGTH} characters`],
-  refine: [isLatin1, 'password may only use Latin-1 characters (letters, digits and symbols of Western European keyboards)'],
+  min: [1, PASSWORD_EMPTY_MESSAGE],
+  max: [MAX_PASSWORD_LENGTH, PASSWORD_LONG_MESSAGE],
+  refine: [isLatin1, PASSWORD_LATIN1_MESSAGE],
 });
 
 /** True for a valid VNC password (the rules of the settings page and the API). */
@@ -200,6 +267,13 @@ export function isValidPassword(value: unknown): value is string {
   const issues: Issue[] = [];
   password(value, [], issues);
   return issues.length === 0;
+}
+
+/** What is wrong with a VNC password, in the field's words, or null when it is valid. */
+export function passwordProblem(value: unknown): string | null {
+  const issues: Issue[] = [];
+  password(value, [], issues);
+  return issues[0]?.message ?? null;
 }
 
 /**
@@ -247,7 +321,7 @@ function checkConfig(raw: unknown, fields: Record<string, Check>): { value: unkn
     const seen = new Map<string, number>();
     (value as { targets: { id: string }[] }).targets.forEach((t, i) => {
       const first = seen.get(t.id.toLowerCase());
-      if (first !== undefined) issues.push({ path: ['targets', i, 'id'], message: `id "${t.id}" is already used by targets[${first}]` });
+      if (first !== undefined) issues.push({ path: ['targets', i, 'id'], message: duplicateIdMessage(t.id, first), i18n: duplicateId(t.id, first) });
       else seen.set(t.id.toLowerCase(), i);
     });
   }
@@ -272,7 +346,12 @@ export function fieldName(path: readonly PropertyKey[]): string {
 
 /** Problems as field errors (`targets[0].host`). */
 function fieldErrors(issues: readonly Issue[]): FieldError[] {
-  return issues.map((issue) => ({ field: fieldName(issue.path) || '(root)', message: issue.message }));
+  return issues.map((issue) => {
+    const error: FieldError = { field: fieldName(issue.path) || '(root)', message: issue.message };
+    // Not enumerable: never sent as such, and the error compares as { field, message }.
+    if (issue.i18n) Object.defineProperty(error, 'i18n', { value: issue.i18n, enumerable: false });
+    return error;
+  });
 }
 
 /** `raw` with `version` filled in when it is an object without one. */
@@ -320,10 +399,17 @@ export function newTargetId(config: Config, name = ''): string {
   return targetIdFrom(name, config.targets.map((t) => t.id));
 }
 
-/** A target with its keys in the stored order (id, name, host, port, then idleTimeout when set). */
+/**
+ * A target with its keys in the stored order (id, name, host, port, then idleTimeout, control and
+ * allowResize when set and not the default).
+ */
 export function storedTarget(t: Target): Target {
-  const { id, name, host, port, idleTimeout } = t;
-  return idleTimeout === undefined ? { id, name, host, port } : { id, name, host, port, idleTimeout };
+  const { id, name, host, port, idleTimeout, control, allowResize } = t;
+  const out: Target = { id, name, host, port };
+  if (idleTimeout !== undefined) out.idleTimeout = idleTimeout;
+  if (control !== undefined && control !== 'on-request') out.control = control;
+  if (allowResize === true) out.allowResize = true;
+  return out;
 }
 
 /** Serialises a configuration the way it is stored: stable key order, two-space indent. */
@@ -339,15 +425,16 @@ export function serializeConfig(config: Config): string {
 export function validateProbeTarget(host: unknown, port: unknown): { ok: true; host: string; port: number } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];
   const h = typeof host === 'string' ? host.trim() : '';
-  if (!isValidHost(h)) errors.push({ field: 'host', message: HOST_MESSAGE });
+  const hostError = hostMessage(h);
+  if (hostError) errors.push({ field: 'host', message: hostError });
   let p = 0;
   if (typeof port !== 'number' && typeof port !== 'string') {
-    errors.push({ field: 'port', message: 'port must be a number' });
+    errors.push({ field: 'port', message: PORT_MESSAGE });
   } else {
     try {
       p = parsePort(String(port), 'port');
-    } catch (err) {
-      errors.push({ field: 'port', message: (err as Error).message });
+    } catch {
+      errors.push({ field: 'port', message: PORT_MESSAGE });
     }
   }
   return errors.length ? { ok: false, errors } : { ok: true, host: h, port: p };

@@ -157,6 +157,7 @@ export class SecretStore {
         const code = (err as NodeJS.ErrnoException).code;
         this.log.error('saving the VNC passwords failed', { file, error: code ?? 'unknown' });
         throw new AppError(ERR_CONFIG_WRITE, `Saving the VNC password failed (${code ?? 'write error'}). Nothing was changed.`, {
+          i18n: { key: 'problem.passwordSaveFailed', params: { code: code ?? 'write error' } },
           status: code === 'ENOSPC' ? 507 : 500,
         });
       }

@@ -319,7 +319,7 @@ export class ConfigService extends EventEmitter<ConfigServiceEvents> {
           });
         }
         if (read.kind === 'unmounted') {
-          throw new AppError(ERR_CONFIG_UNAVAILABLE, 'The active configuration folder is not available.', { status: 503 });
+          throw new AppError(ERR_CONFIG_UNAVAILABLE, 'The active configuration folder is not available.', { status: 503, i18n: { key: 'problem.configUnavailable' } });
         }
         // No file in the loaded configuration: back to the initial state (no targets).
         this.tx!.pending = read.kind === 'ok' ? read.config : emptyConfig();

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { type Message, render } from '../shared/i18n/index.js';
 import { AppError, ERR_CONFIG_UNAVAILABLE, ERR_CONFIG_WRITE } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { emptyConfig, serializeConfig, validateConfig, type Config } from './schema.js';
@@ -312,7 +313,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       throw new AppError(
         ERR_CONFIG_UNAVAILABLE,
         'The ctrlX active configuration is not available yet (is the active-solution interface connected?); nothing was saved.',
-        { status: 503 },
+        { status: 503, i18n: { key: 'problem.notMounted' } },
       );
     }
     // Skip only when the file really holds this content: while a load is in progress the
@@ -323,20 +324,22 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
       await writeFileAtomic(this.file, text);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why =
+      const why: Message =
         code === 'ENOSPC'
-          ? 'the disk is full'
+          ? { key: 'problem.why.diskFull' }
           : code === 'EROFS'
-            ? 'the file system is read-only'
+            ? { key: 'problem.why.readOnly' }
             : code === 'EACCES' || code === 'EPERM'
-              ? 'permission denied'
+              ? { key: 'problem.why.permission' }
               : code === 'EISDIR'
-                ? `${this.file} is a folder with content, not a file (move it away)`
-                : (code ?? (err as Error).message);
+                ? { key: 'problem.why.isFolder', params: { file: this.file } }
+                : { key: 'problem.why.other', params: { code: code ?? (err as Error).message } };
       this.log.error('saving the configuration failed', { file: this.file, error: code ?? String(err) });
-      throw new AppError(ERR_CONFIG_WRITE, `Saving failed: ${why}. The previous configuration is unchanged.`, {
+      const message: Message = { key: 'problem.saveFailed', parts: { why } };
+      throw new AppError(ERR_CONFIG_WRITE, render('en', message), {
         status: code === 'ENOSPC' ? 507 : 500,
         cause: err,
+        i18n: message,
       });
     }
     this.lastText = text;

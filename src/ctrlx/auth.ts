@@ -15,24 +15,58 @@ import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { http } from '../builtins.js';
 import { AppError, ERR_FORBIDDEN, ERR_UNAUTHORIZED, ERR_UNAVAILABLE } from '../errors.js';
+import { translate } from '../shared/i18n/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { APP_NAME } from './paths.js';
 
 export const SCOPE_VIEW = `${APP_NAME}.web.all.r`;
+export const SCOPE_OPERATE = `${APP_NAME}.web.screens.rw`;
 export const SCOPE_MANAGE = `${APP_NAME}.web.all.rw`;
 export const SCOPE_ADMIN = 'rexroth-device.all.rwx';
 
-/** What a route needs: `view` (viewer, status) or `manage` (settings, configuration, callbacks). */
-export type Access = 'view' | 'manage';
+/**
+ * What a user may do, in order: `watch` (see the screens; the relay drops their input), `operate`
+ * (watch, and take control of a screen), `manage` (operate, edit targets, see the audit trail,
+ * end other sessions).
+ */
+export type Role = 'watch' | 'operate' | 'manage';
 
-const GRANTS: Record<Access, readonly string[]> = {
-  view: [SCOPE_VIEW, SCOPE_MANAGE, SCOPE_ADMIN],
-  manage: [SCOPE_MANAGE, SCOPE_ADMIN],
-};
+export const ROLE_ORDER: readonly Role[] = ['watch', 'operate', 'manage'];
+
+/** True when `role` includes everything `needed` may do. */
+export function roleAtLeast(role: Role, needed: Role): boolean {
+  return ROLE_ORDER.indexOf(role) >= ROLE_ORDER.indexOf(needed);
+}
+
+/** The highest role the scopes give, or null for none of the app's. */
+export function roleOf(scopes: readonly string[]): Role | null {
+  if (scopes.includes(SCOPE_MANAGE) || scopes.includes(SCOPE_ADMIN)) return 'manage';
+  if (scopes.includes(SCOPE_OPERATE)) return 'operate';
+  if (scopes.includes(SCOPE_VIEW)) return 'watch';
+  return null;
+}
+
+/**
+ * What a route needs: `view` (viewer, status, sessions, events: the watch role), `operate` (taking
+ * control) or `manage` (settings, configuration, callbacks, ending sessions, the audit trail).
+ */
+export type Access = 'view' | 'operate' | 'manage';
+
+const NEEDS: Record<Access, Role> = { view: 'watch', operate: 'operate', manage: 'manage' };
+
+/** Who is asking: the token's user name and role. */
+export interface Identity {
+  name: string;
+  role: Role;
+}
+
+/** Everyone, with authentication off (off the device, loopback only). */
+export const LOCAL_IDENTITY: Identity = Object.freeze({ name: 'local', role: 'manage' });
 
 /** True when `scopes` grant `access`. */
 export function grants(scopes: readonly string[], access: Access): boolean {
-  return GRANTS[access].some((s) => scopes.includes(s));
+  const role = roleOf(scopes);
+  return role !== null && roleAtLeast(role, NEEDS[access]);
 }
 
 /** The WebSocket subprotocol prefix that carries a token. */
@@ -40,8 +74,7 @@ export const BEARER_PROTOCOL_PREFIX = `${APP_NAME}.bearer.`;
 
 export const DEFAULT_VALIDITY_URL = 'https://localhost/identity-manager/api/v2/auth/token/validity';
 
-export interface Principal {
-  name: string;
+export interface Principal extends Identity {
   scopes: readonly string[];
   expiresAt: number;
 }
@@ -129,24 +162,22 @@ export class Authenticator {
    *   missing, ERR_UNAVAILABLE (503) identity manager unreachable
    */
   async authenticate(token: string | undefined, access: Access): Promise<Principal> {
-    if (!token) throw new AppError(ERR_UNAUTHORIZED, 'A ctrlX login is required: open this app from the ctrlX menu.');
+    if (!token) throw new AppError(ERR_UNAUTHORIZED, 'A ctrlX login is required: open this app from the ctrlX menu.', { i18n: { key: 'problem.loginRequired' } });
     const claims = decodeJwt(token);
-    if (!claims) throw new AppError(ERR_UNAUTHORIZED, 'The access token is malformed.');
+    if (!claims) throw new AppError(ERR_UNAUTHORIZED, 'The access token is malformed.', { i18n: { key: 'problem.tokenMalformed' } });
     const exp = typeof claims.exp === 'number' ? claims.exp : NaN;
-    if (!Number.isFinite(exp)) throw new AppError(ERR_UNAUTHORIZED, 'The access token has no expiry.');
-    if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.');
+    if (!Number.isFinite(exp)) throw new AppError(ERR_UNAUTHORIZED, 'The access token has no expiry.', { i18n: { key: 'problem.tokenNoExpiry' } });
+    if (exp + this.leeway < Date.now() / 1000) throw new AppError(ERR_UNAUTHORIZED, 'The access token has expired: log in to ctrlX again.', { i18n: { key: 'problem.tokenExpired' } });
     const scopes = Array.isArray(claims.scope) ? claims.scope.filter((s): s is string => typeof s === 'string') : [];
     const name = typeof claims.name === 'string' ? claims.name : 'unknown';
-    if (!grants(scopes, access)) {
-      throw new AppError(
-        ERR_FORBIDDEN,
-        access === 'manage'
-          ? `User "${name}" may not change the remote screen settings (needs scope ${SCOPE_MANAGE}).`
-          : `User "${name}" may not view the remote screen (needs scope ${SCOPE_VIEW}).`,
-      );
+    const role = roleOf(scopes);
+    if (role === null || !roleAtLeast(role, NEEDS[access])) {
+      const key = access === 'manage' ? 'problem.forbiddenManage' : access === 'operate' ? 'problem.forbiddenOperate' : 'problem.forbiddenView';
+      const params = { user: name, scope: access === 'manage' ? SCOPE_MANAGE : access === 'operate' ? SCOPE_OPERATE : SCOPE_VIEW };
+      throw new AppError(ERR_FORBIDDEN, translate('en', key, params), { i18n: { key, params } });
     }
     await this.checkSignature(token, name);
-    return { name, scopes, expiresAt: exp * 1000 };
+    return { name, role, scopes, expiresAt: exp * 1000 };
   }
 
   /**
@@ -175,11 +206,11 @@ export class Authenticator {
       valid = await this.askValidity(token);
     } catch (err) {
       this.log.warn('identity manager unreachable', { url: this.url.origin + this.url.pathname, error: (err as Error).message });
-      throw new AppError(ERR_UNAVAILABLE, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.');
+      throw new AppError(ERR_UNAVAILABLE, 'The ctrlX identity manager cannot be reached to check the login; try again shortly.', { i18n: { key: 'problem.idmUnreachable' } });
     }
     if (!valid) {
       this.log.warn('token rejected by the identity manager', { user: name });
-      throw new AppError(ERR_UNAUTHORIZED, 'The access token is not valid: log in to ctrlX again.');
+      throw new AppError(ERR_UNAUTHORIZED, 'The access token is not valid: log in to ctrlX again.', { i18n: { key: 'problem.tokenInvalid' } });
     }
     if (this.cache.size >= 1000) {
       for (const [k, t] of this.cache) if (t <= now) this.cache.delete(k);

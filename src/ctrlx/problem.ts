@@ -4,7 +4,8 @@
  * from an {@link AppError} by {@link problemOf} and nothing else. The types are listed in
  * docs/errors.md (kept in step with `ERROR_KINDS` by test/docs/problem-types.test.ts).
  */
-import type { AppError, FieldError } from '../errors.js';
+import { type AppError, type FieldError, fieldMessageIn } from '../errors.js';
+import { DEFAULT_LANGUAGE, type Lang } from '../shared/i18n/index.js';
 
 export interface Problem {
   type: string;
@@ -29,15 +30,18 @@ export type CtrlxDiagnosis = Pick<Problem, 'dynamicDescription' | 'severity'>;
  */
 export type ProblemExtensions = CtrlxDiagnosis & { [member: string]: unknown };
 
-/** The Problem JSON of `err`, with `extra` members. */
-export function problemOf(err: AppError, extra: ProblemExtensions = {}): Problem {
+/**
+ * The Problem JSON of `err`, with `extra` members, its title, detail and field messages in `lang`
+ * (the request's language, see src/web/language.ts); `type` is the same in every language.
+ */
+export function problemOf(err: AppError, extra: ProblemExtensions = {}, lang: Lang = DEFAULT_LANGUAGE): Problem {
   return {
     type: err.type,
-    title: err.title,
+    title: err.titleIn(lang),
     status: err.status,
-    detail: err.message,
+    detail: err.messageIn(lang),
     ...(err.field !== undefined ? { field: err.field } : {}),
-    ...(err.errors ? { errors: [...err.errors] } : {}),
+    ...(err.errors ? { errors: err.errors.map((e) => ({ field: e.field, message: fieldMessageIn(e, lang) })) } : {}),
     ...extra,
   };
 }

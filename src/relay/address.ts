@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import { AppError, ERR_INVALID_ADDRESS } from '../errors.js';
+import { isDottedNumbers } from '../shared/form-rules.js';
 
 export interface HostPort {
   host: string;
@@ -13,9 +14,12 @@ export interface HostPort {
 /** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 253 chars at most. */
 const HOSTNAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
-/** True for an IPv4 or IPv6 literal or an RFC 1123 host name. */
+/**
+ * True for an IPv4 or IPv6 literal or an RFC 1123 host name; four dot-separated numbers are an
+ * IPv4 address or nothing (`192.168.1.300` is not a host name).
+ */
 export function isValidHost(host: string): boolean {
-  return net.isIP(host) !== 0 || HOSTNAME.test(host);
+  return net.isIP(host) !== 0 || (!isDottedNumbers(host) && HOSTNAME.test(host));
 }
 
 /** Parses a TCP port number, 1 to 65535 (0 too when `allowZero`, for "any free port"). */

@@ -9,15 +9,20 @@
  * - with the target's stored VNC password the probe completes the login (the RFB security
  *   handshake up to a successful SecurityResult) and then closes: a clean login;
  * - without one it sends nothing and closes after the greeting, which the server counts; so
- *   {@link Prober} answers such tests from a 10 s cache and makes at most 2 of them per target
- *   in 5 minutes, answering the others with the last result and when the next one can go.
+ *   {@link Prober} answers such tests from a 10 s cache (for the same password) and makes at most
+ *   3 of them per target in 5 minutes, answering the others with the last result and when the
+ *   next one can go;
+ * - the settings page's test (`login`) also goes through the security handshake with the typed
+ *   password, or none: a server that asks for none gets a clean login, and the answer says
+ *   whether the server asks for a password (`asksPassword`) and whether the password was right.
  *
  * A server that locks the controller out says so in its greeting (TigerVNC: `RFB 003.003`, no
  * security types, "Too many security failures"); the probe reports `server-lockout` (4009).
  */
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { formatHostPort } from './address.js';
-import { checkGreeting, VERSION_LENGTH, versionText } from '../rfb/protocol.js';
+import { checkGreeting, SECURITY_NONE, SECURITY_VNC_AUTH, VERSION_LENGTH, versionText } from '../rfb/protocol.js';
 import { ServerHandshake, type HandshakeFailure, type HandshakeOutcome } from '../rfb/security-proxy.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
 
@@ -54,7 +59,15 @@ export interface ProbeResult {
   testedAt?: string;
   /** With `testedAt`: seconds until a test connects to the server again. */
   nextTestIn?: number;
+  /**
+   * Whether the server asks for a VNC password (offers VNC Authentication and not None), once the
+   * probe got as far as its security types (a probe that logs in).
+   */
+  asksPassword?: boolean;
 }
+
+/** The last test of an address: whether it reached a VNC server, in words, when, and its outcome (for other languages). */
+export type LastProbe = { ok: boolean; message: string; at: number } & Pick<ProbeResult, 'outcome' | 'target' | 'version'>;
 
 /** How long to wait after a 3.3 greeting for the refusal that may follow it at once. */
 const REFUSAL_WAIT_MS = 250;
@@ -72,7 +85,9 @@ const LOGIN_FAILURE: Record<HandshakeFailure['kind'], { outcome: ProbeOutcome; k
 
 /**
  * Probes `host:port`; never throws. With `password` it logs in with it and reports how the
- * handshake ended through `onHandshake`; without, it sends nothing (and reports only a lockout).
+ * handshake ended through `onHandshake`; without, it sends nothing (and reports only a lockout),
+ * unless `login` is set: then it goes through the security handshake without a password (a login
+ * with None where the server asks for none; where it asks for one, the answer says so).
  */
 export function probeTarget(
   host: string,
@@ -80,6 +95,7 @@ export function probeTarget(
   timeoutMs = 3000,
   password?: string,
   onHandshake?: (outcome: HandshakeOutcome) => void,
+  login = password !== undefined,
 ): Promise<ProbeResult> {
   const target = formatHostPort(host, port);
   const started = Date.now();
@@ -101,9 +117,11 @@ export function probeTarget(
     };
     const failed = (outcome: ProbeOutcome, kind: FailureKind, message: string): void => done(outcome, message, { kind, code: FAILURES[kind].code });
     const ended = (outcome: HandshakeOutcome): void => {
+      const offered = handshake?.offered ?? [];
+      const asks = offered.length ? { asksPassword: offered.includes(SECURITY_VNC_AUTH) && !offered.includes(SECURITY_NONE) } : {};
       if (outcome.ok) {
         const how = outcome.securityType === 2 ? 'logged in with the stored VNC password' : 'logged in, no password needed';
-        done('vnc', `VNC server, ${version}; ${how}`, { login: outcome.securityType === 2 ? 'password' : 'none' });
+        done('vnc', `VNC server, ${version}; ${how}`, { login: outcome.securityType === 2 ? 'password' : 'none', ...asks });
         return;
       }
       const { outcome: o, kind } = LOGIN_FAILURE[outcome.failure.kind];
@@ -111,12 +129,12 @@ export function probeTarget(
         outcome.failure.kind === 'lockout'
           ? `VNC server ${target} locks this controller out for now: too many security failures (it lets the address in again after its lockout time, TigerVNC: 10 s, doubling)`
           : outcome.failure.message;
-      failed(o, kind, message);
+      done(o, message, { kind, code: FAILURES[kind].code, ...asks });
     };
     const timer = setTimeout(() => {
       if (socket.connecting) done('timeout', `timed out: no answer from ${target} within ${timeoutMs / 1000} s`);
       else if (version === undefined) done('not-vnc', `port open but not a VNC server: ${target} sent no RFB greeting within ${timeoutMs / 1000} s`);
-      else if (password !== undefined) failed('timeout', 'handshake-timeout', `VNC server, ${version}, but the login did not finish within ${timeoutMs / 1000} s`);
+      else if (login) failed('timeout', 'handshake-timeout', `VNC server, ${version}, but the login did not finish within ${timeoutMs / 1000} s`);
       else done('vnc', `VNC server, ${version}`);
     }, timeoutMs);
     /** Without a password nothing is sent: only a refusal the server sends unasked counts. */
@@ -132,7 +150,7 @@ export function probeTarget(
     socket.on('data', (chunk: Buffer) => {
       if (handshake) {
         const step = handshake.push(chunk);
-        if (password === undefined) return unasked(step);
+        if (!login) return unasked(step);
         for (const b of step.send) socket.write(b);
         if (step.done) {
           onHandshake?.(step.done);
@@ -147,7 +165,7 @@ export function probeTarget(
       if (check !== 'complete') return;
       version = versionText(received.subarray(0, VERSION_LENGTH));
       handshake = new ServerHandshake(password, target);
-      if (password !== undefined) {
+      if (login) {
         const step = handshake.push(received);
         for (const b of step.send) socket.write(b);
         if (step.done) {
@@ -164,7 +182,7 @@ export function probeTarget(
     });
     socket.on('end', () => {
       if (version === undefined) return done('not-vnc', `port open but not a VNC server: ${target} closed the connection without an RFB greeting`);
-      if (password === undefined) return done('vnc', `VNC server, ${version}`);
+      if (!login) return done('vnc', `VNC server, ${version}`);
       if (handshake?.awaitingResult) {
         const outcome: HandshakeOutcome = {
           ok: false,
@@ -200,12 +218,14 @@ export interface ProbeLimits {
   cacheMs?: number;
   /** The window of {@link maxUnclean}, in milliseconds. Default 300000 (5 min). */
   windowMs?: number;
-  /** Probes per target and window that may end before a login. Default 2. */
+  /** Probes per target and window that may end before a login. Default 3. */
   maxUnclean?: number;
 }
 
 interface Seen {
   last: ProbeResult;
+  /** Which test `last` answers: the password it used (a digest, never the password) and the mode. */
+  asked: string;
   at: number;
   /** When probes that ended before a login ran, within the window. */
   unclean: number[];
@@ -213,6 +233,12 @@ interface Seen {
 
 /** Targets remembered at most (oldest forgotten first). */
 const MAX_REMEMBERED = 256;
+
+/** Tells tests apart by their password and mode without keeping the password. */
+function testKey(password: string | undefined, login: boolean): string {
+  if (password === undefined) return login ? 'login' : 'greeting';
+  return `password:${createHash('sha256').update(`ctrlx-novnc probe\0${password}`).digest('base64url')}`;
+}
 
 /**
  * "Test connection" with the server's lockout in mind: probes that end before a login (no
@@ -226,37 +252,69 @@ export class Prober {
   private readonly maxUnclean: number;
   private readonly seen = new Map<string, Seen>();
   private readonly running = new Map<string, Promise<ProbeResult>>();
+  /** The last answer that connected, per target: the settings page's reachability dot. */
+  private readonly latest = new Map<string, LastProbe>();
 
   constructor(limits: ProbeLimits = {}) {
     this.cacheMs = limits.cacheMs ?? 10_000;
     this.windowMs = limits.windowMs ?? 300_000;
-    this.maxUnclean = limits.maxUnclean ?? 2;
+    // Three, so that a test without a password, one with a wrong and one with the right password
+    // can all go (TigerVNC locks an address out after 5; a login clears its count).
+    this.maxUnclean = limits.maxUnclean ?? 3;
   }
 
-  probe(host: string, port: number, timeoutMs: number, password?: string, onHandshake?: (outcome: HandshakeOutcome) => void): Promise<ProbeResult> {
+  /**
+   * Tests `host:port` (see {@link probeTarget}); a cached answer is reused only for the same
+   * password and mode (a different password is a new test, within the limit).
+   */
+  probe(
+    host: string,
+    port: number,
+    timeoutMs: number,
+    password?: string,
+    onHandshake?: (outcome: HandshakeOutcome) => void,
+    login = password !== undefined,
+  ): Promise<ProbeResult> {
     const key = formatHostPort(host, port);
+    const asked = testKey(password, login);
     const now = Date.now();
     const seen = this.seen.get(key);
     if (seen) {
       seen.unclean = seen.unclean.filter((t) => now - t < this.windowMs);
-      const fresh = now - seen.at < this.cacheMs;
+      const fresh = now - seen.at < this.cacheMs && seen.asked === asked;
       if (fresh || seen.unclean.length >= this.maxUnclean) {
         const nextAt = Math.max(fresh ? seen.at + this.cacheMs : 0, seen.unclean.length >= this.maxUnclean ? seen.unclean[0]! + this.windowMs : 0);
         return Promise.resolve(this.earlier(seen, now, nextAt));
       }
     }
-    const running = this.running.get(key);
+    const runKey = `${key} ${asked}`;
+    const running = this.running.get(runKey);
     if (running !== undefined) return running;
-    const probe = probeTarget(host, port, timeoutMs, password, onHandshake).then((result) => {
-      this.running.delete(key);
-      this.remember(key, result);
+    const probe = probeTarget(host, port, timeoutMs, password, onHandshake, login).then((result) => {
+      this.running.delete(runKey);
+      this.remember(key, asked, result);
       return result;
     });
-    this.running.set(key, probe);
+    this.running.set(runKey, probe);
     return probe;
   }
 
-  private remember(key: string, result: ProbeResult): void {
+  /** The last test of `host:port` that connected (any user's), or undefined. */
+  last(host: string, port: number): LastProbe | undefined {
+    return this.latest.get(formatHostPort(host, port));
+  }
+
+  private remember(key: string, asked: string, result: ProbeResult): void {
+    this.latest.delete(key);
+    this.latest.set(key, {
+      ok: result.ok,
+      message: result.message,
+      at: Date.now(),
+      outcome: result.outcome,
+      target: result.target,
+      ...(result.version !== undefined ? { version: result.version } : {}),
+    });
+    if (this.latest.size > MAX_REMEMBERED) this.latest.delete(this.latest.keys().next().value!);
     // Only a VNC server that greeted and was left before a login counts towards its lockout.
     const unclean = result.version !== undefined && result.login === undefined;
     if (!unclean) {
@@ -264,8 +322,9 @@ export class Prober {
       return;
     }
     const now = Date.now();
-    const seen = this.seen.get(key) ?? { last: result, at: now, unclean: [] };
+    const seen = this.seen.get(key) ?? { last: result, asked, at: now, unclean: [] };
     seen.last = result;
+    seen.asked = asked;
     seen.at = now;
     seen.unclean.push(now);
     this.seen.delete(key); // re-insert: the map's order is the age

@@ -4,6 +4,7 @@
  * {@link RelaySession} per connection. It owns the heartbeat, the session list and the counters.
  */
 import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { formatHostPort } from './address.js';
@@ -18,6 +19,10 @@ import {
   type SessionSecrets,
 } from './relay.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
+import { noAudit, type AuditSink } from '../audit/events.js';
+import { ControlBoard, type ViewerEventSink } from './control.js';
+import type { SessionOwner } from './relay.js';
+import { ResizeGuard } from './resize-guard.js';
 import type { FailureKind } from '../shared/failures.js';
 import { silentLogger, type Logger } from '../log.js';
 import { SessionLog, type SessionLogOptions } from './session-log.js';
@@ -44,12 +49,16 @@ export interface RelayOptions {
   loginCheckMs?: number;
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
   onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
+  /** Where session starts and ends and control changes are recorded. Default: nowhere. */
+  audit?: AuditSink;
+  /** Delivers events to viewer pages (see control.ts). Default: none. */
+  viewerEvents?: ViewerEventSink;
   logger?: Logger;
   /** How the session start and end lines are aggregated under churn (see session-log.ts). */
   sessionLog?: SessionLogOptions;
 }
 
-type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'sessionLog'>>;
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'sessionLog' | 'audit' | 'viewerEvents'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
@@ -80,10 +89,18 @@ function chooseProtocol(offered: Set<string>): string | false {
   return offered.has('binary') ? 'binary' : false;
 }
 
-/** Address of the browser side, as seen by this process. */
+/**
+ * Address of the browser side, as seen by this process. On the unix socket (only the ctrlX reverse
+ * proxy can reach it) that is the last `X-Forwarded-For` entry, the one the proxy appended (as the
+ * rate limiter reads it), else `unix`.
+ */
 function peerOf(req: IncomingMessage): string {
   const { remoteAddress, remotePort } = req.socket;
-  if (!remoteAddress) return 'unix';
+  if (!remoteAddress) {
+    const raw = req.headers['x-forwarded-for'];
+    const last = (Array.isArray(raw) ? raw.join(',') : raw)?.split(',').pop()?.trim();
+    return last && net.isIP(last) ? last : 'unix';
+  }
   return formatHostPort(remoteAddress, remotePort ?? 0);
 }
 
@@ -112,13 +129,19 @@ export class Relay {
   private nextId = 1;
   private closed = false;
   private totals = { sessionsTotal: 0, bytesUp: 0, bytesDown: 0 };
+  /** Who operates which screen, the sessions list, viewer events, the audit trail. */
+  readonly board: ControlBoard;
+  /** Puts the remote screen's size back after a session resized it (targets with allowResize). */
+  readonly resizes: ResizeGuard;
 
   constructor(options: RelayOptions = {}) {
-    const { logger, onHandshake, sessionLog, ...rest } = options;
+    const { logger, onHandshake, sessionLog, audit, viewerEvents, ...rest } = options;
+    this.board = new ControlBoard(audit ?? noAudit, viewerEvents ?? (() => {}));
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
     this.log = logger ?? silentLogger;
     this.sessionLog = new SessionLog(this.log, sessionLog);
+    this.resizes = new ResizeGuard(this.log);
     this.sessionOptions = {
       ...this.options,
       onHandshake: (target, outcome) => {
@@ -148,29 +171,43 @@ export class Relay {
   /**
    * Completes a WebSocket upgrade and relays it to `target`. A malformed handshake is answered
    * with an HTTP 400 by `ws`; after {@link close} the upgrade is refused with 503. With a
-   * password in `secrets` the relay authenticates to the VNC server itself. With a `login` the
-   * session ends (4030) when that login expires or is revoked (see login-watch.ts).
+   * password in `secrets` the relay authenticates to the VNC server itself. `who` is the login's
+   * user and role (default: "local" with the manage role, as with authentication off). With a
+   * `login` the session ends (4030) when that login expires or is revoked (see login-watch.ts).
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget, secrets: SessionSecrets = {}, login?: SessionLogin): void {
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    target: RelayTarget,
+    secrets: SessionSecrets = {},
+    who: Omit<SessionOwner, 'address'> = { user: 'local', role: 'manage', viewerId: undefined },
+    login?: SessionLogin,
+  ): void {
     if (this.closed) {
       rejectUpgrade(socket, 503, 'relay is shutting down');
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new RelaySession(this.nextId++, ws, socket, peerOf(req), target, this.sessionOptions, this.onEnd, secrets);
+      session.owner = { ...who, address: session.peer };
       this.live.add(session);
       this.totals.sessionsTotal++;
       if (login) {
         const watch = new LoginWatch(login, this.options.loginCheckMs, (reason) => session.close('login-expired', reason), this.log);
         this.logins.set(session, watch);
       }
+      this.board.join(session);
+      this.resizes.join(session, secrets.password, this.live);
       const label = formatHostPort(target.host, target.port);
       this.sessionLog.start(label, {
         id: session.id,
+        session: session.sessionId,
+        mode: session.mode,
         target: label,
         targetId: target.id,
         peer: session.peer,
-        user: login?.user,
+        user: who.user,
         vncAuth: secrets.password !== undefined ? 'relay' : undefined,
       });
     });
@@ -228,6 +265,8 @@ export class Relay {
     }, graceMs);
     await this.idle();
     clearTimeout(timer);
+    // The screen sizes put back as the sessions ended (each bounded by its own timeout).
+    await this.resizes.settled();
     this.sessionLog.flush();
     this.wss.close();
   }
@@ -236,6 +275,8 @@ export class Relay {
     this.live.delete(session);
     this.logins.get(session)?.stop();
     this.logins.delete(session);
+    this.board.leave(session, end);
+    this.resizes.leave(session, this.live);
     this.totals.bytesUp += session.bytesUp;
     this.totals.bytesDown += session.bytesDown;
     const label = formatHostPort(session.target.host, session.target.port);
@@ -247,6 +288,7 @@ export class Relay {
       down: session.bytesDown,
       kind: end.kind,
       code: end.code,
+      refusedInput: session.refusedInput || undefined,
       reason: end.reason,
       detail: end.detail,
     });

@@ -12,6 +12,7 @@ import { IdleWatch } from './idle-watch.js';
 import { SMALL_READ, giveSlab, readBuffer, takeSlab } from './read-pool.js';
 import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
 import { GreetingWait } from '../rfb/protocol.js';
+import { ClientFilter, FILTER_INPUT, FILTER_LOST, FILTER_UNKNOWN, type FilterMode } from '../rfb/client-filter.js';
 import { refusalAfterGreeting, type HandshakeOutcome } from '../rfb/security-proxy.js';
 import { FAILURES, LOCKOUT_REASON, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
 
@@ -26,6 +27,33 @@ export interface RelayTarget {
    * with 4001 "idle"; absent or 0 for never.
    */
   idleMs?: number | undefined;
+  /**
+   * Who operates the screen (see config/schema.ts): `on-request`, `immediate` or `watch-only`;
+   * sessions watch (the relay drops their input) until they hold control. The supervisor always
+   * sets it; absent (a target from no configuration: the `relay` command) every session operates.
+   */
+  control?: 'on-request' | 'immediate' | 'watch-only' | undefined;
+  /** A controlling session may change the remote screen's size (SetDesktopSize). Default false. */
+  allowResize?: boolean | undefined;
+}
+
+/** Who a session belongs to, as the relay's control board and the sessions list show it. */
+export interface SessionOwner {
+  /** The user name from the login ("local" with authentication off). */
+  user: string;
+  role: 'watch' | 'operate' | 'manage';
+  /** The viewer page's own random id (`&viewer=` on the WebSocket URL), if it sent one. */
+  viewerId: string | undefined;
+  /** The client's address (behind the ctrlX proxy: the last X-Forwarded-For entry). */
+  address: string;
+}
+
+/** What a session tells its relay besides its end: user input seen, idle warnings, a resize. */
+export interface SessionHooks {
+  /** Input (passed or dropped) after an idle warning: the warning is over. */
+  idleCleared?(session: RelaySession): void;
+  /** A minute (or less) of idle time left. */
+  idleWarning?(session: RelaySession, secondsLeft: number): void;
 }
 
 /** Tunables of a session, all filled in by the {@link Relay}. */
@@ -161,6 +189,15 @@ export class RelaySession {
   bytesDown = 0;
   /** Cleared by each heartbeat, set by each pong. */
   alive = true;
+  /** The session's public id (random, URL-safe): the sessions API and the audit trail name it. */
+  sessionId = '';
+  /** Who it belongs to; set by the relay before the session does anything. */
+  owner: SessionOwner = { user: 'local', role: 'manage', viewerId: undefined, address: '' };
+  /** Since when it is in its current mode. */
+  modeSince = Date.now();
+  hooks: SessionHooks = {};
+  /** The watch filter on the browser's messages (see rfb/client-filter.ts). */
+  readonly filter: ClientFilter;
 
   private readonly ws: WebSocket;
   private readonly browser: Duplex;
@@ -187,6 +224,8 @@ export class RelaySession {
   private browserFailed: string | undefined;
   private cause: { kind: EndKind; reason: string; detail: string | undefined } | null = null;
   private codeSent: number | undefined;
+  /** A write to the target filled its buffer during the current filter pass. */
+  private upBlocked = false;
 
   constructor(
     id: number,
@@ -207,8 +246,16 @@ export class RelaySession {
     this.onEnd = onEnd;
     this.label = formatHostPort(target.host, target.port);
     this.login = secrets.password !== undefined ? new VncLogin(secrets.password, this.label, this.loginPorts()) : null;
+    this.filter = new ClientFilter(this.login !== null);
+    this.filter.allowResize = target.allowResize === true;
     const idleMs = target.idleMs ?? 0;
-    this.idle = idleMs > 0 ? new IdleWatch(idleMs, this.login !== null, this.onIdle) : null;
+    this.idle =
+      idleMs > 0
+        ? new IdleWatch(idleMs, this.onIdle, {
+            warn: (secondsLeft) => this.hooks.idleWarning?.(this, secondsLeft),
+            cleared: () => this.hooks.idleCleared?.(this),
+          })
+        : null;
 
     // Nothing goes to the target before it is connected: hold the browser until then.
     ws.pause();
@@ -245,6 +292,27 @@ export class RelaySession {
   /** False once the browser side has closed (the server side may still be finishing). */
   get browserOpen(): boolean {
     return !this.browserClosed;
+  }
+
+  /** `watch` (input dropped) or `control`. */
+  get mode(): FilterMode {
+    return this.filter.mode;
+  }
+
+  /**
+   * Moves the session to `mode` (from its next message on). A session whose stream cannot be
+   * checked (see {@link ClientFilter.failedOpen}) cannot watch: it is ended instead.
+   */
+  setMode(mode: FilterMode): void {
+    if (this.filter.mode === mode) return;
+    this.filter.mode = mode;
+    this.modeSince = Date.now();
+    if (mode === 'watch' && this.filter.failedOpen) this.closeWith('unknown-client-message', 'cannot check the viewer messages of a watching session');
+  }
+
+  /** User input messages the relay dropped from this session. */
+  get refusedInput(): number {
+    return this.filter.refused;
   }
 
   /** A snapshot for status output. */
@@ -327,8 +395,9 @@ export class RelaySession {
     if (!this.enter('relaying')) return;
     const pending = this.pending;
     this.pending = [];
-    let full = false;
-    for (const chunk of pending) full = !this.tcp.write(chunk);
+    for (const chunk of pending) this.upstream(chunk);
+    const full = this.upBlocked;
+    this.upBlocked = false;
     if (this.browserClosed) {
       this.tcp.end();
       return;
@@ -362,9 +431,30 @@ export class RelaySession {
       this.browserBytesBeforeRelaying(chunk);
       return;
     }
-    if (this.idle !== null) this.idle.browser(chunk);
+    this.upstream(chunk);
+    if (this.upBlocked) {
+      this.upBlocked = false;
+      this.ws.pause();
+    }
+  };
+
+  /**
+   * Browser bytes towards the target through the watch filter: what passes is written, input
+   * (passed or dropped) counts for the idle timeout, an unknown message ends the session.
+   */
+  private upstream(chunk: Buffer): void {
+    const flags = this.filter.push(chunk, this.writeUp);
+    if (flags & FILTER_INPUT) this.idle?.input();
+    if (flags & FILTER_UNKNOWN) {
+      this.closeWith('unknown-client-message', `unknown client message type ${this.filter.unknownType}`);
+    } else if (flags & FILTER_LOST && this.filter.mode === 'watch') {
+      this.closeWith('unknown-client-message', 'cannot check the viewer messages of a watching session (security type)');
+    }
+  }
+
+  private readonly writeUp = (bytes: Buffer): void => {
     if (this.tcp.destroyed || this.tcp.writableEnded) return;
-    if (!this.tcp.write(chunk)) this.ws.pause();
+    if (!this.tcp.write(bytes)) this.upBlocked = true;
   };
 
   private browserBytesBeforeRelaying(chunk: Buffer): void {
@@ -373,7 +463,6 @@ export class RelaySession {
       return;
     }
     if (this.phase === 'closed') return;
-    if (this.idle !== null) this.idle.browser(chunk);
     this.pending.push(chunk);
   }
 
@@ -504,7 +593,7 @@ export class RelaySession {
       this.targetBytesBeforeRelaying(chunk, sent);
       return;
     }
-    if (this.idle !== null) this.idle.server(chunk);
+    this.filter.server(chunk);
     this.toBrowser(chunk, sent);
   }
 
@@ -528,7 +617,7 @@ export class RelaySession {
       sent?.(); // closed: dropped
       return;
     }
-    if (this.idle !== null) this.idle.server(chunk);
+    this.filter.server(chunk);
     const got = this.greeting!.push(chunk); // a copy: the slab can go back
     sent?.();
     if (got === 'wait') return;
@@ -634,10 +723,8 @@ export class RelaySession {
       through: (up, down) => {
         if (!this.enter('relaying')) return;
         this.pending = [];
-        if (up.length) {
-          if (this.idle !== null) this.idle.browser(up);
-          this.tcp.write(up);
-        }
+        if (up.length) this.upstream(up);
+        this.upBlocked = false;
         if (down?.length && this.ws.readyState === this.ws.OPEN) this.ws.send(down);
       },
       failed: (failure) => {

@@ -2,8 +2,8 @@
  * @module
  * The client-to-server messages of RFB (rfbproto) that noVNC sends: for each type, how many bytes
  * tell its size, its size, the fixed part before any variable data, and whether it is user input.
- * The one table of message sizes: the demo server parses by it, the idle watch
- * (rfb/input-watcher.ts) walks the browser's stream by it.
+ * The one table of message sizes: the demo server parses by it, the relay's watch
+ * filter (rfb/client-filter.ts) walks the browser's stream by it.
  */
 import {
   MSG_CLIENT_CUT_TEXT,

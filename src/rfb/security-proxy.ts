@@ -141,6 +141,7 @@ export class ServerHandshake {
   /** What the reason being read explains. */
   private reasonFor: 'refused' | 'auth' = 'refused';
   private securityType = SECURITY_INVALID;
+  private offeredTypes: number[] = [];
 
   /**
    * @param password the stored VNC password; without one only security type None is possible
@@ -154,6 +155,11 @@ export class ServerHandshake {
   /** True while the answer to the VNC Authentication challenge waits for its SecurityResult. */
   get awaitingResult(): boolean {
     return this.state === 'result' && this.securityType === SECURITY_VNC_AUTH;
+  }
+
+  /** The security types the server offered (3.7+) or imposed (3.3, one); empty before. */
+  get offered(): readonly number[] {
+    return this.offeredTypes;
   }
 
   /** True once the 12-byte ProtocolVersion has been read and understood. */
@@ -200,6 +206,7 @@ export class ServerHandshake {
         if (!b) return 'wait';
         const type = b.readUInt32BE(0);
         if (type === SECURITY_INVALID) return this.readReason('refused');
+        this.offeredTypes = [type];
         return this.begin(type);
       }
       case 'count': {
@@ -214,6 +221,7 @@ export class ServerHandshake {
         const types = this.queue.take(this.count);
         if (!types) return 'wait';
         const offered = [...types];
+        this.offeredTypes = offered;
         const choice = this.choose(offered);
         if (choice === undefined) {
           const names = offered.map(securityTypeName).join(', ');

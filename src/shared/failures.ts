@@ -75,6 +75,9 @@ export const FAILURES = {
   'relay-stopped': { code: 4024, status: 503, retry: true, fix: 'none', summary: 'the relay is shutting down' },
   // ---- the login ended -------------------------------------------------------------------------
   'login-expired': { code: 4030, retry: true, fix: 'none', summary: "the viewer's ctrlX login expired (timer at the token's expiry) or was revoked (asked again at least every 5 minutes); the viewer takes the fresh login of the ctrlX UI and reconnects" },
+  // ---- operating a running machine (issue 13) ----------------------------------------------------
+  'ended-by-manager': { code: 4031, retry: false, fix: 'none', summary: 'a user with the manage role ended the session (the reason names them)' },
+  'unknown-client-message': { code: 4032, retry: false, fix: 'none', summary: 'the viewer sent an RFB message the relay does not know, or one it cannot check for a watching session' },
 } as const satisfies Record<string, FailureRow>;
 
 export type FailureKind = keyof typeof FAILURES;

@@ -8,6 +8,7 @@
  * tested in Node with codes and arbitrary reasons.
  */
 import { FAILURES, LOCKOUT_REASON, failureOf, type FailureKind } from './failures.js';
+import { DEFAULT_LANGUAGE, type Lang, translate, translator } from './i18n/index.js';
 
 /** The target as the viewer knows it from its page. */
 export interface ViewerTarget {
@@ -78,80 +79,77 @@ const plain = (kind: FailureKind, text: string): ViewerMessage => ({
 /** `(reason)` for showing a reason as detail, or nothing for an empty one. */
 const inParens = (reason: string): string => (reason ? ` (${reason})` : '');
 
-/** The sentence for a failure kind of the table, given the reason that came with it. */
-export function failureMessage(kind: FailureKind, reason: string, target: ViewerTarget): ViewerMessage {
+/** The sentence for a failure kind of the table, given the reason that came with it, in `lang`. */
+export function failureMessage(kind: FailureKind, reason: string, target: ViewerTarget, lang: Lang = DEFAULT_LANGUAGE): ViewerMessage {
+  const t = translator(lang);
   const name = target.name;
   const where = target.address ?? name;
-  const unreachable = (why: string): ViewerMessage => plain(kind, `Cannot reach the VNC server ${where}: ${why}.`);
+  const detail = inParens(reason);
+  const unreachable = (why: string): ViewerMessage => plain(kind, t('msg.unreachable', { where, why }));
   switch (kind) {
     case 'target-closed':
-      return plain(kind, `${name} closed the connection.`);
+      return plain(kind, t('msg.targetClosed', { name }));
     case 'shutting-down':
-      return plain(kind, 'The app is restarting; reconnecting…');
+      return plain(kind, t('msg.shuttingDown'));
     case 'target-changed':
-      return { ...plain(kind, 'The target was changed in the settings; reconnecting…'), soon: true };
+      return { ...plain(kind, t('msg.targetChanged')), soon: true };
     case 'idle': {
       const minutes = target.idleMinutes;
-      const span = minutes ? `${minutes} min` : 'the idle time set in the settings';
-      return plain(kind, `Disconnected from ${name} after ${span} without input. Connect again when you need it.`);
+      return plain(kind, minutes ? t('msg.idle', { name, minutes }) : t('msg.idleUnknown', { name }));
     }
     case 'not-vnc':
-      return plain(kind, `${name} is reachable, but it is not a VNC server${inParens(reason)}. Check the port in the settings.`);
+      return plain(kind, t('msg.notVnc', { name, detail }));
     case 'login-rejected':
-      return plain(kind, `${name} did not accept the VNC password stored in the settings. Enter the right password in the settings.`);
+      return plain(kind, t('msg.loginRejected', { name }));
     case 'security-unsupported':
-      return plain(
-        kind,
-        `${name} cannot be opened: its VNC server's security type is not supported${inParens(reason)}. ` +
-          'Set the VNC server to "VNC password" or no authentication, or store its password in the settings.',
-      );
+      return plain(kind, t('msg.securityUnsupported', { name, detail }));
     case 'server-refused':
-      return plain(kind, `The VNC server of ${name} refused the connection${inParens(reason)}.`);
+      return plain(kind, t('msg.serverRefused', { name, detail }));
     case 'handshake-failed':
-      return plain(kind, `The VNC handshake with ${name} failed${inParens(reason)}.`);
+      return plain(kind, t('msg.handshakeFailed', { name, detail }));
     case 'handshake-timeout':
-      return plain(kind, `The VNC handshake with ${name} timed out.`);
+      return plain(kind, t('msg.handshakeTimeout', { name }));
     case 'viewer-handshake':
-      return plain(kind, `The viewer did not complete the VNC handshake with ${name}${inParens(reason)}.`);
+      return plain(kind, t('msg.viewerHandshake', { name, detail }));
     case 'server-lockout':
-      return plain(
-        kind,
-        `The VNC server of ${name} refuses this controller for now: too many security failures. It lets it in again after its lockout time (TigerVNC: 10 s, doubling); connect again later.`,
-      );
+      return plain(kind, t('msg.serverLockout', { name }));
     case 'connection-refused':
-      return unreachable('connection refused (is the VNC server running?)');
+      return unreachable(t('msg.why.connectionRefused'));
     case 'connect-timeout':
-      return unreachable('no answer (timed out)');
+      return unreachable(t('msg.why.connectTimeout'));
     case 'host-not-found':
-      return unreachable('the host name cannot be resolved');
+      return unreachable(t('msg.why.hostNotFound'));
     case 'host-unreachable':
-      return unreachable('the host or its network is unreachable');
+      return unreachable(t('msg.why.hostUnreachable'));
     case 'connection-reset':
-      return unreachable('the connection was reset');
+      return unreachable(t('msg.why.connectionReset'));
     case 'target-error':
-      return unreachable(reason || 'the connection failed');
+      return unreachable(reason || t('msg.why.failed'));
     case 'login-expired':
       // The viewer takes the fresh login the ctrlX UI keeps and reconnects (public/viewer.js).
-      return { text: 'Your login expired; reconnecting with your current ctrlX login…', retry: true, settings: false, soon: true };
+      return { text: t('msg.loginExpired'), retry: true, settings: false, soon: true };
+    case 'ended-by-manager':
+      // The reason is "Disconnected by <name>": the manager's user name.
+      return plain(kind, reason ? t('msg.endedBy', { reason, name }) : t('msg.endedByManager', { name }));
+    case 'unknown-client-message':
+      return plain(kind, t('msg.unknownClientMessage', { name, detail }));
     case 'no-target':
-      return { text: 'No VNC target is configured yet. Add one in the settings.', retry: true, settings: true, quiet: true };
+      return { text: t('msg.noTarget'), retry: true, settings: true, quiet: true };
     case 'bad-frame':
     case 'text-message':
     case 'invalid-utf8':
     case 'message-too-big':
-      return plain(kind, `The connection to ${name} was lost${inParens(reason)}.`);
+      return plain(kind, t('msg.lost', { name, detail }));
     case 'login-held-back':
       // One countdown only: the viewer counts down to the relay's Retry-After, so the sentence
       // carries no number of its own (the relay's detail has one).
-      return plain(
-        kind,
-        `The VNC server of ${name} rejected the stored password; to avoid its lockout the next attempt waits. Check the VNC password in the settings.`,
-      );
+      return plain(kind, t('msg.loginHeldBack', { name }));
     case 'unknown-target':
     case 'too-many-sessions':
     case 'relay-stopped':
-      // Refusals before the upgrade: the app's own sentence says what and for how long.
-      return plain(kind, reason || `The relay refused the connection (${kind}).`);
+      // Refusals before the upgrade: the app's own sentence (in the page's language, asked with
+      // Accept-Language) says what and for how long.
+      return plain(kind, reason || t('msg.refused', { kind }));
   }
 }
 
@@ -170,31 +168,34 @@ const HANDSHAKE_KINDS: ReadonlySet<FailureKind> = new Set<FailureKind>([
  * What to say after the WebSocket closed; null when it never opened and the preflight should be
  * asked why (see {@link refusalMessage}).
  */
-export function closeMessage(closed: ClosedConnection, target: ViewerTarget): ViewerMessage | null {
+export function closeMessage(closed: ClosedConnection, target: ViewerTarget, lang: Lang = DEFAULT_LANGUAGE): ViewerMessage | null {
+  const t = translator(lang);
   const kind = failureOf(closed.code);
-  if (kind && HANDSHAKE_KINDS.has(kind)) return failureMessage(kind, closed.reason, target);
+  if (kind && HANDSHAKE_KINDS.has(kind)) return failureMessage(kind, closed.reason, target, lang);
   if (closed.securityFailure && LOCKOUT_REASON.test(closed.securityFailure.reason ?? '')) {
     // The server's own lockout, met by the browser's login: not a wrong password.
-    return failureMessage('server-lockout', closed.securityFailure.reason ?? '', target);
+    return failureMessage('server-lockout', closed.securityFailure.reason ?? '', target, lang);
   }
   if (closed.securityFailure) {
     // The VNC server's own authentication, passed through to the browser, failed.
-    const said = closed.securityFailure.reason ? `: ${closed.securityFailure.reason}` : '';
-    return { text: `Authentication with ${target.name} failed${said}. Check the VNC password.`, retry: false, settings: false, askPassword: true };
+    const detail = closed.securityFailure.reason ? `: ${closed.securityFailure.reason}` : '';
+    return { text: t('msg.authFailed', { name: target.name, detail }), retry: false, settings: false, askPassword: true };
   }
-  if (kind) return failureMessage(kind, closed.reason, target);
-  if (closed.opened) return { text: `The connection to ${target.name} was lost${inParens(closed.reason)}.`, retry: true, settings: false };
+  if (kind) return failureMessage(kind, closed.reason, target, lang);
+  if (closed.opened) return { text: t('msg.lost', { name: target.name, detail: inParens(closed.reason) }), retry: true, settings: false };
   return null;
 }
 
 /** What to say when the upgrade was refused, from the preflight's answer. */
-export function refusalMessage(answer: PreflightAnswer, target: ViewerTarget): ViewerMessage {
-  if (answer.status === 426) return { text: `Could not open the connection to ${target.name}.`, retry: true, settings: false };
+export function refusalMessage(answer: PreflightAnswer, target: ViewerTarget, lang: Lang = DEFAULT_LANGUAGE): ViewerMessage {
+  const t = translator(lang);
+  if (answer.status === 426) return { text: t('msg.couldNotOpen', { name: target.name }), retry: true, settings: false };
   if (answer.status === 401 || answer.status === 403) {
-    return { text: `Not allowed: ${answer.detail || answer.statusText || `HTTP ${answer.status}`}. Reload the page from the ctrlX menu.`, retry: false, settings: false };
+    const detail = answer.detail || answer.statusText || `HTTP ${answer.status}`;
+    return { text: t('msg.notAllowed', { detail }), retry: false, settings: false };
   }
-  if (isKind(answer.kind)) return failureMessage(answer.kind, answer.detail ?? '', target);
-  return { text: answer.detail || `The relay refused the connection (HTTP ${answer.status}).`, retry: true, settings: false };
+  if (isKind(answer.kind)) return failureMessage(answer.kind, answer.detail ?? '', target, lang);
+  return { text: answer.detail || t('msg.refusedHttp', { status: answer.status }), retry: true, settings: false };
 }
 
 /** `HH:MM` of `at` in the browser's time zone (24 h, as on ctrlX). */
@@ -203,8 +204,8 @@ export function clockTime(at: Date): string {
 }
 
 /** What the kept, greyed last picture says after a connection that was up ended. */
-export function lostAtText(at: Date): string {
-  return `Connection lost at ${clockTime(at)}`;
+export function lostAtText(at: Date, lang: Lang = DEFAULT_LANGUAGE): string {
+  return translate(lang, 'viewer.status.lostAt', { time: clockTime(at) });
 }
 
 /**

@@ -19,16 +19,27 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Relay, type RelayOptions } from '../relay/relay-server.js';
 import type { RelayTarget } from '../relay/relay.js';
+import type { Caller, ControlResult, SessionView, ViewerAddress, ViewerEventSink } from '../relay/control.js';
+import type { AuditSink } from '../audit/events.js';
 import type { SessionLogin } from '../relay/login-watch.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
+import { type Message, type MessageKey, type Params, translate } from '../shared/i18n/index.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
-import { Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
+import { type LastProbe, Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
 import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export type RelayState = 'running' | 'stopped';
+
+/** Who opens a session: the login's user name and role, and the viewer page's own id. */
+export interface SessionWho {
+  identity: { name: string; role: 'watch' | 'operate' | 'manage' };
+  viewerId?: string | undefined;
+  /** The login the session must not outlive (none with authentication off). */
+  login?: SessionLogin | undefined;
+}
 
 export interface SessionStatus {
   id: number;
@@ -104,6 +115,10 @@ export interface SupervisorOptions {
   relay?: RelayOptions;
   /** Used as the only target while the configuration has none (the built-in demo server). */
   fallbackTarget?: Target;
+  /** Where session and control events are recorded (the audit trail). */
+  audit?: AuditSink;
+  /** Delivers events to the viewer pages (`GET api/v1/events`). */
+  viewerEvents?: ViewerEventSink;
   /** How often "Test connection" may leave a VNC server before a login (see relay/probe.ts). */
   probeLimits?: ProbeLimits;
   /** Makes the relay; replaceable so tests can watch it. */
@@ -112,16 +127,28 @@ export interface SupervisorOptions {
 }
 
 /** Why an upgrade is refused: a kind of the failure table, its HTTP status, and the reason in words. */
+/** How the settings page tests a target ({@link Supervisor.probe}). */
+export interface ProbeOptions {
+  /** A password typed on the page: the probe logs in with it (not the stored one). */
+  password?: string;
+  /** Go through the security handshake also without a password: says whether one is asked. */
+  login?: boolean;
+}
+
 export interface Refusal {
   kind: FailureKind;
   status: number;
   reason: string;
+  /** The reason as a catalogue key, for the preflight's answer in the viewer's language. */
+  i18n: Message;
   /** Seconds, for `Retry-After`. */
   retryAfter?: number;
 }
 
-function refuse(kind: FailureKind & keyof typeof REFUSAL_STATUS, reason: string, retryAfter?: number): Refusal {
-  return { kind, status: REFUSAL_STATUS[kind], reason, ...(retryAfter !== undefined ? { retryAfter } : {}) };
+/** A refusal; its reason is the English text of `key` (the preflight answers in the viewer's language). */
+function refuse(kind: FailureKind & keyof typeof REFUSAL_STATUS, key: MessageKey, params?: Params, retryAfter?: number): Refusal {
+  const i18n: Message = params ? { key, params } : { key };
+  return { kind, status: REFUSAL_STATUS[kind], reason: translate('en', key, params), i18n, ...(retryAfter !== undefined ? { retryAfter } : {}) };
 }
 
 /** The refusals and their HTTP status, from the failure table. */
@@ -133,12 +160,26 @@ const REFUSAL_STATUS = {
   'relay-stopped': FAILURES['relay-stopped'].status,
 } as const;
 
+/** A viewer id as the page makes it (URL-safe, 8–64 characters); anything else is ignored. */
+export function validViewerId(id: string | undefined): string | undefined {
+  return id !== undefined && /^[A-Za-z0-9_-]{8,64}$/.test(id) ? id : undefined;
+}
+
 export const DEFAULT_MAX_SESSIONS = 32;
 export const DEFAULT_MAX_SESSIONS_PER_TARGET = 16;
 
-/** True when a session to `old` must go because the configuration now says `now`. */
+/**
+ * True when a session to `old` must go because the configuration now says `now`: another address,
+ * or other rules for operating it (the viewer reconnects at once and gets the new ones).
+ */
 function targetChanged(old: RelayTarget, now: Target | undefined): boolean {
-  return !now || now.host !== old.host || now.port !== old.port;
+  return (
+    !now ||
+    now.host !== old.host ||
+    now.port !== old.port ||
+    (now.control ?? 'on-request') !== (old.control ?? 'on-request') ||
+    (now.allowResize ?? false) !== (old.allowResize ?? false)
+  );
 }
 
 export class Supervisor {
@@ -173,6 +214,8 @@ export class Supervisor {
     this.relay = this.createRelay({
       requireRfb: true,
       ...this.options.relay,
+      ...(this.options.audit ? { audit: this.options.audit } : {}),
+      ...(this.options.viewerEvents ? { viewerEvents: this.options.viewerEvents } : {}),
       onHandshake: this.onHandshake,
       logger: this.log,
     });
@@ -205,10 +248,10 @@ export class Supervisor {
 
   /** The target a `?target=` value selects: the id given, or the first one. */
   resolve(id: string | null): { target: Target } | Refusal {
-    if (this.targets.length === 0) return refuse('no-target', 'No VNC target is configured yet: add one on the settings page.');
+    if (this.targets.length === 0) return refuse('no-target', 'problem.noTarget');
     if (id === null || id === '') return { target: this.targets[0]! };
     const target = this.targets.find((t) => t.id === id);
-    if (!target) return refuse('unknown-target', `Unknown VNC target "${id.slice(0, 64)}".`);
+    if (!target) return refuse('unknown-target', 'problem.unknownTarget', { id: id.slice(0, 64) });
     return { target };
   }
 
@@ -220,53 +263,98 @@ export class Supervisor {
     const resolved = this.resolve(targetId);
     if ('kind' in resolved) return resolved;
     const limit = this.sessionLimit(resolved.target);
-    if (limit) return refuse('too-many-sessions', limit, 10);
+    if (limit) return refuse('too-many-sessions', limit.key, limit.params, 10);
     const held = this.authFailures.get(resolved.target.id);
     if (held && this.authenticating(resolved.target.id)) {
       // After a rejection, one attempt at a time: a burst of viewers must not use up the
       // server's own lockout allowance.
-      return refuse('login-held-back', 'The VNC server rejected the stored password before; another viewer is trying it now. Try again in a moment.', 2);
+      return refuse('login-held-back', 'problem.heldBackOther', undefined, 2);
     }
     if (held && held.until > Date.now()) {
       const retryAfter = Math.max(1, Math.ceil((held.until - Date.now()) / 1000));
-      return refuse(
-        'login-held-back',
-        `The VNC server rejected the stored password ${held.failures} times in a row; to avoid a lockout the next ` +
-          `attempt is allowed in ${retryAfter} s. Check the VNC password in the settings.`,
-        retryAfter,
-      );
+      return refuse('login-held-back', 'problem.heldBack', { count: held.failures, seconds: retryAfter }, retryAfter);
     }
-    if (!this.relay) return refuse('relay-stopped', 'The relay is shutting down.');
+    if (!this.relay) return refuse('relay-stopped', 'problem.relayStopped');
     return resolved;
   }
 
   /**
    * Accepts or refuses a relay upgrade; refusals are real HTTP responses sent before the upgrade.
-   * A session opened with a `login` ends when that login does (4030, see relay/login-watch.ts).
+   * `who` is the login's user and role and the viewer page's id; a session opened with a
+   * `who.login` ends when that login does (4030, see relay/login-watch.ts).
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, login?: SessionLogin): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, targetId: string | null, who?: SessionWho): void {
     const admitted = this.admit(targetId);
     if ('kind' in admitted) {
       rejectUpgrade(socket, admitted.status, admitted.reason, admitted.retryAfter ? { 'Retry-After': String(admitted.retryAfter) } : {});
       return;
     }
-    const { id, name, host, port, idleTimeout } = admitted.target;
+    const { id, name, host, port, idleTimeout, control, allowResize } = admitted.target;
     // The configuration counts idle time in minutes (idleTimeout), the relay in milliseconds.
-    const target: RelayTarget = { id, name, host, port, ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}) };
-    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, login);
+    const target: RelayTarget = {
+      id,
+      name,
+      host,
+      port,
+      ...(idleTimeout ? { idleMs: idleTimeout * 60_000 } : {}),
+      // The built-in demo (no configuration yet) is there to be tried: its first viewer operates it.
+      control: control ?? (this.usingFallback ? 'immediate' : 'on-request'),
+      allowResize: allowResize === true,
+    };
+    const owner = who ? { user: who.identity.name, role: who.identity.role, viewerId: validViewerId(who.viewerId) } : undefined;
+    this.relay!.handleUpgrade(req, socket, head, target, { password: this.passwordOf(id) }, owner, who?.login);
+  }
+
+  // ---- sessions and control (api/v1/sessions, api/v1/events) ---------------------------------
+
+  /** The open sessions as `caller` may see them. */
+  sessions(caller: Caller): SessionView[] {
+    return this.relay?.board.list(caller) ?? [];
+  }
+
+  /** Ends session `id` for a manager (close code 4031); false when there is no such session. */
+  endSession(id: string, manager: Caller): boolean {
+    return this.relay?.board.end(id, manager) ?? false;
+  }
+
+  /** Takes or releases control for the caller's own session `id`. */
+  control(id: string, caller: Caller, action: 'take' | 'release'): ControlResult {
+    const board = this.relay?.board;
+    if (!board) return { ok: false, why: 'not-found' };
+    return action === 'take' ? board.take(id, caller) : board.release(id, caller);
+  }
+
+  /** Resolves once the remote screen sizes being read or put back (allowResize targets) are done. */
+  async resizesSettled(): Promise<void> {
+    await this.relay?.resizes.settled();
+  }
+
+  /** Sends a page that just subscribed to events what it should know already. */
+  replayEvents(to: ViewerAddress): void {
+    this.relay?.board.replay(to);
   }
 
   /**
    * "Test connection" of `host:port`. When a configured target has that address and a stored
    * VNC password, the probe logs in with it (a clean login, no lockout count at the server) and
    * its handshake counts like a session's (rejected passwords, a lockout shown in the status);
-   * otherwise it reads the greeting only, limited per target (see relay/probe.ts).
+   * otherwise it reads the greeting only, limited per target (see relay/probe.ts). The settings
+   * page asks with `login` (and a typed `password`): the answer then says whether the server asks
+   * for a password and whether the typed (or else the stored) one is right.
    */
-  probe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  probe(host: string, port: number, timeoutMs: number, options: ProbeOptions = {}): Promise<ProbeResult> {
+    // A password typed on the settings page is tried as it is; it says nothing about the stored one.
+    if (options.password !== undefined) return this.prober.probe(host, port, timeoutMs, options.password, undefined, true);
     const t = this.targets.find((x) => x.host === host && x.port === port);
-    if (!t) return this.prober.probe(host, port, timeoutMs);
+    if (!t) return this.prober.probe(host, port, timeoutMs, undefined, undefined, options.login === true);
     const relayTarget: RelayTarget = { id: t.id, name: t.name, host: t.host, port: t.port };
-    return this.prober.probe(host, port, timeoutMs, this.passwordOf(t.id), (outcome) => this.onHandshake(relayTarget, outcome));
+    const stored = this.passwordOf(t.id);
+    return this.prober.probe(host, port, timeoutMs, stored, (outcome) => this.onHandshake(relayTarget, outcome), stored !== undefined || options.login === true);
+  }
+
+  /** The last "Test connection" of `host:port` that connected, for the settings page's dots. */
+  lastProbe(host: string, port: number): LastProbe | undefined {
+    return this.prober.last(host, port);
   }
 
   /** Forgets rejected passwords of a target (its password was changed or removed). */
@@ -342,7 +430,7 @@ export class Supervisor {
   }
 
   /** Why one more session to `target` would exceed a limit, or undefined. */
-  private sessionLimit(target: Target): string | undefined {
+  private sessionLimit(target: Target): Message & { params: Params } | undefined {
     const total = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     const perTarget = this.options.maxSessionsPerTarget ?? DEFAULT_MAX_SESSIONS_PER_TARGET;
     let open = 0;
@@ -357,10 +445,10 @@ export class Supervisor {
       }
     }
     if (open >= total) {
-      return `The app already serves ${open} viewers, its limit; close a viewer and try again.`;
+      return { key: 'problem.tooManyViewers', params: { count: open } };
     }
     if (toTarget >= perTarget) {
-      return `${target.name} already has ${toTarget} viewers, the limit per target; close one and try again.`;
+      return { key: 'problem.tooManyViewersTarget', params: { name: target.name, count: toTarget } };
     }
     return undefined;
   }

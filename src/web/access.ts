@@ -19,7 +19,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { grants, tokenFromProtocols, tokenFromRequest, type Access, type Authenticator, type Principal } from '../ctrlx/auth.js';
+import { LOCAL_IDENTITY, grants, tokenFromProtocols, tokenFromRequest, type Access, type Authenticator, type Identity, type Principal } from '../ctrlx/auth.js';
 import { AppError, ERR_TOO_MANY_FAILED_LOGINS, ERR_UNAUTHORIZED } from '../errors.js';
 import { failedLoginsDetail, type FailedLoginLimiter } from './rate-limit.js';
 import type { SessionLogin } from '../relay/login-watch.js';
@@ -31,7 +31,7 @@ export function isCrossSite(req: IncomingMessage): boolean {
 
 /** The 401 of a cross-site request that carried no header token (never counted). */
 function crossSiteRefusal(): AppError {
-  return new AppError(ERR_UNAUTHORIZED, 'A link or page of another site cannot log in here: open the app from the ctrlX interface.');
+  return new AppError(ERR_UNAUTHORIZED, 'A link or page of another site cannot log in here: open the app from the ctrlX interface.', { i18n: { key: 'problem.crossSiteLogin' } });
 }
 
 export interface Guard {
@@ -41,9 +41,9 @@ export interface Guard {
   page(access: Access): RequestHandler;
   /**
    * Checks a relay upgrade (subprotocol, header or query token); rejects with an AppError. Resolves
-   * with the login the session must not outlive (none with authentication off).
+   * with who it is and the login the session must not outlive (none with authentication off).
    */
-  upgrade(req: IncomingMessage): Promise<SessionLogin | undefined>;
+  upgrade(req: IncomingMessage): Promise<UpgradeLogin>;
   /** True when tokens are checked. */
   readonly enabled: boolean;
 }
@@ -57,18 +57,30 @@ export function mayManage(res: Response): boolean {
   return res.locals.mayManage === true;
 }
 
+/** Who made the request, as the guard found it (`manage` "local" with authentication off). */
+export function identityOf(res: Response): Identity {
+  return (res.locals.identity as Identity | undefined) ?? LOCAL_IDENTITY;
+}
+
+/** What an accepted relay upgrade carries on: who it is, and the login the session must not outlive. */
+export interface UpgradeLogin {
+  identity: Identity;
+  login?: SessionLogin;
+}
+
 /**
  * Builds the guards.
  * @param auth the token checks, or null for none (authentication off: everything passes)
  * @param logins failed logins per client; without it failures are not counted
  */
+
 export function createGuard(auth: Authenticator | null, logins: FailedLoginLimiter | null = null): Guard {
   const pass: RequestHandler = (_req, res, next) => {
     res.locals.mayManage = true;
     next();
   };
   if (!auth) {
-    return { api: () => pass, page: () => pass, upgrade: async () => undefined, enabled: false };
+    return { api: () => pass, page: () => pass, upgrade: async () => ({ identity: LOCAL_IDENTITY }), enabled: false };
   }
   /**
    * Checks the token within the client's failed-login budget; rejects with an AppError: the
@@ -85,11 +97,12 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
     const isFailure = (err: unknown): boolean => Boolean(token) && err instanceof AppError && err.code === ERR_UNAUTHORIZED;
     let principal: Principal | undefined;
     const wait = await logins.attempt(req, async () => (principal = await auth.authenticate(token, access)), isFailure);
-    if (wait) throw new AppError(ERR_TOO_MANY_FAILED_LOGINS, failedLoginsDetail(wait), { retryAfter: wait });
+    if (wait) throw new AppError(ERR_TOO_MANY_FAILED_LOGINS, failedLoginsDetail(wait), { retryAfter: wait, i18n: { key: 'problem.failedLogins', params: { seconds: wait } } });
     return principal!;
   };
   const admit = (res: Response, principal: Principal): void => {
     res.locals.mayManage = grants(principal.scopes, 'manage');
+    res.locals.identity = { name: principal.name, role: principal.role } satisfies Identity;
   };
   return {
     enabled: true,
@@ -115,7 +128,10 @@ export function createGuard(auth: Authenticator | null, logins: FailedLoginLimit
     upgrade: async (req) => {
       const token = tokenFromProtocols(req) ?? tokenFromRequest(req, { query: !isCrossSite(req) });
       const principal = await check(req, token, 'view');
-      return { user: principal.name, expiresAt: principal.expiresAt, stillValid: () => auth.stillValid(token!) };
+      return {
+        identity: { name: principal.name, role: principal.role },
+        login: { user: principal.name, expiresAt: principal.expiresAt, stillValid: () => auth.stillValid(token!) },
+      };
     },
   };
 }

@@ -13,6 +13,8 @@ import { configPageRouter } from './routes/config-page.js';
 import { preflightHandler, viewerRouter } from './routes/viewer.js';
 import { renderError, sendError, toAppError } from './respond.js';
 import { securityHeaders } from './security.js';
+import { chooseLanguage } from './language.js';
+import { DEFAULT_LANGUAGE, translator } from '../shared/i18n/index.js';
 import { loadStaticFiles } from './static.js';
 import { createGuard } from './access.js';
 import type { RouteDeps, WebDeps } from './deps.js';
@@ -34,6 +36,10 @@ export function createWebApp(options: WebDeps): express.Express {
   app.set('view engine', 'ejs');
   app.set('query parser', 'simple');
   app.locals.prefix = PREFIX;
+  // English until chooseLanguage (language.ts) picks the request's language.
+  app.locals.lang = DEFAULT_LANGUAGE;
+  app.locals.t = translator(DEFAULT_LANGUAGE);
+  app.locals.langQuery = '';
 
   app.use(securityHeaders);
   // Pages use relative URLs: they must be addressed with their trailing slash (routing is not
@@ -52,6 +58,9 @@ export function createWebApp(options: WebDeps): express.Express {
     return hashed;
   };
   app.use(`${PREFIX}/static`, statics.handler);
+  // The language of pages and answers (after the static files: they are the same in every
+  // language): ?lang=, else Accept-Language (language.ts).
+  app.use(chooseLanguage);
   if (deps.rateLimits) {
     // Before any parsing or token check: a flood costs as little as possible.
     app.use(`${PREFIX}/api/v1`, deps.rateLimits.api, deps.rateLimits.changes);
@@ -63,7 +72,7 @@ export function createWebApp(options: WebDeps): express.Express {
   app.get(`${PREFIX}/websockify`, deps.guard.api('view'), preflightHandler(deps));
 
   app.use((req, res) => {
-    renderError(res, new AppError(ERR_NOT_FOUND, `Nothing here: ${req.path}`));
+    renderError(res, new AppError(ERR_NOT_FOUND, `Nothing here: ${req.path}`, { i18n: { key: 'problem.notFound', params: { path: req.path } } }));
   });
 
   // The one error handler: Problem JSON for the API and the relay preflight, an HTML page elsewhere.

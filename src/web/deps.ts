@@ -7,6 +7,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ConfigService, ConfigServiceStatus } from '../config/service.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import type { ViewerEventHub } from './events.js';
 import type { Guard } from './access.js';
 import type { RateLimiters } from './rate-limit.js';
 import type { CsrfTokens } from './security.js';
@@ -22,6 +23,8 @@ export interface WebDeps {
   guard?: Guard;
   /** Requests per client on the API and for changes (see rate-limit.ts); default: no limits. */
   rateLimits?: Pick<RateLimiters, 'api' | 'changes'>;
+  /** The viewer pages' event streams (`GET api/v1/events`); without it that route answers 404. */
+  events?: ViewerEventHub;
   /** The audit trail `GET api/v1/audit` reads; without it that route answers 404. */
   audit?: Pick<AuditLog, 'page' | 'entries'>;
   /** The status object of `GET api/v1/status` and the page's panel. */

@@ -21,6 +21,7 @@ import net from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { MemoryStore, ipKeyGenerator, rateLimit, type Options, type RateLimitInfo } from 'express-rate-limit';
 import { AppError, ERR_TOO_MANY_REQUESTS } from '../errors.js';
+import { type Message, type MessageKey, render, translate } from '../shared/i18n/index.js';
 import { silentLogger, type Logger } from '../log.js';
 
 /** At most `limit` counted requests per client within `windowMs` milliseconds (a fixed window). */
@@ -128,13 +129,18 @@ export function secondsUntil(resetTime: Date | undefined, fallbackMs: number): n
 
 /** "a minute", "5 minutes", "30 s": a window in words. */
 export function windowWords(ms: number): string {
-  if (ms % 60_000 === 0) return ms === 60_000 ? 'a minute' : `${ms / 60_000} minutes`;
-  return `${Math.max(1, Math.round(ms / 1000))} s`;
+  return render('en', windowMessage(ms));
+}
+
+/** {@link windowWords} as a message of the catalogues. */
+function windowMessage(ms: number): Message {
+  if (ms % 60_000 === 0) return ms === 60_000 ? { key: 'time.minute' } : { key: 'time.minutes', params: { n: ms / 60_000 } };
+  return { key: 'time.seconds', params: { n: Math.max(1, Math.round(ms / 1000)) } };
 }
 
 /** The sentence of a failed-login lockout. */
 export function failedLoginsDetail(seconds: number): string {
-  return `Too many failed logins from your address; try again in ${seconds} s.`;
+  return translate('en', 'problem.failedLogins', { seconds });
 }
 
 /** One client's failed logins in its current window, and its token checks still running. */
@@ -302,8 +308,9 @@ export function createRateLimiters(options: RateLimitersOptions): RateLimiters {
 
   const counter = (
     limit: Limit,
-    what: string,
+    what: 'problem.rate.requests' | 'problem.rate.changes',
     title: string,
+    titleKey: MessageKey,
     skip?: (req: Request) => boolean,
   ): RequestHandler => {
     const store = new MemoryStore();
@@ -327,16 +334,16 @@ export function createRateLimiters(options: RateLimitersOptions): RateLimiters {
       handler: function tooManyRequests(req: Request, _res: Response, next: NextFunction, _used: Options): void {
         const info = (req as Request & { rateLimit?: RateLimitInfo }).rateLimit;
         const seconds = secondsUntil(info?.resetTime, limit.windowMs);
-        const detail = `Too many ${what} from your address (more than ${limit.limit} in ${windowWords(limit.windowMs)}); try again in ${seconds} s.`;
-        next(new AppError(ERR_TOO_MANY_REQUESTS, detail, { retryAfter: seconds, title }));
+        const message: Message = { key: what, params: { limit: limit.limit, seconds }, parts: { window: windowMessage(limit.windowMs) } };
+        next(new AppError(ERR_TOO_MANY_REQUESTS, render('en', message), { retryAfter: seconds, title, titleKey, i18n: message }));
       },
     });
   };
 
   const failedLogins = options.authentication ? new FailedLoginLimiter(limits.failedLogins, keyOf, log) : null;
   return {
-    api: counter(limits.api, 'requests', 'Too many requests'),
-    changes: counter(limits.changes, 'saves and tests', 'Too many changes', (req) => !CHANGE_METHODS.has(req.method)),
+    api: counter(limits.api, 'problem.rate.requests', 'Too many requests', 'problem.title.ERR_TOO_MANY_REQUESTS'),
+    changes: counter(limits.changes, 'problem.rate.changes', 'Too many changes', 'problem.title.tooManyChanges', (req) => !CHANGE_METHODS.has(req.method)),
     failedLogins,
     close: () => {
       for (const s of stores) s.shutdown();

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Request, Response } from 'express';
 import { PREFIX } from '../ctrlx/paths.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
+import { languageOf } from './language.js';
 import { problemOf, type ProblemExtensions } from '../ctrlx/problem.js';
 import {
   AppError,
@@ -38,19 +39,19 @@ export function toAppError(err: unknown): AppError {
   const e = err as { status?: number; statusCode?: number; type?: string; message?: string } | null;
   switch (e?.type) {
     case 'entity.too.large':
-      return new AppError(ERR_PAYLOAD_TOO_LARGE, 'The request body is too large.');
+      return new AppError(ERR_PAYLOAD_TOO_LARGE, 'The request body is too large.', { i18n: { key: 'problem.bodyTooLarge' } });
     case 'entity.parse.failed':
       // Not the parser's message: it quotes the body, which may hold a VNC password.
       return new AppError(ERR_BAD_REQUEST, `The body is not valid JSON${jsonErrorPosition(e.message)}.`);
     case 'parameters.too.many':
-      return new AppError(ERR_PAYLOAD_TOO_LARGE, 'Too many form fields.');
+      return new AppError(ERR_PAYLOAD_TOO_LARGE, 'Too many form fields.', { i18n: { key: 'problem.tooManyFields' } });
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return new AppError(ERR_UNSUPPORTED_MEDIA_TYPE, e.message ?? 'Unsupported encoding.');
   }
   const status = e?.status ?? e?.statusCode;
   if (status && status >= 400 && status < 500) return new AppError(ERR_BAD_REQUEST, e?.message ?? 'Bad request.', { status });
-  return new AppError(ERR_INTERNAL, 'An unexpected error occurred; see the app log.', { cause: err });
+  return new AppError(ERR_INTERNAL, 'An unexpected error occurred; see the app log.', { cause: err, i18n: { key: 'problem.internal' } });
 }
 
 function setHeaders(res: Response, err: AppError): void {
@@ -61,13 +62,14 @@ function setHeaders(res: Response, err: AppError): void {
 export function sendProblem(res: Response, err: AppError, extra?: ProblemExtensions): void {
   setHeaders(res, err);
   if (err.code === ERR_UNAUTHORIZED) res.setHeader('WWW-Authenticate', WWW_AUTHENTICATE);
-  res.status(err.status).type('application/problem+json').send(JSON.stringify(problemOf(err, extra)));
+  res.status(err.status).type('application/problem+json').send(JSON.stringify(problemOf(err, extra, languageOf(res))));
 }
 
 /** Answers `err` as the HTML error page (the login page for a 401). */
 export function renderError(res: Response, err: AppError): void {
   setHeaders(res, err);
-  res.status(err.status).render(err.code === ERR_UNAUTHORIZED ? 'login' : 'error', { title: err.pageTitle, detail: err.message });
+  const lang = languageOf(res);
+  res.status(err.status).render(err.code === ERR_UNAUTHORIZED ? 'login' : 'error', { title: err.pageTitleIn(lang), detail: err.messageIn(lang) });
 }
 
 /** True for the paths answered with Problem JSON: the API and the relay's preflight. */

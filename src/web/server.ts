@@ -7,13 +7,14 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
 import { http } from '../builtins.js';
+import { LOCAL_IDENTITY } from '../ctrlx/auth.js';
 import { PREFIX } from '../ctrlx/paths.js';
 import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND } from '../errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { refuseUpgrade, toAppError } from './respond.js';
 import type { HostAllowList } from './hosts.js';
 import { isSameOrigin } from './security.js';
-import type { SessionLogin } from '../relay/login-watch.js';
+import type { UpgradeLogin } from './access.js';
 
 export const RELAY_PATH = `${PREFIX}/websockify`;
 
@@ -26,10 +27,10 @@ export interface ServerOptions {
   allowedOrigins?: readonly string[];
   /**
    * Checks the login of a relay upgrade; rejects with an AppError (401/403/503, or 429 with
-   * `retryAfter` seconds for a client with too many failed logins). Resolves with the login the
-   * session must not outlive, if any.
+   * `retryAfter` seconds for a client with too many failed logins). Resolves with who it is and
+   * the login the session must not outlive, if any.
    */
-  authorize?: (req: IncomingMessage) => Promise<SessionLogin | undefined>;
+  authorize?: (req: IncomingMessage) => Promise<UpgradeLogin>;
   /**
    * The `Host` names answered (TCP only): any other gets 421 on every route and upgrade, before
    * anything else (DNS rebinding). None on the unix socket.
@@ -64,13 +65,15 @@ export function createServer(options: ServerOptions): Server {
       return;
     }
     const target = url.searchParams.get('target');
+    // The viewer page's own random id, so that it can tell its session in the sessions list and events.
+    const viewerId = url.searchParams.get('viewer') ?? undefined;
     if (!options.authorize) {
-      options.supervisor.handleUpgrade(req, socket, head, target);
+      options.supervisor.handleUpgrade(req, socket, head, target, { identity: LOCAL_IDENTITY, viewerId });
       return;
     }
     options.authorize(req).then(
-      (login) => {
-        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, login);
+      ({ identity, login }) => {
+        if (socket.writable) options.supervisor.handleUpgrade(req, socket, head, target, { identity, viewerId, login });
         else socket.destroy();
       },
       (err: unknown) => refuseUpgrade(socket, toAppError(err)),

@@ -183,6 +183,22 @@ describe('audit log', () => {
     assert.equal(e!.durationMs, 61234);
   });
 
+  it('bounds the journal copy under churn (first 10 per event and target, then one counted line) while the file keeps every event', async () => {
+    dir = await makeTempDir('audit');
+    const { lines, logger } = keepingLogger();
+    const log = new AuditLog({ dir, logger });
+    for (let i = 0; i < 500; i++) log.record(event(i, { event: 'session-start', target: 'hmi' }));
+    for (let i = 0; i < 3; i++) log.record(event(i, { event: 'session-start', target: 'other' }));
+    await log.flush();
+    const notice = lines.filter((l) => l.level === 'notice').map((l) => l.line);
+    assert.equal(notice.filter((l) => l.startsWith('notice audit event=session-start') && l.includes('target=hmi ')).length, 10, 'ten in full for hmi');
+    assert.equal(notice.filter((l) => l.includes('target=other ')).length, 3, 'the other target is not held back by hmi');
+    const summary = notice.filter((l) => l.startsWith('notice audit events count='));
+    assert.equal(summary.length, 1, notice.slice(-3).join('\n'));
+    assert.match(summary[0]!, /^notice audit events count=490 event=session-start target=hmi file=\S+ within=10s$/);
+    assert.equal((await log.entries()).length, 503, 'every event in the file');
+  });
+
   it('survives a folder it cannot write: record() never throws, the failure is logged once, writing resumes', async () => {
     dir = await makeTempDir('audit');
     const blocked = path.join(dir, 'app');

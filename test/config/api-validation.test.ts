@@ -61,7 +61,12 @@ describe('PUT api/v1/config', () => {
       ['not a string', 42],
     ];
     for (const [what, host] of bad) {
-      it(`rejects a host ${what}`, () => rejected({ targets: [{ id: 'x', name: 'X', host, port: 5900 }] }, 'targets[0].host', /host must/));
+      it(`rejects a host ${what}`, () => rejected({ targets: [{ id: 'x', name: 'X', host, port: 5900 }] }, 'targets[0].host', /^Host: /));
+    }
+    // Four dot-separated numbers are an IPv4 address or nothing: not a host name.
+    for (const host of ['192.168.1.300', '256.1.1.1', '10.0.0.01']) {
+      it(`rejects ${host} as an invalid IPv4 address`, () =>
+        rejected({ targets: [{ id: 'x', name: 'X', host, port: 5900 }] }, 'targets[0].host', /^Host: four numbers with dots must be an IPv4 address, each number from 0 to 255/));
     }
   });
 
@@ -74,12 +79,12 @@ describe('PUT api/v1/config', () => {
       });
     }
     const bad: [unknown, RegExp][] = [
-      [0, /between 1 and 65535/],
-      [65536, /between 1 and 65535/],
-      [-1, /between 1 and 65535/],
-      [5900.5, /whole number/],
-      ['5900', /must be a number/],
-      [null, /must be a number/],
+      [0, /^Port: enter a number from 1 to 65535$/],
+      [65536, /^Port: enter a number from 1 to 65535$/],
+      [-1, /^Port: enter a number from 1 to 65535$/],
+      [5900.5, /^Port: enter a number from 1 to 65535$/],
+      ['5900', /^Port: enter a number from 1 to 65535$/],
+      [null, /^Port: enter a number from 1 to 65535$/],
     ];
     for (const [port, message] of bad) {
       it(`rejects ${JSON.stringify(port)}`, () => rejected({ targets: [{ id: 'x', name: 'X', host: '10.0.0.1', port }] }, 'targets[0].port', message));
@@ -88,16 +93,16 @@ describe('PUT api/v1/config', () => {
 
   describe('id', () => {
     it('rejects a duplicate id (case-insensitively), naming the later one', () =>
-      rejected({ targets: [target('press', 5900), target('Press', 5901)] }, 'targets[1].id', /already used by targets\[0\]/));
-    it('rejects an empty id', () => rejected({ targets: [{ id: '', name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /id must be/));
-    it('rejects an id with odd characters', () => rejected({ targets: [{ id: 'a b', name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /id must be/));
-    it('rejects an id over 32 characters', () => rejected({ targets: [{ id: 'a'.repeat(33), name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /id must be/));
+      rejected({ targets: [target('press', 5900), target('Press', 5901)] }, 'targets[1].id', /^ID: "Press" is already used by target 1$/));
+    it('rejects an empty id', () => rejected({ targets: [{ id: '', name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /^ID: use 1 to 32/));
+    it('rejects an id with odd characters', () => rejected({ targets: [{ id: 'a b', name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /^ID: use 1 to 32/));
+    it('rejects an id over 32 characters', () => rejected({ targets: [{ id: 'a'.repeat(33), name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /^ID: use 1 to 32/));
     it('rejects a missing id', () => rejected({ targets: [{ name: 'X', host: '10.0.0.1', port: 5900 }] }, 'targets[0].id', /id must be a string/));
   });
 
   describe('name', () => {
-    it('rejects an empty name', () => rejected({ targets: [{ id: 'x', name: '', host: '10.0.0.1', port: 5900 }] }, 'targets[0].name', /must not be empty/));
-    it('rejects a blank name', () => rejected({ targets: [{ id: 'x', name: '  \t ', host: '10.0.0.1', port: 5900 }] }, 'targets[0].name', /must not be empty/));
+    it('rejects an empty name', () => rejected({ targets: [{ id: 'x', name: '', host: '10.0.0.1', port: 5900 }] }, 'targets[0].name', /^Name: enter a name/));
+    it('rejects a blank name', () => rejected({ targets: [{ id: 'x', name: '  \t ', host: '10.0.0.1', port: 5900 }] }, 'targets[0].name', /^Name: enter a name/));
     it('rejects a name over 64 characters', () => rejected({ targets: [{ id: 'x', name: 'n'.repeat(65), host: '10.0.0.1', port: 5900 }] }, 'targets[0].name', /at most 64/));
     it('accepts a name of exactly 64 characters and trims names', async () => {
       const res = await http.put(`${API}/config`, { targets: [{ id: 'x', name: ` ${'n'.repeat(64)} `, host: '10.0.0.1', port: 5900 }] });

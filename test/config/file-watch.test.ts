@@ -125,10 +125,10 @@ describe('config.json edited from outside', () => {
     await waitFor('the validation error', async () => (await http.status()).config.error?.field === 'targets[0].port');
     const invalid = (await http.status()).config.error!;
     assert.equal(invalid.line, 4);
-    assert.match(invalid.reason, /port must be between 1 and 65535/);
+    assert.match(invalid.reason, /^Port: enter a number from 1 to 65535$/);
     assert.deepEqual(await http.config(), good);
     const page2 = await http.get(`${PREFIX}/config/`);
-    assert.match(page2.text, /field targets\[0\]\.port/);
+    assert.match(page2.text, /line \d+, Target 1: Port: enter a number from 1 to 65535/);
 
     // Fixing the file applies it and clears the error.
     editConfigFile(t.file, config(target('a', servers.B!.port)));

@@ -10,7 +10,7 @@ import { MAX_IDLE_MINUTES, serializeConfig, validateConfig, validateConfigInput,
 import { parseConfigText } from '../../src/config/store.js';
 import { API, PREFIX, assertProblem, client, config, editConfigFile, startTestApp, target, waitFor, type TestApp } from '../helpers/app.js';
 
-const IDLE_MESSAGE = /^idleTimeout must be a whole number of minutes from 1 to 1440 \(leave it out to never close idle sessions\)$/;
+const IDLE_MESSAGE = /^Close idle sessions after: enter whole minutes from 1 to 1440, or leave it empty to never close idle sessions$/;
 const press = target('press', 5900, '192.168.1.50', 'Press');
 const withIdle = (minutes: unknown): Record<string, unknown> => ({ ...press, idleTimeout: minutes });
 
@@ -139,7 +139,7 @@ describe('idleTimeout through the app', () => {
     it(`answers ${what} with 400 Problem JSON naming targets[0].idleTimeout, nothing saved`, async () => {
       const before = fs.readFileSync(t.file, 'utf8');
       const res = await http.put(`${API}/config`, { targets: [{ ...press, idleTimeout: value }] });
-      const p = assertProblem(res, 400, { field: 'targets[0].idleTimeout', detail: /^The configuration is invalid: targets\[0\]\.idleTimeout: idleTimeout must be a whole number of minutes from 1 to 1440/ });
+      const p = assertProblem(res, 400, { field: 'targets[0].idleTimeout', detail: /^The configuration is invalid: targets\[0\]\.idleTimeout: Close idle sessions after: enter whole minutes from 1 to 1440/ });
       assert.match(p.errors[0].message, IDLE_MESSAGE);
       assert.equal(fs.readFileSync(t.file, 'utf8'), before);
     });
@@ -150,6 +150,6 @@ describe('idleTimeout through the app', () => {
     await waitFor('the file error', async () => (await http.status()).config.error?.field === 'targets[0].idleTimeout');
     assert.equal(t.app.config.current.targets[0]!.idleTimeout, 20);
     const page = await http.get(`${PREFIX}/config/`);
-    assert.match(page.text, /field targets\[0\]\.idleTimeout: idleTimeout must be a whole number of minutes from 1 to 1440/);
+    assert.match(page.text, /Target 1: Close idle sessions after: enter whole minutes from 1 to 1440/);
   });
 });

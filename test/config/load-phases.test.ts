@@ -120,7 +120,7 @@ describe('active configuration callbacks', () => {
     });
     // ctrlX OS reads 080F0100 as "Error in diagnostic system": no diagnosis code is sent.
     assert.equal('mainDiagnosisCode' in p, false);
-    assert.match(p.detail, /config\.json \(line 4, targets\[0\]\.host\): host must be .* \[load-1\]$/);
+    assert.match(p.detail, /config\.json \(line 4, targets\[0\]\.host\): Host: .* \[load-1\]$/);
     assert.match(p.dynamicDescription, /\[load-1\]$/);
 
     // validate says the same.

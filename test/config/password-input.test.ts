@@ -30,9 +30,9 @@ describe('validateConfigInput', () => {
   }
 
   const refused: [string, Record<string, unknown>, string, RegExp][] = [
-    ['an empty password', { password: '' }, 'targets[0].password', /^password must not be empty/],
-    ['65 characters', { password: 'p'.repeat(65) }, 'targets[0].password', /^password must be at most 64 characters$/],
-    ['a character outside Latin-1', { password: 'secret€' }, 'targets[0].password', /^password may only use Latin-1 characters/],
+    ['an empty password', { password: '' }, 'targets[0].password', /^VNC password: must not be empty/],
+    ['65 characters', { password: 'p'.repeat(65) }, 'targets[0].password', /^VNC password: use at most 64 characters$/],
+    ['a character outside Latin-1', { password: 'secret€' }, 'targets[0].password', /^VNC password: use only Latin-1 characters/],
     ['an emoji', { password: 'pw😀' }, 'targets[0].password', /Latin-1/],
     ['a number', { password: 1234 }, 'targets[0].password', /^password must be a string \(or null to remove it\)$/],
     ['a non-boolean passwordSet', { passwordSet: 'yes' }, 'targets[0].passwordSet', /true or false/],

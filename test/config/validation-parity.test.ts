@@ -24,28 +24,38 @@ import {
 import { parseSecrets, SECRETS_VERSION } from '../../src/config/secrets.js';
 import { parseCallbackBody } from '../../src/ctrlx/active-configuration.js';
 import { isValidHost } from '../../src/relay/address.js';
+import {
+  duplicateIdMessage,
+  HOST_MESSAGE,
+  hostProblem,
+  ID_MESSAGE,
+  IDLE_MESSAGE,
+  NAME_EMPTY_MESSAGE,
+  NAME_LONG_MESSAGE,
+  PASSWORD_EMPTY_MESSAGE,
+  PASSWORD_LATIN1_MESSAGE,
+  PASSWORD_LONG_MESSAGE,
+  PORT_MESSAGE,
+} from '../../src/shared/form-rules.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { prng } from '../helpers/stream.js';
 
-// ---- the zod schemas as they were (src/config/schema.ts, secrets.ts, active-configuration.ts) ----
-
-const HOST_MESSAGE = 'host must be an IPv4 or IPv6 address or a host name (RFC 1123)';
-const IDLE_MESSAGE = `idleTimeout must be a whole number of minutes from 1 to ${MAX_IDLE_MINUTES} (leave it out to never close idle sessions)`;
+// ---- the zod schemas as they were (src/config/schema.ts, secrets.ts, active-configuration.ts), ----
+// ---- with the messages in the field's own words (src/shared/form-rules.ts)                       ----
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
 const TargetSchema = z.strictObject({
-  id: z.string({ error: 'id must be a string' }).regex(ID, { error: 'id must be 1-32 letters, digits, "-" or "_", starting with a letter or digit' }),
-  name: z
-    .string({ error: 'name must be a string' })
+  id: z.string({ error: 'id must be a string' }).regex(ID, { error: ID_MESSAGE }),
+  name: z.string({ error: 'name must be a string' }).trim().min(1, { error: NAME_EMPTY_MESSAGE }).max(MAX_NAME_LENGTH, { error: NAME_LONG_MESSAGE }),
+  host: z
+    .string({ error: HOST_MESSAGE })
     .trim()
-    .min(1, { error: 'name must not be empty' })
-    .max(MAX_NAME_LENGTH, { error: `name must be at most ${MAX_NAME_LENGTH} characters` }),
-  host: z.string({ error: 'host must be a string' }).trim().min(1, { error: 'host must not be empty' }).refine(isValidHost, { error: HOST_MESSAGE }),
-  port: z
-    .number({ error: 'port must be a number' })
-    .int({ error: 'port must be a whole number' })
-    .min(1, { error: 'port must be between 1 and 65535' })
-    .max(65535, { error: 'port must be between 1 and 65535' }),
+    .min(1, { error: HOST_MESSAGE })
+    .superRefine((h, ctx) => {
+      const message = hostProblem(h) ?? (isValidHost(h) ? null : HOST_MESSAGE);
+      if (message) ctx.addIssue({ code: 'custom', message });
+    }),
+  port: z.number({ error: PORT_MESSAGE }).refine((n) => Number.isInteger(n) && n >= 1 && n <= 65535, { error: PORT_MESSAGE }),
   idleTimeout: z
     .number({ error: IDLE_MESSAGE })
     .refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_IDLE_MINUTES, { error: IDLE_MESSAGE })
@@ -56,7 +66,7 @@ function uniqueIds(config: { targets: readonly { id: string }[] }, ctx: z.Refine
   const seen = new Map<string, number>();
   config.targets.forEach((t, i) => {
     const first = seen.get(t.id.toLowerCase());
-    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['targets', i, 'id'], message: `id "${t.id}" is already used by targets[${first}]` });
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['targets', i, 'id'], message: duplicateIdMessage(t.id, first) });
     else seen.set(t.id.toLowerCase(), i);
   });
 }
@@ -73,9 +83,9 @@ function configSchemaOf<T extends z.ZodType<{ id: string }>>(target: T) {
 const ConfigSchema = configSchemaOf(TargetSchema);
 const PasswordSchema = z
   .string({ error: 'password must be a string (or null to remove it)' })
-  .min(1, { error: 'password must not be empty (leave the field out to keep the stored one, or send null to remove it)' })
-  .max(MAX_PASSWORD_LENGTH, { error: `password must be at most ${MAX_PASSWORD_LENGTH} characters` })
-  .refine(isLatin1, { error: 'password may only use Latin-1 characters (letters, digits and symbols of Western European keyboards)' });
+  .min(1, { error: PASSWORD_EMPTY_MESSAGE })
+  .max(MAX_PASSWORD_LENGTH, { error: PASSWORD_LONG_MESSAGE })
+  .refine(isLatin1, { error: PASSWORD_LATIN1_MESSAGE });
 const TargetInputSchema = z.strictObject({
   ...TargetSchema.shape,
   password: PasswordSchema.nullable().optional(),

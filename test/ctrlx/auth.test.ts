@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { WebSocket } from 'ws';
 import { createLogger } from '../../src/log.js';
-import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+import { LOCAL_IDENTITY, SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_OPERATE, SCOPE_VIEW, roleAtLeast, roleOf } from '../../src/ctrlx/auth.js';
 import { API, PREFIX, RELAY, assertProblem, client, config, csrfToken, startTestApp, target, vncServer, type FakeServer, type TestApp } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
@@ -37,6 +37,7 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
   let http: ReturnType<typeof client>;
   const logs: string[] = [];
   const viewer = makeToken('operator', [SCOPE_VIEW]);
+  const operator = makeToken('shiftlead', [SCOPE_OPERATE]);
   const manager = makeToken('engineer', [SCOPE_MANAGE]);
   const admin = makeToken('admin', [SCOPE_ADMIN]);
   const other = makeToken('someone', ['rexroth-solutions.web.all.r']);
@@ -45,7 +46,7 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
 
   before(async () => {
     idm = await startFakeIdm();
-    for (const t of [viewer, manager, admin, other, expired]) idm.valid.add(t);
+    for (const t of [viewer, operator, manager, admin, other, expired]) idm.valid.add(t);
     vnc = await vncServer('auth');
     app = await startTestApp({
       initial: config(target('hmi', vnc.port)),
@@ -70,7 +71,7 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
     const res = await http.get(`${PREFIX}/viewer/`);
     assert.equal(res.status, 401);
     assert.match(res.text, /Open <strong>Remote screen<\/strong> from the ctrlX sidebar/);
-    assert.match(res.text, /static\/login\.js/);
+    assert.match(res.text, /static\/login-[0-9a-f]{10}\.js/);
   });
 
   it('lets the view scope open the viewer and the status, but not the settings', async () => {
@@ -93,6 +94,14 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
       assert.equal((await http.post(`${API}/load`, { phase: 'query', id: 'op2' }, bearer(token))).status, 204);
       assert.equal((await http.post(`${API}/load`, { phase: 'abort', id: 'op2' }, bearer(token))).status, 204);
     }
+  });
+
+  it('lets the operate scope open the viewer and the status, but not the settings', async () => {
+    assert.equal((await http.get(`${PREFIX}/viewer/?token=${operator}`)).status, 200);
+    assert.equal((await http.get(`${API}/status`, bearer(operator))).status, 200);
+    const page = await http.get(`${PREFIX}/config/?token=${operator}`);
+    assert.equal(page.status, 403);
+    assertProblem(await http.put(`${API}/config`, { targets: [] }, bearer(operator)), 403, { detail: new RegExp(SCOPE_MANAGE.replace(/\./g, '\\.')) });
   });
 
   it('refuses a token without any of the app scopes with 403', async () => {
@@ -180,6 +189,21 @@ describe('Authentication (ctrlX bearer tokens, fake identity manager)', () => {
     } finally {
       await app2.close();
     }
+  });
+});
+
+describe('roles from scopes', () => {
+  it('maps each scope to its role, the highest wins, order watch < operate < manage', () => {
+    assert.equal(roleOf([SCOPE_VIEW]), 'watch');
+    assert.equal(roleOf([SCOPE_OPERATE]), 'operate');
+    assert.equal(roleOf([SCOPE_MANAGE]), 'manage');
+    assert.equal(roleOf([SCOPE_ADMIN]), 'manage');
+    assert.equal(roleOf([SCOPE_VIEW, SCOPE_OPERATE]), 'operate');
+    assert.equal(roleOf(['rexroth-solutions.web.all.r', 'ctrlx-novnc.web.screens.r']), null);
+    assert.equal(SCOPE_OPERATE, 'ctrlx-novnc.web.screens.rw');
+    assert.ok(roleAtLeast('manage', 'operate') && roleAtLeast('operate', 'watch') && roleAtLeast('watch', 'watch'));
+    assert.ok(!roleAtLeast('watch', 'operate') && !roleAtLeast('operate', 'manage'));
+    assert.deepEqual({ ...LOCAL_IDENTITY }, { name: 'local', role: 'manage' });
   });
 });
 

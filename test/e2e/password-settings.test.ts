@@ -40,6 +40,8 @@ describe('VNC password on the settings page (chromium)', () => {
       void r.text().then((t) => answers.push(t), () => {});
     });
     await page.goto(`${app.origin}/ctrlx-novnc/config/`);
+    // The targets are one line each; "Edit" folds out a target's fields.
+    for (const edit of await page.locator('[data-action="edit"]').all()) await edit.click();
     return { puts, answers };
   }
 
@@ -90,7 +92,7 @@ describe('VNC password on the settings page (chromium)', () => {
   browser.test('shows a refused password next to its field and a conflicting tick without sending anything', async ({ page }) => {
     const { puts } = await open(page);
     await row(page, 1).locator('input[name="password"]').fill('Pässwort€');
-    await save(page, /^Not saved: .*targets\[1\]\.password/);
+    await save(page, /^Not saved: Target 2 \(Welder\): VNC password: use only Latin-1/);
     assert.match((await row(page, 1).locator('.error[data-for="password"]').textContent()) ?? '', /Latin-1/);
     assert.equal(await row(page, 1).locator('input[name="password"]').getAttribute('aria-invalid'), 'true');
     assert.equal(app.app.config.hasPassword('weld'), false);
@@ -100,7 +102,7 @@ describe('VNC password on the settings page (chromium)', () => {
     const sent = puts.length;
     await row(page, 1).locator('input[name="password"]').fill(SECRET);
     await row(page, 1).getByLabel('Remove password').check();
-    await save(page, /^Not saved: Type a new password or tick "Remove password", not both\.$/);
+    await save(page, /^Not saved: Target 2 \(Welder\): Type a new password or tick "Remove password", not both\.$/);
     assert.equal(puts.length, sent, 'nothing was sent');
     assert.equal(app.app.config.passwordFor('weld'), SECOND);
   });

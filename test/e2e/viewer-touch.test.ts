@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { API, client, config, makeTempDir, removeDir, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { API, client, config, makeTempDir, operated, removeDir, startTestApp, target, type TestApp } from '../helpers/app.js';
 import { BrowserHarness, decodePng, hex, near, pixel, rgb, saveArtifacts, screenBox, until, viewerState, type TestPages } from '../helpers/browser.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { startXvnc, type Xvnc } from '../helpers/xvnc.js';
@@ -50,7 +50,8 @@ describe('viewer on a phone (chromium touch emulation + Xvnc)', () => {
     xtermId = id;
     const geo = Object.fromEntries((await x.xdotool('getwindowgeometry', '--shell', id)).split('\n').map((l) => l.split('=') as [string, string]));
     win = { x: Number(geo.X), y: Number(geo.Y), width: Number(geo.WIDTH), height: Number(geo.HEIGHT) };
-    const res = await client(app.port).put(`${API}/config`, config(target('hmi', x.port, '127.0.0.1', 'HMI')));
+    // Operated by its first viewer (control: immediate): this page has no "Take control" yet.
+    const res = await client(app.port).put(`${API}/config`, config(operated(target('hmi', x.port, '127.0.0.1', 'HMI'))));
     assert.equal(res.status, 200, res.text);
   });
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
-import { API, client, config, makeTempDir, removeDir, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { API, client, config, makeTempDir, operated, removeDir, startTestApp, target, type TestApp } from '../helpers/app.js';
 import {
   BrowserHarness,
   hex,
@@ -92,7 +92,8 @@ describe('viewer end to end (Xvnc + chromium)', () => {
     // A terminal whose input goes to a file: what reaches the X server can be read back.
     const xterm = a.client('xterm', ['-geometry', '40x8+220+160', '-title', 'e2e-typing', '-e', 'sh', '-c', 'cat > "$0"', typed]);
     defer(() => xterm.stop());
-    await configure(target('a', a.port, '127.0.0.1', 'Server A'));
+    // Operated by its first viewer (control: immediate): this page has no "Take control".
+    await configure(operated(target('a', a.port, '127.0.0.1', 'Server A')));
     let win = '';
     await until('the xterm window to be mapped', async () => {
       win = await a.xdotool('search', '--onlyvisible', '--name', '^e2e-typing$').catch(() => '');
@@ -153,6 +154,7 @@ describe('viewer end to end (Xvnc + chromium)', () => {
     const row = settings.locator('fieldset.target').first();
     assert.equal(await row.locator('input[name="host"]').inputValue(), '127.0.0.1');
     assert.equal(await row.locator('input[name="port"]').inputValue(), String(a.port));
+    await row.getByRole('button', { name: 'Edit' }).click();
     await row.locator('input[name="port"]').fill(String(b.port));
     await settings.getByRole('button', { name: 'Save', exact: true }).click();
     await until('the settings page to confirm the save', async () => {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { API, PREFIX, assertProblem, config, csrfToken, target } from '../helpers/app.js';
+import { API, PREFIX, assertProblem, config, csrfToken, operated, target as plainTarget } from '../helpers/app.js';
 import { inMountNamespace, namespacesUnavailable, seenBy, unshareWrapper } from '../helpers/namespace.js';
 import { recordReliability, recordSkipped } from '../helpers/reliability.js';
 import type { TcpTarget } from '../helpers/targets.js';
@@ -18,6 +18,9 @@ import { waitFor } from '../helpers/wait.js';
 import { receiveBytes } from '../helpers/ws-client.js';
 import { serializeConfig } from '../../src/config/schema.js';
 import { GREETING, openViewer, startAppChild, startVncEcho, stopCleanly, type AppChild } from '../helpers/app-child.js';
+
+/** The targets here are operated by their first viewer (control: immediate): the viewers send bytes that are not RFB. */
+const target = (...args: Parameters<typeof plainTarget>): ReturnType<typeof plainTarget> => operated(plainTarget(...args));
 
 /** A guard against hangs only: nothing here asserts speed. */
 const LIMIT = { timeout: 60_000 };

@@ -12,7 +12,10 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { API, PREFIX, assertProblem, config, configPaths, editConfigFile, target, writeConfigFile } from '../helpers/app.js';
+import { API, PREFIX, assertProblem, config, configPaths, editConfigFile, operated, target as plainTarget, writeConfigFile } from '../helpers/app.js';
+
+/** The targets here are operated by their first viewer (control: immediate): the viewers send bytes that are not RFB. */
+const target = (...args: Parameters<typeof plainTarget>): ReturnType<typeof plainTarget> => operated(plainTarget(...args));
 import { inMountNamespace, namespacesUnavailable, seenBy, unshareWrapper } from '../helpers/namespace.js';
 import { recordReliability, recordSkipped } from '../helpers/reliability.js';
 import { startTarget, type TcpTarget } from '../helpers/targets.js';

@@ -9,7 +9,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { config, startTestApp, target, type TestApp } from '../helpers/app.js';
+import { config, startTestApp, operated, target as plainTarget, type TestApp } from '../helpers/app.js';
+
+/** The targets here are operated by their first viewer (control: immediate): the viewers send bytes that are not RFB. */
+const target = (...args: Parameters<typeof plainTarget>): ReturnType<typeof plainTarget> => operated(plainTarget(...args));
 import { recordReliability, recordSkipped } from '../helpers/reliability.js';
 import { FrameSource, FrameVerifier, between, prng } from '../helpers/stream.js';
 import { startHanging, startTarget, type HangingTarget, type TcpTarget } from '../helpers/targets.js';

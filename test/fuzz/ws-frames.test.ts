@@ -409,7 +409,8 @@ describe(`fuzz: WebSocket frames from a raw client (${replay(SEED)}, ${SESSIONS}
       method: 'PUT',
       path: `${API}/config`,
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ targets: targets.map((t, i) => ({ id: `lane${i}`, name: `Lane ${i}`, host: '127.0.0.1', port: t.port })) }),
+      // Operated by their viewer (control: immediate; one session per lane at a time): the frames carry bytes that are not RFB.
+      body: JSON.stringify({ targets: targets.map((t, i) => ({ id: `lane${i}`, name: `Lane ${i}`, host: '127.0.0.1', port: t.port, control: 'immediate' })) }),
     });
     assert.equal(put.status, 200, put.text);
   });

@@ -82,6 +82,29 @@ export function target(id: string, port: number, host = '127.0.0.1', name = id):
   return { id, name, host, port };
 }
 
+/** `t` with control `immediate`: the first viewer (the "local" manager off the device) operates it. */
+export function operated(t: Config['targets'][number]): Config['targets'][number] {
+  return { ...t, control: 'immediate' };
+}
+
+/**
+ * The browser's side of an RFB handshake with security None (version, the choice, ClientInit):
+ * after it the relay's watch filter reads messages, so a watching session's bytes can be checked.
+ */
+export const VIEWER_HELLO = Buffer.from('RFB 003.008\n\x01\x01', 'latin1');
+
+/**
+ * `tag` inside a message a watching session may send (SetEncodings: its encodings are any 4-byte
+ * values; padded with spaces in front to whole encodings), so the echo of it ends with `tag`.
+ */
+export function watchable(tag: string | Buffer): Buffer {
+  const body = Buffer.isBuffer(tag) ? tag : Buffer.from(tag, 'latin1');
+  const pad = (4 - (body.length % 4)) % 4;
+  const head = Buffer.from([2, 0, 0, 0]);
+  head.writeUInt16BE((body.length + pad) / 4, 2);
+  return Buffer.concat([head, Buffer.alloc(pad, 0x20), body]);
+}
+
 export function config(...targets: Config['targets']): Config {
   return { version: 1, targets };
 }

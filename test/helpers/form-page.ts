@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 /** The `<fieldset>` of each target row, in order. */
 export function rowsOf(html: string): string[] {
-  return html.split('<fieldset class="card target"').slice(1).map((chunk) => chunk.slice(0, chunk.indexOf('</fieldset>')));
+  return html.split(/<fieldset class="card target(?: open)?"/).slice(1).map((chunk) => chunk.slice(0, chunk.indexOf('</fieldset>')));
 }
 
 /** The value of the input `name` in a row. */

@@ -203,10 +203,12 @@ describe('relay-side VNC authentication against scripted servers', () => {
       const client = await connecting;
       t.after(() => client.close());
       assert.deepEqual([client.width, client.height, client.name], [8, 4, 'scripted']);
-      // After the handshake bytes pass unchanged both ways (SetEncodings [raw] came first).
+      // After the handshake messages pass unchanged both ways (SetEncodings [raw] came first; a
+      // target from no configuration is operated: a key event passes too).
       assert.deepEqual([...(await conn.reader.read(8))], [2, 0, 0, 1, 0, 0, 0, 0]);
-      client.sendRaw(Buffer.from('upstream'));
-      assert.equal((await conn.reader.read(8)).toString(), 'upstream');
+      const key = Buffer.from([4, 1, 0, 0, 0, 0, 0xff, 0x0d]);
+      client.sendRaw(key);
+      assert.deepEqual(await conn.reader.read(8), key);
       conn.socket.write(Buffer.from([2])); // Bell
       await waitFor('the bell', () => client.bells === 1);
     });

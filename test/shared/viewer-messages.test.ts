@@ -82,6 +82,14 @@ describe('viewer messages', () => {
     );
   });
 
+  it('a session ended by a manager names the manager and does not reconnect; an unknown message does not either', () => {
+    const ended = closeMessage({ code: 4031, reason: 'Disconnected by boss', opened: true }, TARGET)!;
+    assert.deepEqual(ended, { text: 'Disconnected by boss (Press). Connect again when you need it.', retry: false, settings: false });
+    const unknown = closeMessage({ code: 4032, reason: 'unknown client message type 99', opened: true }, TARGET)!;
+    assert.equal(unknown.retry, false);
+    assert.match(unknown.text, /message it cannot check \(unknown client message type 99\)/);
+  });
+
   it('a failure of the relay’s own login wins over the security failure noVNC reports for it', () => {
     const securityFailure = { reason: 'anything at all' };
     const m = closeMessage({ code: FAILURES['login-rejected'].code, reason: 'x', opened: true, securityFailure }, TARGET)!;
@@ -123,6 +131,27 @@ describe('viewer messages', () => {
     assert.equal(refusalMessage({ status: 403, detail: 'Forbidden origin' }, TARGET).retry, false);
     // A kind this viewer does not know: the detail, and a retry.
     assert.deepEqual(refusalMessage({ status: 503, kind: 'from-a-newer-app', detail: 'Later.' }, TARGET), { text: 'Later.', retry: true, settings: false });
+  });
+
+  it('in German: every kind has a German sentence with the same retry, settings and setup flags as in English', () => {
+    for (const kind of KINDS) {
+      const code = FAILURES[kind].code;
+      const english = closeMessage({ code, reason: '', opened: true }, TARGET, 'en')!;
+      const german = closeMessage({ code, reason: '', opened: true }, TARGET, 'de')!;
+      assert.deepEqual({ ...german, text: '' }, { ...english, text: '' }, kind);
+      assert.notEqual(german.text, english.text, `${kind}: translated`);
+    }
+    assert.equal(
+      closeMessage({ code: FAILURES['login-rejected'].code, reason: '', opened: true }, TARGET, 'de')!.text,
+      'Press hat das in den Einstellungen gespeicherte VNC-Passwort nicht angenommen. Tragen Sie in den Einstellungen das richtige Passwort ein.',
+    );
+    assert.equal(
+      closeMessage({ code: FAILURES['connection-refused'].code, reason: '', opened: true }, TARGET, 'de')!.text,
+      'Der VNC-Server 10.0.0.5:5900 ist nicht erreichbar: Verbindung abgelehnt (läuft der VNC-Server?).',
+    );
+    assert.equal(refusalMessage({ status: 426 }, TARGET, 'de').text, 'Die Verbindung zu Press konnte nicht geöffnet werden.');
+    assert.equal(lostAtText(new Date(2026, 0, 2, 8, 10), 'de'), 'Verbindung verloren um 08:10');
+    assert.equal(lostAtText(new Date(2026, 0, 2, 8, 10)), 'Connection lost at 08:10');
   });
 
   it('an ended login (4030) says so and reconnects at once, whether it expired or was revoked', () => {

@@ -13,7 +13,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import AjvModule from 'ajv';
 import { startApp, type RunningApp } from '../../src/app.js';
-import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
+import { SCOPE_ADMIN, SCOPE_MANAGE, SCOPE_OPERATE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { APP_NAME, PREFIX, runtimePaths } from '../../src/ctrlx/paths.js';
 import { APP_DIR_NAME } from '../../src/config/store.js';
 import { MANIFEST_PATH, ROOT, SCHEMAS, makeToken, readJson, request, stageModule, startFakeIdm, type FakeIdm } from './helpers.js';
@@ -122,11 +122,11 @@ describe('package manifest and validation files', () => {
     assert.deepEqual(portlist.ports, []);
   });
 
-  it('scopes: the two the app checks are declared; menus use only declared scopes and link with the token', () => {
+  it('scopes: the three the app checks are declared; menus use only declared scopes and link with the token', () => {
     const [set] = manifest['scopes-declaration'];
     assert.equal(set.identifier, `${APP_NAME}.web`);
     const declared = set.scopes.map((s: { identifier: string }) => s.identifier).sort();
-    assert.deepEqual(declared, [SCOPE_VIEW, SCOPE_MANAGE].sort());
+    assert.deepEqual(declared, [SCOPE_VIEW, SCOPE_OPERATE, SCOPE_MANAGE].sort());
     for (const id of declared) assert.match(id, new RegExp(`^${APP_NAME}\\.web\\.[a-z_]+\\.(r|w|rw|x)$`));
 
     const entries = menuEntries();
@@ -144,6 +144,50 @@ describe('package manifest and validation files', () => {
     assert.ok(manifest.menus.sidebar.length === 1 && manifest.menus.settings.length === 1);
     const settingsLinks = entries.filter((e) => e.link?.includes('/config/'));
     for (const e of settingsLinks) assert.deepEqual(e.permissions, [SCOPE_MANAGE], `${e.id}: the settings need the manage scope`);
+    // Every role that may open the viewer sees its menu entries.
+    for (const e of entries.filter((x) => x.link?.includes('/viewer/'))) assert.deepEqual([...e.permissions].sort(), [SCOPE_VIEW, SCOPE_OPERATE, SCOPE_MANAGE].sort(), e.id);
+  });
+
+  it('i18n: every tag of the manifest has its texts in the English and the German language file, nothing else; English is the manifest\'s own', () => {
+    const dir = path.join(ROOT, 'configs', 'package-assets', 'i18n');
+    // The SDK's names: i18n/<snap name>.package-manifest.<language tag>.json (doc/package-assets.md).
+    assert.deepEqual(fs.readdirSync(dir).sort(), [`${APP_NAME}.package-manifest.de.json`, `${APP_NAME}.package-manifest.en.json`]);
+    const files = { en: readJson(path.join(dir, `${APP_NAME}.package-manifest.en.json`)), de: readJson(path.join(dir, `${APP_NAME}.package-manifest.de.json`)) };
+    // The texts each tag translates: the fields of the tagged object that are shown to users (a
+    // scope's `name`; an app folder's `name` is the folder's, not a text).
+    const wanted = new Map<string, string>();
+    const tags: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) for (const n of node) walk(n);
+      else if (node && typeof node === 'object') {
+        const o = node as Record<string, unknown>;
+        if (typeof o.i18n === 'string') {
+          tags.push(o.i18n);
+          const fields = typeof o.identifier === 'string' ? ['name', 'description'] : ['title', 'description'];
+          for (const f of fields) if (typeof o[f] === 'string') wanted.set(`${o.i18n}.${f}`, o[f] as string);
+        }
+        for (const v of Object.values(o)) walk(v);
+      }
+    };
+    walk(manifest);
+    assert.equal(new Set(tags).size, tags.length, 'i18n tags must be unique');
+    // Tagged: every menu entry, the scope set and each scope, the app folder.
+    for (const e of menuEntries()) assert.ok(typeof e.i18n === 'string', `menu entry ${e.id} needs an i18n tag`);
+    const [set] = manifest['scopes-declaration'];
+    for (const s of [set, ...set.scopes]) assert.ok(typeof s.i18n === 'string', `${s.identifier} needs an i18n tag`);
+    for (const d of manifest.configuration.appDirectories) assert.ok(typeof d.i18n === 'string', `app folder ${d.name} needs an i18n tag`);
+    for (const [lang, file] of Object.entries(files)) {
+      // Dot notation, flat: every value a non-empty text.
+      for (const [key, value] of Object.entries(file)) assert.ok(typeof value === 'string' && value.trim(), `${lang}: ${key} must be a text`);
+      const keys = Object.keys(file).sort();
+      assert.deepEqual(keys.filter((k) => !wanted.has(k)), [], `${lang}: keys no tag of the manifest uses`);
+      assert.deepEqual([...wanted.keys()].filter((k) => !Object.hasOwn(file, k)), [], `${lang}: keys the manifest uses but the file lacks`);
+    }
+    for (const [key, text] of wanted) assert.equal(files.en[key], text, `en: ${key} is the manifest's own text`);
+    for (const key of wanted.keys()) assert.notEqual(files.de[key], files.en[key], `de: ${key} is translated`);
+    // The permission names the pages use (src/shared/i18n) are the ones the ctrlX user management shows.
+    assert.equal(files.de['scopes.manage.name'], 'Fernbildschirme verwalten');
+    assert.equal(files.en['scopes.manage.name'], 'Manage remote screens');
   });
 
   it('active configuration: save/load commands and the app folder match the app', () => {
@@ -282,7 +326,7 @@ describe('the manifest against the running app (ctrlX authentication on)', () =>
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrlx-novnc-manifest-'));
     fs.mkdirSync(path.join(tmp, 'solutions', 'activeConfiguration'), { recursive: true });
     idm = await startFakeIdm();
-    for (const [name, scopes] of Object.entries({ viewer: [SCOPE_VIEW], manager: [SCOPE_MANAGE], admin: [SCOPE_ADMIN], other: ['rexroth-solutions.web.all.r'] })) {
+    for (const [name, scopes] of Object.entries({ viewer: [SCOPE_VIEW], operator: [SCOPE_OPERATE], manager: [SCOPE_MANAGE], admin: [SCOPE_ADMIN], other: ['rexroth-solutions.web.all.r'] })) {
       tokens[name] = makeToken(name, scopes);
       idm.valid.add(tokens[name]!);
     }
@@ -308,7 +352,7 @@ describe('the manifest against the running app (ctrlX authentication on)', () =>
     for (const entry of menuEntries().filter((e) => e.link)) {
       const allowed: string[] = entry.permissions;
       for (const [who, token] of Object.entries(tokens)) {
-        const scope = who === 'viewer' ? SCOPE_VIEW : who === 'manager' ? SCOPE_MANAGE : who === 'admin' ? SCOPE_ADMIN : 'other';
+        const scope = who === 'viewer' ? SCOPE_VIEW : who === 'operator' ? SCOPE_OPERATE : who === 'manager' ? SCOPE_MANAGE : who === 'admin' ? SCOPE_ADMIN : 'other';
         const link = entry.link.replace('${bearertoken}', token);
         const res = await request({ port }, 'GET', link);
         const expected = allowed.includes(scope) || who === 'admin' ? 200 : 403;

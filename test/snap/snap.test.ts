@@ -268,6 +268,11 @@ describe('the snaps', { skip, timeout: 15 * 60_000 }, () => {
       // Package assets: the manifest as written, the FOSS list of everything bundled.
       const assets = path.join(dir, 'package-assets', 'ctrlx-novnc');
       assert.deepEqual(readJson(path.join(assets, 'ctrlx-novnc.package-manifest.json')), readJson(MANIFEST_PATH));
+      // The language files of the manifest (configs/package-assets/i18n), as written.
+      for (const lang of ['en', 'de']) {
+        const name = `ctrlx-novnc.package-manifest.${lang}.json`;
+        assert.deepEqual(readJson(path.join(assets, 'i18n', name)), readJson(path.join(path.dirname(MANIFEST_PATH), 'i18n', name)), `staged i18n/${name}`);
+      }
       const foss = readJson(path.join(assets, 'ctrlx-novnc.fossinfo.json'));
       const names = foss.components.map((c: { name: string }) => c.name);
       for (const p of prod) assert.ok(names.includes(p), `fossinfo lists ${p}`);

@@ -23,7 +23,7 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { config, target } from '../helpers/app.js';
+import { VIEWER_HELLO, config, target, watchable } from '../helpers/app.js';
 import { rssKiB } from '../helpers/proc.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { FrameSource, FrameVerifier, between, prng } from '../helpers/stream.js';
@@ -66,6 +66,58 @@ interface Totals {
   frames: number;
   bytes: number;
   bytesLost: number;
+  /** Bytes of the RFB wrapping around the frames (handshake, message headers), each way. */
+  wrapping: number;
+}
+
+/**
+ * Sessions to a configured target watch, so the relay checks their messages: each viewer opens
+ * with an RFB handshake and sends each frame inside a message a watcher may send (watchable()).
+ * The echo comes back the same way; this takes the wrapping off again, in the order it was put
+ * on, and hands the verifier the frames alone.
+ */
+class Unwrap {
+  private readonly parts: { skip: number; pass: number }[] = [];
+  /** Bytes of wrapping put on so far. */
+  added = 0;
+  private readonly verifier: FrameVerifier;
+
+  constructor(verifier: FrameVerifier) {
+    this.verifier = verifier;
+  }
+
+  /** Wraps `frame` to send, noting what to take off its echo. */
+  wrap(frame: Buffer): Buffer {
+    const wrapped = watchable(frame);
+    this.parts.push({ skip: wrapped.length - frame.length, pass: frame.length });
+    this.added += wrapped.length - frame.length;
+    return wrapped;
+  }
+
+  /** The handshake bytes sent first: all taken off. */
+  hello(): Buffer {
+    this.parts.push({ skip: VIEWER_HELLO.length, pass: 0 });
+    this.added += VIEWER_HELLO.length;
+    return VIEWER_HELLO;
+  }
+
+  push(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length && this.parts.length) {
+      const part = this.parts[0]!;
+      if (part.skip > 0) {
+        const n = Math.min(part.skip, chunk.length - i);
+        part.skip -= n;
+        i += n;
+      } else {
+        const n = Math.min(part.pass, chunk.length - i);
+        if (n) this.verifier.push(chunk.subarray(i, i + n));
+        part.pass -= n;
+        i += n;
+      }
+      if (part.skip === 0 && part.pass === 0) this.parts.shift();
+    }
+  }
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -78,12 +130,15 @@ async function viewer(app: AppChild, index: number, deadline: number, totals: To
   const rand = prng(SEED + index);
   for (let session = 0; Date.now() < deadline; session++) {
     const verifier = new FrameVerifier(64 * KiB);
-    const source = new FrameSource((SEED << 8) + index * 1000 + session, Number.MAX_SAFE_INTEGER, 64 * KiB);
-    const v = await openViewer(app.relayUrl('echo'), { verifier });
+    // A few bytes under the 64 KiB message limit: the wrapping adds up to 7.
+    const source = new FrameSource((SEED << 8) + index * 1000 + session, Number.MAX_SAFE_INTEGER, 64 * KiB - 8);
+    const unwrap = new Unwrap(verifier);
+    const v = await openViewer(app.relayUrl('echo'), { verifier: unwrap as unknown as FrameVerifier });
     const label = `viewer ${index} session ${session}`;
     let closed = false;
     void v.closed.then(() => (closed = true));
     assert.equal(await v.greeting, GREETING, label);
+    v.ws.send(unwrap.hello());
     let wake: () => void = () => {};
     v.ws.on('message', () => {
       if (verifier.frames >= source.produced || verifier.errors.length) wake();
@@ -91,7 +146,7 @@ async function viewer(app: AppChild, index: number, deadline: number, totals: To
     const ends = Math.min(deadline, Date.now() + between(rand, 5000, 20_000));
     while (Date.now() < ends) {
       const burst = between(rand, 1, 6);
-      for (let i = 0; i < burst; i++) v.ws.send(source.next()!);
+      for (let i = 0; i < burst; i++) v.ws.send(unwrap.wrap(source.next()!));
       if (verifier.frames < source.produced) {
         let timer: NodeJS.Timeout | undefined;
         const back = new Promise<void>((resolve) => (wake = resolve));
@@ -111,6 +166,7 @@ async function viewer(app: AppChild, index: number, deadline: number, totals: To
     assert.equal(verifier.frames, source.produced, `${label}: frames back`);
     assert.equal(verifier.partial, 0, `${label}: no half frame`);
     totals.bytesLost += source.bytes - verifier.bytes;
+    totals.wrapping += unwrap.added;
     totals.sessions++;
     totals.frames += verifier.frames;
     totals.bytes += source.bytes;
@@ -139,7 +195,7 @@ describe(`soak: ${VIEWERS} viewers through the app for ${SECONDS} s`, () => {
 
   it('loses no byte, leaks no descriptor or session, and shows no memory growth trend', { timeout: (SECONDS + 120) * 1000 }, async (t) => {
     // Warm-up: one viewer for 2 s, then the baselines.
-    const warm: Totals = { sessions: 0, frames: 0, bytes: 0, bytesLost: 0 };
+    const warm: Totals = { sessions: 0, frames: 0, bytes: 0, bytesLost: 0, wrapping: 0 };
     await viewer(app, VIEWERS, Date.now() + 2000, warm);
     assert.equal(warm.sessions, 1);
     await assertNoSessions(app);
@@ -148,7 +204,7 @@ describe(`soak: ${VIEWERS} viewers through the app for ${SECONDS} s`, () => {
 
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(rssKiB(app.pid)), SAMPLE_MS);
-    const totals: Totals = { sessions: 0, frames: 0, bytes: 0, bytesLost: 0 };
+    const totals: Totals = { sessions: 0, frames: 0, bytes: 0, bytesLost: 0, wrapping: 0 };
     const started = Date.now();
     try {
       const deadline = started + SECONDS * 1000;
@@ -162,7 +218,7 @@ describe(`soak: ${VIEWERS} viewers through the app for ${SECONDS} s`, () => {
     assert.equal(totals.bytesLost, 0);
     await assertNoSessions(app);
     const status = await app.http.status();
-    const sent = totals.bytes + warm.bytes;
+    const sent = totals.bytes + warm.bytes + totals.wrapping + warm.wrapping;
     const sessions = totals.sessions + warm.sessions;
     assert.equal(status.relay.totals.sessionsTotal, sessions, 'sessions counted by the relay');
     assert.equal(status.relay.totals.bytesUp, sent, 'bytes from the viewers, as the relay counted them');

@@ -22,8 +22,10 @@ import {
   refusedUpgrade,
   startTestApp,
   target,
+  VIEWER_HELLO,
   vncServer,
   waitFor,
+  watchable,
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
@@ -113,7 +115,8 @@ describe('a rush of viewers against the default limits', () => {
       admitted.map(async ({ id, session }, i) => {
         const tag = `viewer-${i}-${'x'.repeat(100 + i * 37)}`;
         await waitFor(`greeting of ${id}`, () => session.received().startsWith(`RFB 003.008\n${id.toUpperCase()}`));
-        session.ws.send(Buffer.from(tag));
+        // Sessions to a configured target start watching: their bytes are RFB the relay can check.
+        session.ws.send(Buffer.concat([VIEWER_HELLO, watchable(tag)]));
         await waitFor(`echo of viewer ${i}`, () => session.received().endsWith(tag));
         echoed += tag.length;
       }),

@@ -16,7 +16,7 @@ import {
   csrfToken,
   startTestApp,
   target,
-  vncServer,
+  tcpServer,
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
@@ -51,7 +51,15 @@ describe('settings page (no JavaScript)', () => {
   const initial = config(target('press', 5900, '192.168.1.50', 'Press line'), target('weld', 5901, 'weld-hmi', 'Welder'));
 
   before(async () => {
-    vnc = await vncServer();
+    // A VNC server that asks for no password: greeting, security type None, SecurityResult OK.
+    vnc = await tcpServer((socket) => {
+      socket.write('RFB 003.008\n');
+      let step = 0;
+      socket.on('data', () => {
+        if (step++ === 0) socket.write(Buffer.from([1, 1]));
+        else socket.write(Buffer.alloc(4));
+      });
+    });
     t = await startTestApp({ initial: serializeConfig(initial) });
     http = client(t.port);
     token = csrfToken((await http.get(PAGE)).text);
@@ -149,12 +157,13 @@ describe('settings page (no JavaScript)', () => {
   });
 
   const invalid: [string, Row, string, RegExp][] = [
-    ['an invalid host', { id: 'weld', name: 'Welder', host: 'weld hmi', port: '5901' }, 'host', /^host must be an IPv4 or IPv6 address or a host name \(RFC 1123\)$/],
-    ['a port out of range', { id: 'weld', name: 'Welder', host: 'weld-hmi', port: '70000' }, 'port', /^port must be between 1 and 65535$/],
-    ['port 0', { id: 'weld', name: 'Welder', host: 'weld-hmi', port: '0' }, 'port', /^port must be between 1 and 65535$/],
-    ['a port that is not a number', { id: 'weld', name: 'Welder', host: 'weld-hmi', port: 'vnc' }, 'port', /^port must be a number from 1 to 65535$/],
-    ['a name that is too long', { id: 'weld', name: 'W'.repeat(65), host: 'weld-hmi', port: '5901' }, 'name', /^name must be at most 64 characters$/],
-    ['a duplicate id', { id: 'press', name: 'Welder', host: 'weld-hmi', port: '5901' }, 'name', /^id &#34;press&#34; is already used by targets\[0\]$/],
+    ['an invalid host', { id: 'weld', name: 'Welder', host: 'weld hmi', port: '5901' }, 'host', /^Host: enter an IP address or a host name, e\.g\. 192\.168\.1\.20 or hmi-press-2$/],
+    ['a port out of range', { id: 'weld', name: 'Welder', host: 'weld-hmi', port: '70000' }, 'port', /^Port: enter a number from 1 to 65535$/],
+    ['port 0', { id: 'weld', name: 'Welder', host: 'weld-hmi', port: '0' }, 'port', /^Port: enter a number from 1 to 65535$/],
+    ['a port that is not a number', { id: 'weld', name: 'Welder', host: 'weld-hmi', port: 'vnc' }, 'port', /^Port: enter a number from 1 to 65535$/],
+    ['an IPv4 address with a number over 255', { id: 'weld', name: 'Welder', host: '192.168.1.300', port: '5901' }, 'host', /^Host: four numbers with dots must be an IPv4 address, each number from 0 to 255, e\.g\. 192\.168\.1\.20$/],
+    ['a name that is too long', { id: 'weld', name: 'W'.repeat(65), host: 'weld-hmi', port: '5901' }, 'name', /^Name: use at most 64 characters$/],
+    ['a duplicate id', { id: 'press', name: 'Welder', host: 'weld-hmi', port: '5901' }, 'name', /^ID: &#34;press&#34; is already used by target 1$/],
   ];
   for (const [what, row, field, message] of invalid) {
     it(`answers 400 with the error next to the field for ${what}, keeping the typed values and saving nothing`, async () => {
@@ -174,7 +183,11 @@ describe('settings page (no JavaScript)', () => {
       assert.equal(fieldValue(rows[1]!, 'name'), row.name);
       const msg = messageOf(res.text);
       assert.equal(msg.kind, 'message-error');
-      assert.match(msg.text, /^Not saved: targets\[1\]\./);
+      assert.match(msg.text, /^Not saved: Target 2 \([^)]*\): /);
+      assert.doesNotMatch(msg.text, /targets\[|RFC/, 'no field paths or RFC numbers in what users read');
+      // The focus goes to the field with the error (the only autofocus on the page).
+      assert.equal(res.text.match(/ autofocus/g)?.length, 1);
+      assert.match(rows[1]!, new RegExp(`name="${field}"[^>]*aria-invalid="true" autofocus>`));
       assert.deepEqual(await http.config(), initial);
       assert.equal(fs.statSync(t.file).mtimeMs, before.mtimeMs, 'nothing written');
     });
@@ -220,8 +233,8 @@ describe('settings page (no JavaScript)', () => {
       assert.deepEqual(await saved(), initial);
     });
 
-    it('refuses Origin: null', async () => {
-      const res = await http.form(PAGE, change(token), { headers: { Origin: 'null' } });
+    it('refuses Origin: null unless the browser marks the post same-origin (another site cannot)', async () => {
+      const res = await http.form(PAGE, change(token), { headers: { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' } });
       assert.equal(res.status, 403);
       assert.deepEqual(await saved(), initial);
     });
@@ -288,26 +301,26 @@ describe('settings page (no JavaScript)', () => {
       const res = await http.form(PAGE, fields(token, typed, [['probe', '1']]));
       assert.equal(res.status, 200);
       const rows = rowsOf(res.text);
-      assert.match(rows[1]!, /<span class="probe probe-ok" data-field="probe">VNC server, RFB 003.008<\/span>/);
-      assert.match(rows[0]!, /<span class="probe" data-field="probe"><\/span>/);
+      assert.match(rows[1]!, /<span class="probe probe-ok" data-field="probe" role="status">VNC server, RFB 003\.008\. It asks for no password: viewers connect without one\.<\/span>/);
+      assert.match(rows[0]!, /<span class="probe" data-field="probe" role="status"><\/span>/);
       assert.deepEqual(await saved(), initial);
 
       const refused = await http.form(PAGE, fields(token, typed, [['probe', '0']]));
-      assert.match(rowsOf(refused.text)[0]!, /<span class="probe probe-bad" data-field="probe">connection refused: nothing listens on 127.0.0.1:\d+<\/span>/);
+      assert.match(rowsOf(refused.text)[0]!, /<span class="probe probe-bad" data-field="probe" role="status">connection refused: nothing listens on 127.0.0.1:\d+<\/span>/);
     });
 
     it('"Test connection" on an invalid row shows the field errors instead of probing', async () => {
       const res = await http.form(PAGE, fields(token, [{ id: 'x', name: 'X', host: 'bad host', port: '99999' }], [['probe', '0']]));
       assert.equal(res.status, 200);
       const row = rowsOf(res.text)[0]!;
-      assert.match(errorOf(row, 'host'), /host must be/);
-      assert.match(errorOf(row, 'port'), /not a port number/);
-      assert.match(row, /<span class="probe" data-field="probe"><\/span>/);
+      assert.match(errorOf(row, 'host'), /^Host: /);
+      assert.equal(errorOf(row, 'port'), 'Port: enter a number from 1 to 65535');
+      assert.match(row, /<span class="probe" data-field="probe" role="status"><\/span>/);
     });
 
     it('"Test connection" uses port 5900 when the port is blank', async () => {
       const res = await http.form(PAGE, fields(token, [{ id: 'x', name: 'X', host: '127.0.0.1', port: '' }], [['probe', '0']]));
-      assert.match(rowsOf(res.text)[0]!, /data-field="probe">[^<]*127\.0\.0\.1:5900/);
+      assert.match(rowsOf(res.text)[0]!, /data-field="probe" role="status">[^<]*127\.0\.0\.1:5900/);
     });
   });
 

@@ -9,12 +9,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../../src/ctrlx/paths.js';
-import { DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, rowFieldOf, targetIdFrom, targetsFromRows, type RowInput } from '../../src/shared/form-rules.js';
+import {
+  DEFAULT_VNC_PORT,
+  fieldInWords,
+  HOST_IPV4_MESSAGE,
+  HOST_MESSAGE,
+  hostProblem,
+  isIPv4,
+  PASSWORD_AND_REMOVE,
+  PORT_MESSAGE,
+  rowFieldOf,
+  targetIdFrom,
+  targetProblems,
+  targetsFromRows,
+  type RowInput,
+} from '../../src/shared/form-rules.js';
+import { validateConfigInput, validateProbeTarget } from '../../src/config/schema.js';
+import { isValidHost } from '../../src/relay/address.js';
 import { API, PREFIX, client, startTestApp, target, type TestApp } from '../helpers/app.js';
 
 const ROOT = packageRoot();
 
-const row = (fields: Partial<RowInput>): RowInput => ({ id: '', name: '', host: '', port: '', idleTimeout: '', password: '', removePassword: false, ...fields });
+const row = (fields: Partial<RowInput>): RowInput => ({ id: '', name: '', host: '', port: '', idleTimeout: '', control: '', allowResize: false, password: '', removePassword: false, ...fields });
 
 describe('the form rules (src/shared/form-rules.ts)', () => {
   it('drops blank rows, names a target after its host, fills in port 5900, keeps mistyped numbers as typed', () => {
@@ -63,10 +79,60 @@ describe('the form rules (src/shared/form-rules.ts)', () => {
     assert.equal(rowFieldOf('version'), null);
   });
 
-  it('is browser-safe: the compiled module imports nothing', () => {
+  it('takes four dot-separated numbers as an IPv4 address or refuses them, in the form rules and the schema alike', () => {
+    for (const good of ['192.168.1.20', '0.0.0.0', '255.255.255.255', '10.0.0.1']) {
+      assert.equal(isIPv4(good), true, good);
+      assert.equal(hostProblem(good), null, good);
+      assert.equal(isValidHost(good), true, good);
+      assert.equal(validateConfigInput({ targets: [{ id: 'a', name: 'A', host: good, port: 5900 }] }, { versionOptional: true }).ok, true, good);
+    }
+    for (const bad of ['192.168.1.300', '256.0.0.1', '1.2.3.4444', '10.0.0.01', ' 192.168.1.300 ']) {
+      assert.equal(isIPv4(bad.trim()), false, bad);
+      assert.equal(hostProblem(bad), HOST_IPV4_MESSAGE, bad);
+      assert.equal(isValidHost(bad.trim()), false, bad);
+      const v = validateConfigInput({ targets: [{ id: 'a', name: 'A', host: bad, port: 5900 }] }, { versionOptional: true });
+      assert.deepEqual(v.ok ? [] : v.errors, [{ field: 'targets[0].host', message: HOST_IPV4_MESSAGE }], bad);
+      const probe = validateProbeTarget(bad, 5900);
+      assert.deepEqual(probe.ok ? [] : probe.errors, [{ field: 'host', message: HOST_IPV4_MESSAGE }], bad);
+    }
+    // Host names with digits stay host names; three or five numbers are not an IPv4 address either way.
+    for (const name of ['hmi-press-2', 'press01.plant', '1.2.3', '1.2.3.4.5']) assert.equal(hostProblem(name), null, name);
+    assert.equal(hostProblem('  '), HOST_MESSAGE);
+  });
+
+  it('says what is wrong in the field\'s own words, without field paths or RFC numbers', () => {
+    assert.deepEqual(targetProblems({ id: '', name: 'Weld', host: '192.168.1.300', port: 70000, idleTimeout: 0 }), [
+      { field: 'host', message: 'Host: four numbers with dots must be an IPv4 address, each number from 0 to 255, e.g. 192.168.1.20' },
+      { field: 'port', message: 'Port: enter a number from 1 to 65535' },
+      { field: 'idleTimeout', message: 'Close idle sessions after: enter whole minutes from 1 to 1440, or leave it empty to never close idle sessions' },
+    ]);
+    assert.deepEqual(targetProblems({ id: '', name: 'Weld', host: 'weld-hmi', port: 'vnc' }), [{ field: 'port', message: PORT_MESSAGE }]);
+    assert.deepEqual(targetProblems({ id: '', name: 'Weld', host: 'weld-hmi', port: 5901 }), []);
+    assert.equal(HOST_MESSAGE, 'Host: enter an IP address or a host name, e.g. 192.168.1.20 or hmi-press-2');
+    assert.equal(fieldInWords('targets[1].port'), 'Target 2');
+    // The schema's messages for every field a user types in: no path, no RFC.
+    const v = validateConfigInput(
+      { targets: [{ id: 'a b', name: '', host: 'my host', port: 0, idleTimeout: 5000, password: 'Pässwort€' }] },
+      { versionOptional: true },
+    );
+    assert.equal(v.ok, false);
+    for (const e of v.ok ? [] : v.errors) {
+      assert.match(e.field, /^targets\[0\]\./, 'the API keeps the field path');
+      assert.match(e.message, /^(ID|Name|Host|Port|Close idle sessions after|VNC password): /, e.message);
+      assert.doesNotMatch(e.message, /RFC|targets\[/, e.message);
+    }
+  });
+
+  it('is browser-safe: the compiled module imports only the message catalogues (src/shared/i18n/), which import nothing else', () => {
     const compiled = fs.readFileSync(new URL('../../src/shared/form-rules.js', import.meta.url), 'utf8');
-    assert.doesNotMatch(compiled, /^\s*import\s/m);
+    const imports = [...compiled.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+    assert.deepEqual(imports, ['./i18n/index.js']);
     assert.doesNotMatch(compiled, /\brequire\(/);
+    for (const file of ['index.js', 'en.js', 'de.js']) {
+      const source = fs.readFileSync(new URL(`../../src/shared/i18n/${file}`, import.meta.url), 'utf8');
+      for (const m of source.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)) assert.match(m[1]!, /^\.\/(en|de)\.js$/, `${file} imports ${m[1]}`);
+      assert.doesNotMatch(source, /\brequire\(/);
+    }
   });
 
   it('is the only copy: public/config.js imports it and keeps none of the rules itself', () => {

@@ -171,10 +171,10 @@ describe('VNC password on the settings page (no JavaScript)', () => {
     assert.ok(!res.text.includes(typed) && !res.text.includes('Pässwört'), 'the typed password is not sent back');
     const rows = rowsOf(res.text);
     assert.equal(errorOf(rows[0]!, 'password'), '');
-    assert.match(errorOf(rows[1]!, 'password'), /^password may only use Latin-1 characters/);
+    assert.match(errorOf(rows[1]!, 'password'), /^VNC password: use only Latin-1 characters/);
     assert.match(passwordInput(rows[1]!), /aria-invalid="true"/);
     assert.doesNotMatch(passwordInput(rows[1]!), /\svalue=/);
-    assert.match(messageOf(res.text).text, /^Not saved: targets\[1\]\.password: password may only use Latin-1/);
+    assert.match(messageOf(res.text).text, /^Not saved: Target 2( \([^)]*\))?: VNC password: use only Latin-1/);
     assert.deepEqual(passwords(), {});
     assert.equal(fs.readFileSync(t.file, 'utf8'), serializeConfig(initial));
   });
@@ -184,7 +184,7 @@ describe('VNC password on the settings page (no JavaScript)', () => {
     assert.equal(res.status, 400);
     assert.ok(!res.text.includes(SECRET));
     const row = rowsOf(res.text)[0]!;
-    assert.match(errorOf(row, 'host'), /host must be/);
+    assert.match(errorOf(row, 'host'), /^Host: /);
     assert.match(errorOf(row, 'password'), /type the password again/);
     assert.deepEqual(passwords(), {});
 
@@ -203,7 +203,7 @@ describe('VNC password on the settings page (no JavaScript)', () => {
     const row = rowsOf(res.text)[0]!;
     assert.equal(errorOf(row, 'password'), 'Type a new password or tick &#34;Remove password&#34;, not both.');
     assert.equal(passwordState(row).checked, true, 'the tick is kept');
-    assert.match(messageOf(res.text).text, /^Not saved: targets\[0\]\.password: /);
+    assert.match(messageOf(res.text).text, /^Not saved: Target 1( \([^)]*\))?: /);
     assert.deepEqual(passwords(), { press: SECRET });
   });
 

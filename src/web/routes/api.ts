@@ -5,11 +5,24 @@
  * app's one error handler.
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { AppError, ERR_BAD_REQUEST, ERR_FORBIDDEN, ERR_NOT_FOUND, ERR_UNSUPPORTED_MEDIA_TYPE, validationError, type FieldError } from '../../errors.js';
+import {
+  AppError,
+  ERR_BAD_REQUEST,
+  ERR_CONFLICT,
+  ERR_FORBIDDEN,
+  ERR_NOT_FOUND,
+  ERR_UNAVAILABLE,
+  ERR_UNSUPPORTED_MEDIA_TYPE,
+  validationError,
+  type FieldError,
+} from '../../errors.js';
 import { AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, auditCsv } from '../../audit/audit-log.js';
+import { validViewerId } from '../../supervisor/supervisor.js';
+import { identityOf } from '../access.js';
 import { storedTarget, validateConfigInput, validateProbeTarget, type Target } from '../../config/schema.js';
 import type { ConfigService } from '../../config/service.js';
 import { loadCallback, parseCallbackBody, saveCallback, type CallbackBody, type CallbackResult } from '../../ctrlx/active-configuration.js';
+import { probeForPage } from './config-page.js';
 import { sendProblem } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import { mayManage } from '../access.js';
@@ -22,7 +35,7 @@ export const API_BODY_LIMIT = 16 * 1024;
 /** Requires a JSON body on state-changing requests: a cross-site form cannot send one. */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (!isSameOrigin(req)) {
-    next(new AppError(ERR_FORBIDDEN, 'Cross-origin requests are not allowed.'));
+    next(new AppError(ERR_FORBIDDEN, 'Cross-origin requests are not allowed.', { i18n: { key: 'problem.crossOrigin' } }));
     return;
   }
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -127,13 +140,22 @@ export function apiRouter(deps: RouteDeps): Router {
   router.post('/targets/:id/probe', manage, async (req, res) => {
     const id = String(req.params.id);
     const resolved = supervisor.resolve(id);
-    if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`);
+    if ('status' in resolved) throw new AppError(ERR_NOT_FOUND, `Unknown VNC target "${id.slice(0, 64)}".`, { i18n: { key: 'problem.unknownTarget', params: { id: id.slice(0, 64) } } });
     res.json(await supervisor.probe(resolved.target.host, resolved.target.port, deps.probeTimeout));
   });
 
-  // Probes values typed on the page before they are saved.
+  // Probes values typed on the page before they are saved. With `login: true` (the settings
+  // page's "Test connection") it goes through the VNC login: whether the server asks for a
+  // password (`asksPassword`), and whether the typed `password` (or else the stored one of the
+  // saved target at that address) is right; see relay/probe.ts.
   router.post('/probe', manage, async (req, res) => {
-    const body = (req.body ?? {}) as { host?: unknown; port?: unknown };
+    const body = (req.body ?? {}) as { host?: unknown; port?: unknown; password?: unknown; login?: unknown };
+    if (body.login === true) {
+      const probed = await probeForPage(deps, body);
+      if (!probed.ok) throw validationError(probed.errors, 'Cannot test this target');
+      res.json(probed.result);
+      return;
+    }
     const checked = validateProbeTarget(body.host, body.port);
     if (!checked.ok) throw validationError(checked.errors, 'Cannot test this target');
     res.json(await supervisor.probe(checked.host, checked.port, deps.probeTimeout));
@@ -153,6 +175,44 @@ export function apiRouter(deps: RouteDeps): Router {
       return;
     }
     res.json(await audit.page(page, limit));
+  });
+
+  // ---- sessions, control and events (issue 13) ----------------------------------------------
+
+  router.get('/sessions', view, (_req, res) => {
+    const { name, role } = identityOf(res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ sessions: supervisor.sessions({ name, role }) });
+  });
+
+  router.delete('/sessions/:id', manage, (req, res) => {
+    const { name, role } = identityOf(res);
+    if (!supervisor.endSession(String(req.params.id), { name, role })) throw new AppError(ERR_NOT_FOUND, 'No such session (it may have ended already).');
+    res.status(204).end();
+  });
+
+  router.post('/sessions/:id/control', deps.guard.api('operate'), (req, res) => {
+    const action = (req.body as { action?: unknown } | undefined)?.action;
+    if (action !== 'take' && action !== 'release') {
+      throw validationError([{ field: 'action', message: 'action must be "take" or "release"' }], 'Cannot change control');
+    }
+    const { name, role } = identityOf(res);
+    const result = supervisor.control(String(req.params.id), { name, role }, action);
+    if (!result.ok) {
+      if (result.why === 'watch-only') throw new AppError(ERR_CONFLICT, 'This screen is watch-only: nobody operates it remotely (setting "control" of the target).');
+      if (result.why === 'forbidden') throw new AppError(ERR_FORBIDDEN, `User "${name}" may only watch the remote screen.`);
+      throw new AppError(ERR_NOT_FOUND, 'No such session of yours (it may have ended already).');
+    }
+    res.json({ mode: result.mode });
+  });
+
+  router.get('/events', view, (req, res) => {
+    const viewerId = validViewerId(typeof req.query.viewer === 'string' ? req.query.viewer : undefined);
+    if (!viewerId) throw validationError([{ field: 'viewer', message: 'viewer must be the page\'s viewer id (8-64 letters, digits, "-", "_")' }], 'Cannot open the event stream');
+    if (!deps.events) throw new AppError(ERR_NOT_FOUND, 'No such API endpoint.');
+    const to = { viewerId, user: identityOf(res).name };
+    if (!deps.events.open(to, res)) throw new AppError(ERR_UNAVAILABLE, 'Too many event streams are open; try again later.', { retryAfter: 10 });
+    supervisor.replayEvents(to);
   });
 
   router.post('/save', manage, async (req, res) => {

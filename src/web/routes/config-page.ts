@@ -7,11 +7,24 @@
  * browser: the page only says whether one is stored.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
-import { ADDRESS_CLEARS_PASSWORD, DEFAULT_VNC_PORT, PASSWORD_AND_REMOVE, passwordsClearedText, rowFieldOf, targetsFromRows, type RowField } from '../../shared/form-rules.js';
+import { passwordProblem, validateConfigInput, validateProbeTarget, type Config, type FieldError } from '../../config/schema.js';
+import {
+  DEFAULT_VNC_PORT,
+  fieldInWords,
+  PASSWORD_AND_REMOVE,
+  passwordsClearedText,
+  probeOutcomeText,
+  probeText,
+  rowFieldOf,
+  targetLabel,
+  targetsFromRows,
+  type RowField,
+} from '../../shared/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
 import type { ProbeResult } from '../../relay/probe.js';
-import { ERR_INTERNAL } from '../../errors.js';
+import { ERR_INTERNAL, fieldMessageIn } from '../../errors.js';
+import { LANGUAGES, type Lang, type MessageKey, translate } from '../../shared/i18n/index.js';
+import { languageOf } from '../language.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import type { RouteDeps } from '../deps.js';
@@ -31,6 +44,9 @@ export interface FormRow {
   port: string;
   /** Minutes without input before a session is closed; '' for never. */
   idleTimeout: string;
+  /** `on-request`, `immediate` or `watch-only`. */
+  control: string;
+  allowResize: boolean;
   /** A password is stored for this row's target id. */
   passwordSet: boolean;
   /** A password was typed in this post (it is not shown again: the field stays empty). */
@@ -41,20 +57,20 @@ export interface FormRow {
   probe?: ProbeResult;
 }
 
-/** Shown next to a password field when the page comes back without saving what was typed. */
-const RETYPE_PASSWORD = 'Not saved yet: type the password again before saving (it is never shown on the page).';
+/** Shown next to a password field when the page comes back without saving what was typed (in every language). */
+const RETYPE_PASSWORD = new Set(LANGUAGES.map((lang) => translate(lang, 'settings.msg.retype')));
 
 export interface PageMessage {
   kind: 'ok' | 'error' | 'info';
   text: string;
 }
 
-const MESSAGES: Record<string, PageMessage> = {
-  saved: { kind: 'ok', text: 'Saved. New viewer sessions use these targets now.' },
+const MESSAGES: Record<string, { kind: PageMessage['kind']; key: MessageKey }> = {
+  saved: { kind: 'ok', key: 'settings.msg.saved' },
 };
 
 function emptyRow(): FormRow {
-  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
+  return { id: '', name: '', host: '', port: String(DEFAULT_VNC_PORT), idleTimeout: '', control: 'on-request', allowResize: false, passwordSet: false, passwordTyped: false, removePassword: false, errors: {} };
 }
 
 function rowsFromConfig(service: ConfigService): FormRow[] {
@@ -64,6 +80,8 @@ function rowsFromConfig(service: ConfigService): FormRow[] {
     host: t.host,
     port: String(t.port),
     idleTimeout: t.idleTimeout === undefined ? '' : String(t.idleTimeout),
+    control: t.control ?? 'on-request',
+    allowResize: t.allowResize === true,
     passwordSet: service.hasPassword(t.id),
     passwordTyped: false,
     removePassword: false,
@@ -90,6 +108,9 @@ function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { 
   const passwords = list(body.password);
   // Pages rendered before this field existed post none: '' (never) for every row.
   const idles = list(body.idleTimeout);
+  // Selects, so one value per row is always posted (an unticked checkbox would not be).
+  const controls = list(body.control);
+  const resizes = list(body.allowResize);
   const remove = new Set(list(body.removePassword).filter(Boolean));
   const n = Math.max(ids.length, names.length, hosts.length, ports.length, passwords.length, idles.length);
   const rows: FormRow[] = [];
@@ -104,6 +125,8 @@ function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { 
       host: hosts[i] ?? '',
       port: ports[i] ?? '',
       idleTimeout: idles[i] ?? '',
+      control: controls[i] || 'on-request',
+      allowResize: resizes[i] === 'on',
       passwordSet: id !== '' && service.hasPassword(id),
       passwordTyped: password !== '',
       removePassword: id !== '' && remove.has(id),
@@ -114,8 +137,8 @@ function rowsFromForm(body: Record<string, unknown>, service: ConfigService): { 
 }
 
 /** Asks for typed passwords again on a page shown without saving them. */
-function askToRetype(rows: FormRow[]): void {
-  for (const row of rows) if (row.passwordTyped) row.errors.password ??= RETYPE_PASSWORD;
+function askToRetype(rows: FormRow[], lang: Lang): void {
+  for (const row of rows) if (row.passwordTyped) row.errors.password ??= translate(lang, 'settings.msg.retype');
 }
 
 /**
@@ -126,23 +149,75 @@ function askToRetype(rows: FormRow[]): void {
 function configFromRows(
   rows: FormRow[],
   typed: string[],
-): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[] } {
+  lang: Lang,
+): { config: Config; passwords: Map<string, string | null>; errors: [] } | { config?: undefined; errors: FieldError[]; summary: string } {
   const { targets, rowOf, conflicts } = targetsFromRows(
     rows.map((row, i) => ({ ...row, password: typed[i] ?? '', removePassword: row.removePassword })),
   );
   const errors: FieldError[] = conflicts.map((i) => {
-    rows[i]!.errors.password = PASSWORD_AND_REMOVE;
+    rows[i]!.errors.password = fieldMessageIn({ field: 'password', message: PASSWORD_AND_REMOVE }, lang);
     return { field: `targets[${rowOf.indexOf(i)}].password`, message: PASSWORD_AND_REMOVE };
   });
   const result = validateConfigInput({ targets }, { versionOptional: true });
   if (result.ok && errors.length === 0) return { config: result.config, passwords: result.passwords, errors: [] };
   if (!result.ok) errors.push(...result.errors);
+  let summary = '';
   for (const e of errors) {
     const at = rowFieldOf(e.field);
-    const row = at ? rows[rowOf[at.target]!] : undefined;
-    if (row && at) row.errors[at.field] ??= e.message.replace(/^port must be a number$/, 'port must be a number from 1 to 65535');
+    const index = at ? rowOf[at.target] : undefined;
+    const row = index === undefined ? undefined : rows[index];
+    const message = fieldMessageIn(e, lang);
+    if (row && at) row.errors[at.field] ??= message;
+    // The first error in words: the row as the page numbers it, the field's own message.
+    summary ||= row && index !== undefined ? `${targetLabel(index, row.name, lang)}: ${message}` : message;
   }
-  return { errors };
+  return { errors, summary };
+}
+
+/** The order of a row's fields on the page: the first with an error gets the focus. */
+const FIELD_ORDER: readonly RowField[] = ['name', 'host', 'port', 'password', 'idleTimeout'];
+
+/** The first field with an error (row index and input name), for `autofocus`; null when none. */
+export function firstError(rows: readonly FormRow[]): { row: number; field: RowField } | null {
+  for (const [i, row] of rows.entries()) {
+    if (row.errors.id) return { row: i, field: 'name' };
+    // "Type the password again" is a reminder, not an error to fix first.
+    for (const field of FIELD_ORDER) if (row.errors[field] && !RETYPE_PASSWORD.has(row.errors[field])) return { row: i, field };
+  }
+  return null;
+}
+
+/**
+ * True when a form post comes from this site. Chromium sends `Origin: null` with a same-origin
+ * form post from a page whose `Referrer-Policy` is `no-referrer` (all pages here), so such a post
+ * counts when the browser itself marks it `Sec-Fetch-Site: same-origin` (a header no page can set).
+ */
+function fromThisSite(req: Request): boolean {
+  if (isSameOrigin(req)) return true;
+  return req.headers.origin === 'null' && req.headers['sec-fetch-site'] === 'same-origin';
+}
+
+/**
+ * "Test connection" as the settings page asks for it (the form without JavaScript and
+ * `POST api/v1/probe` with `login: true`): through the VNC login, with the password typed in the
+ * row, or else the stored one of the saved target at that address (see Supervisor.probe and
+ * relay/probe.ts for the lockout limits).
+ * @returns the probe's answer, or the field errors of the input
+ */
+export async function probeForPage(
+  deps: Pick<RouteDeps, 'supervisor' | 'probeTimeout'>,
+  input: { host?: unknown; port?: unknown; password?: unknown },
+): Promise<{ ok: true; result: ProbeResult } | { ok: false; errors: FieldError[] }> {
+  const checked = validateProbeTarget(input.host, input.port);
+  const errors: FieldError[] = checked.ok ? [] : [...checked.errors];
+  let password: string | undefined;
+  if (input.password !== undefined && input.password !== null && input.password !== '') {
+    const problem = passwordProblem(input.password);
+    if (problem === null) password = input.password as string;
+    else errors.push({ field: 'password', message: problem });
+  }
+  if (!checked.ok || errors.length) return { ok: false, errors };
+  return { ok: true, result: await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout, { login: true, password }) };
 }
 
 export function configPageRouter(deps: RouteDeps): Router {
@@ -151,68 +226,77 @@ export function configPageRouter(deps: RouteDeps): Router {
 
   const render = (res: Response, rows: FormRow[], message: PageMessage | null, status = 200): void => {
     const shown = rows.length ? rows : [emptyRow()];
+    const lang = languageOf(res);
     res.status(status).render('config', {
       rows: shown,
       message,
+      focus: firstError(shown),
+      fieldInWords: (field: string) => fieldInWords(field, lang),
+      // What a Test connection found, in the page's words (the page's script says the same).
+      probeWords: (row: FormRow) => (row.probe ? probeText(row.probe, row.passwordTyped, lang) : ''),
+      // The reachability dot of a row: the last Test connection of its address (any user's), in words.
+      reachability: (row: FormRow) => {
+        const port = Number(row.port.trim() || DEFAULT_VNC_PORT);
+        const last = row.host.trim() && Number.isInteger(port) ? deps.supervisor.lastProbe(row.host.trim(), port) : undefined;
+        return last ? { ok: last.ok, message: probeOutcomeText(last, lang) } : null;
+      },
       csrf: csrf.token,
       status: deps.status(),
       defaultPort: DEFAULT_VNC_PORT,
-      addressHint: ADDRESS_CLEARS_PASSWORD,
+      addressHint: translate(lang, 'form.addressClearsPassword'),
     });
   };
 
   router.get('/', deps.guard.page('manage'), (req: Request, res: Response) => {
+    const lang = languageOf(res);
     const key = typeof req.query.m === 'string' ? req.query.m : '';
-    let message = MESSAGES[key] ?? null;
+    const known = Object.hasOwn(MESSAGES, key) ? MESSAGES[key]! : null;
+    let message: PageMessage | null = known ? { kind: known.kind, text: translate(lang, known.key) } : null;
     if (message && key === 'saved' && typeof req.query.cleared === 'string') {
       // Only names of configured targets, looked up by id: nothing of the query is echoed.
       const ids = new Set(req.query.cleared.split(','));
       const names = service.current.targets.filter((t) => ids.has(t.id)).map((t) => t.name);
-      if (names.length) message = { kind: 'ok', text: `${message.text} ${passwordsClearedText(names)}` };
+      if (names.length) message = { kind: 'ok', text: `${message.text} ${passwordsClearedText(names, lang)}` };
     }
     render(res, rowsFromConfig(service), message);
   });
 
   router.post('/', express.urlencoded({ extended: false, limit: FORM_BODY_LIMIT, parameterLimit: 1000 }), deps.guard.page('manage'), async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!isSameOrigin(req) || !csrf.verify(body._csrf)) {
-      render(
-        res,
-        rowsFromConfig(service),
-        { kind: 'error', text: 'This form has expired or did not come from this page (the app may have restarted). Nothing was saved: check the values and save again.' },
-        403,
-      );
+    const lang = languageOf(res);
+    if (!fromThisSite(req) || !csrf.verify(body._csrf)) {
+      render(res, rowsFromConfig(service), { kind: 'error', text: translate(lang, 'settings.msg.expired') }, 403);
       return;
     }
     const { rows, typed } = rowsFromForm(body, service);
 
     if (body.action === 'add') {
       rows.push(emptyRow());
-      askToRetype(rows);
-      render(res, rows, { kind: 'info', text: 'Target added below; Save to apply.' });
+      askToRetype(rows, lang);
+      render(res, rows, { kind: 'info', text: translate(lang, 'settings.msg.added') });
       return;
     }
     if (typeof body.remove === 'string' && /^\d+$/.test(body.remove)) {
       rows.splice(Number(body.remove), 1);
-      askToRetype(rows);
-      render(res, rows, { kind: 'info', text: 'Target removed from the form; Save to apply.' });
+      askToRetype(rows, lang);
+      render(res, rows, { kind: 'info', text: translate(lang, 'settings.msg.removed') });
       return;
     }
     if (typeof body.probe === 'string' && /^\d+$/.test(body.probe) && rows[Number(body.probe)]) {
-      const row = rows[Number(body.probe)]!;
-      const checked = validateProbeTarget(row.host, row.port.trim() || DEFAULT_VNC_PORT);
-      if (checked.ok) row.probe = await deps.supervisor.probe(checked.host, checked.port, deps.probeTimeout);
-      else for (const e of checked.errors) row.errors[e.field as 'host' | 'port'] = e.message;
-      askToRetype(rows);
+      const index = Number(body.probe);
+      const row = rows[index]!;
+      const probed = await probeForPage(deps, { host: row.host, port: row.port.trim() || DEFAULT_VNC_PORT, password: typed[index] });
+      if (probed.ok) row.probe = probed.result;
+      else for (const e of probed.errors) row.errors[e.field as 'host' | 'port' | 'password'] = fieldMessageIn(e, lang);
+      askToRetype(rows, lang);
       render(res, rows, null);
       return;
     }
 
-    const built = configFromRows(rows, typed);
+    const built = configFromRows(rows, typed, lang);
     if (!built.config) {
-      const first = built.errors[0]!;
-      askToRetype(rows);
-      render(res, rows, { kind: 'error', text: `Not saved: ${first.field}: ${first.message}` }, 400);
+      askToRetype(rows, lang);
+      render(res, rows, { kind: 'error', text: translate(lang, 'settings.msg.notSaved', { problem: built.summary }) }, 400);
       return;
     }
     const { config, passwords } = built;
@@ -222,11 +306,13 @@ export function configPageRouter(deps: RouteDeps): Router {
     } catch (err) {
       const e = toAppError(err);
       if (e.code === ERR_INTERNAL) deps.logger.error('saving the settings failed', { error: err instanceof Error ? err.stack : String(err) });
-      askToRetype(rows);
-      render(res, rows, { kind: 'error', text: e.message }, e.status);
+      askToRetype(rows, lang);
+      render(res, rows, { kind: 'error', text: e.messageIn(lang) }, e.status);
       return;
     }
-    res.redirect(303, cleared.length ? `./?m=saved&cleared=${cleared.map(encodeURIComponent).join(',')}` : './?m=saved');
+    // A language forced with ?lang= stays (the form posts to ./?lang=…).
+    const forced = res.locals.langQuery ? `&lang=${lang}` : '';
+    res.redirect(303, cleared.length ? `./?m=saved${forced}&cleared=${cleared.map(encodeURIComponent).join(',')}` : `./?m=saved${forced}`);
   });
 
   return router;

@@ -42,6 +42,8 @@ export function preflightHandler(deps: RouteDeps): RequestHandler {
         new AppError(notFound ? ERR_NOT_FOUND : ERR_UNAVAILABLE, admitted.reason, {
           status: admitted.status,
           title: notFound ? 'Unknown target' : 'Not available',
+          titleKey: notFound ? 'problem.title.unknownTarget' : 'problem.title.notAvailable',
+          i18n: admitted.i18n,
           ...(admitted.retryAfter ? { retryAfter: admitted.retryAfter } : {}),
         }),
         { kind: admitted.kind, code: FAILURES[admitted.kind].code },
