@@ -578,7 +578,7 @@ export class RelaySession {
       frame.writeUInt16BE(n, 2);
     }
     frame.set(buf.subarray(0, n), head);
-    if (this.idle !== null) this.idle.server(frame.subarray(head));
+    this.filter.server(frame.subarray(head));
     this.browser.write(frame);
     if (this.ws.bufferedAmount >= this.options.highWaterMark) {
       this.downPaused = true;
