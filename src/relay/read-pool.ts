@@ -3,8 +3,9 @@
  * Where target reads land. Every target socket reads (`onread`) up to 256 KiB at a time, instead
  * of Node's 64 KiB, into one buffer shared by all sessions: the relay is single-threaded and each
  * read is copied out before the next, so no read allocates a fresh 64 KiB buffer. Small reads are
- * copied into Node's shared 8 KiB pool (`Buffer.from`), large ones into a recycled slab that goes
- * back to the pool once the browser socket has taken its bytes.
+ * copied into Node's shared 8 KiB pool (while relaying straight into their WebSocket frame, see
+ * `RelaySession.frameSmallRead`; else with `Buffer.from`), large ones into a recycled slab that
+ * goes back to the pool once the browser socket has taken its bytes.
  */
 
 /** Largest single read from a target socket. */

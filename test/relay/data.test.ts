@@ -22,6 +22,7 @@ import {
   OP_TEXT,
   closePayload,
   collect,
+  decodeFrameHeader,
   encodeWsFrame,
   handshake,
   openClient,
@@ -242,6 +243,62 @@ describe('Relay data', () => {
       assert.deepEqual(await closed, { code: 1000, reason: 'done' });
       const result = await (await sink.connections.next()).done;
       assert.equal(String(result.data), 'xy');
+    });
+  });
+
+  describe('frames to the browser', () => {
+    it('sends what the target sends as unmasked binary frames with the shortest length form, small and large reads mixed, in order', LIMIT, async (t) => {
+      const target = await startTarget((socket) => socket);
+      t.after(() => target.close());
+      const r = await relayFor(t, { host: '127.0.0.1', port: target.port });
+      const { socket } = await rawRequest(r.port, handshake());
+      const raw: Buffer[] = [];
+      let have = 0;
+      let want = 0;
+      let wake: (() => void) | undefined;
+      socket.on('data', (c: Buffer) => {
+        raw.push(c);
+        have += c.length;
+        if (wake && have >= want) wake();
+      });
+      const server = await target.connections.next();
+      const rand = prng(21);
+      // Around the relay's own framing of small reads (up to 4 KiB) and the 7/16/64-bit lengths.
+      const sizes = [1, 125, 126, 127, 4095, 4096, 4097, 2, 65535, 65536, 70_000, 3, 0x3ff];
+      const sent: Buffer[] = [];
+      for (const n of sizes) {
+        const chunk = randomBytes(rand, n);
+        sent.push(chunk);
+        // One target write at a time, each once the previous one has arrived in full (frame
+        // headers included: at least its payload more).
+        want = have + n;
+        const arrived = new Promise<void>((resolve) => (wake = resolve));
+        server.write(chunk);
+        await arrived;
+      }
+      await waitFor('all frames', () => {
+        const all = Buffer.concat(raw);
+        let at = 0;
+        let payload = 0;
+        for (;;) {
+          const h = decodeFrameHeader(all, at);
+          if (!h || all.length - at < h.size + h.length) break;
+          payload += h.length;
+          at += h.size + h.length;
+        }
+        return payload === sent.reduce((a, b) => a + b.length, 0) && at === all.length;
+      });
+      const all = Buffer.concat(raw);
+      const payloads: Buffer[] = [];
+      for (let at = 0; at < all.length; ) {
+        const h = decodeFrameHeader(all, at)!;
+        assert.deepEqual({ fin: h.fin, rsv: h.rsv, opcode: h.opcode, masked: h.masked }, { fin: true, rsv: 0, opcode: OP_BINARY, masked: false }, `frame at ${at}`);
+        assert.equal(h.size, h.length < 126 ? 2 : h.length < 65536 ? 4 : 10, `shortest length form for ${h.length} bytes`);
+        payloads.push(all.subarray(at + h.size, at + h.size + h.length));
+        at += h.size + h.length;
+      }
+      assert.ok(Buffer.concat(payloads).equals(Buffer.concat(sent)), 'the bytes arrive exactly and in order');
+      socket.destroy();
     });
   });
 
