@@ -3,13 +3,15 @@
  * newest of how the last viewer session through the relay got on with the target's server and
  * the last Test connection of its address, with its time, and no connection made for it. Real
  * app, real sockets: a session that reaches a VNC server makes it ok; the server stops and the
- * next session fails with `connection-refused`; a port that is not VNC gives `not-vnc`; a Test
+ * next session fails with `connection-refused`; a port that is not VNC gives `not-vnc`; a rejected
+ * stored password `login-rejected` and the right one ok (the relay's own login); a Test
  * connection after a session is the newer answer; a moved target forgets its sessions' outcome;
  * a user who may only view sees ok, kind and time without the address.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ReachStatus } from '../../src/supervisor/supervisor.js';
+import { startDemoServer } from '../../src/demo/demo-server.js';
 import { statusFor } from '../../src/web/status-view.js';
 import { reachWords } from '../../src/shared/reach.js';
 import { API, client, config, openSession, openSessionTo, startTestApp, target, tcpServer, vncServer, waitFor, type FakeServer, type TestApp } from '../helpers/app.js';
@@ -101,6 +103,33 @@ describe('status: live reachability of each target', () => {
     const r = await waitFor('reach of web', () => reachOf('web'));
     assert.deepEqual({ ok: r.ok, kind: r.kind, via: r.via }, { ok: false, kind: 'not-vnc', via: 'session' });
     assert.match(reachWords(r, 'en').text, /^Not reachable: not a VNC server, /);
+  });
+
+  it('with a stored password: a rejected one is login-rejected, the right one reaches the server', async () => {
+    const demo = await startDemoServer({ host: '127.0.0.1', port: 0, width: 640, height: 480, password: 'secret' });
+    try {
+      const put = (password: string) =>
+        http.put(`${API}/config`, config(target('hmi', hmiPort, '127.0.0.1', 'HMI'), target('web', web.port, '127.0.0.1', 'Web'), { ...target('locked', demo.port, '127.0.0.1', 'Locked'), password } as never));
+      assert.equal((await put('wrong')).status, 200);
+      const s = await openSession(t.port, 'locked');
+      s.ws.send(Buffer.from('RFB 003.008\n', 'latin1'));
+      assert.equal((await s.closed).code, 4003);
+      const bad = await waitFor('reach after the rejected password', () => reachOf('locked'));
+      assert.deepEqual({ ok: bad.ok, kind: bad.kind, via: bad.via }, { ok: false, kind: 'login-rejected', via: 'session' });
+
+      assert.equal((await put('secret')).status, 200);
+      const good = await openSession(t.port, 'locked');
+      good.ws.send(Buffer.from('RFB 003.008\n', 'latin1'));
+      const ok = await waitFor('reach ok with the right password', async () => {
+        const r = await reachOf('locked');
+        return r?.ok ? r : undefined;
+      });
+      assert.equal(ok.via, 'session');
+      good.ws.close();
+      await good.closed;
+    } finally {
+      await demo.close();
+    }
   });
 
   it('a target moved to another address forgets its sessions\' outcome', async () => {
