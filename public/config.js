@@ -348,34 +348,6 @@ form.addEventListener('submit', (event) => {
   }
 });
 
-// ---- live status -------------------------------------------------------------------------
-
-/** No status polls before this time (ms): the app asked to wait (429 with Retry-After). */
-let pausedUntil = 0;
-let poller;
-
-async function refreshStatus() {
-  if (Date.now() < pausedUntil) return;
-  try {
-    const res = await call('GET', 'status', undefined, 'html');
-    if (res.ok && res.html !== null) {
-      // The server's own rendering of the panel (views/partials/status.ejs), escaped there.
-      statusBody.innerHTML = res.html;
-    } else if (res.status === 401) {
-      // The login expired: every further poll would be another failed login, which the app
-      // counts per address (too many lock this address out for a while). Stop and say so.
-      clearInterval(poller);
-      show('error', say('settings.msg.loginEnded'));
-    } else if (res.status === 429) {
-      const wait = Number(res.headers.get('Retry-After')) || 60;
-      pausedUntil = Date.now() + wait * 1000;
-      show('error', res.data?.detail || say('settings.msg.statusPaused', { seconds: wait }));
-    }
-  } catch {
-    // The app may be restarting; the next poll tries again.
-  }
-}
-
 // ---- live reachability dots -----------------------------------------------------------------
 
 /** The address a row has now, as the status names a target's (`host:port`, IPv6 in brackets). */
@@ -405,4 +377,33 @@ function refreshDots() {
   }
 }
 
-poller = setInterval(() => refreshStatus().then(refreshDots), 2000);
+// ---- live status -------------------------------------------------------------------------
+
+/** No status polls before this time (ms): the app asked to wait (429 with Retry-After). */
+let pausedUntil = 0;
+let poller;
+
+async function refreshStatus() {
+  if (Date.now() < pausedUntil) return;
+  try {
+    const res = await call('GET', 'status', undefined, 'html');
+    if (res.ok && res.html !== null) {
+      // The server's own rendering of the panel (views/partials/status.ejs), escaped there.
+      statusBody.innerHTML = res.html;
+      refreshDots();
+    } else if (res.status === 401) {
+      // The login expired: every further poll would be another failed login, which the app
+      // counts per address (too many lock this address out for a while). Stop and say so.
+      clearInterval(poller);
+      show('error', say('settings.msg.loginEnded'));
+    } else if (res.status === 429) {
+      const wait = Number(res.headers.get('Retry-After')) || 60;
+      pausedUntil = Date.now() + wait * 1000;
+      show('error', res.data?.detail || say('settings.msg.statusPaused', { seconds: wait }));
+    }
+  } catch {
+    // The app may be restarting; the next poll tries again.
+  }
+}
+
+poller = setInterval(refreshStatus, 2000);

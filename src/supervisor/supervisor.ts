@@ -27,7 +27,7 @@ import { type Message, type MessageKey, type Params, translate } from '../shared
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
-import { Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
+import { type LastProbe, Prober, type ProbeLimits, type ProbeResult } from '../relay/probe.js';
 import type { Config, Target } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
@@ -376,6 +376,11 @@ export class Supervisor {
     return this.prober.probe(host, port, timeoutMs, stored, (outcome) => this.onHandshake(relayTarget, outcome), stored !== undefined || options.login === true);
   }
 
+  /** The last "Test connection" of `host:port` that connected. */
+  lastProbe(host: string, port: number): LastProbe | undefined {
+    return this.prober.last(host, port);
+  }
+
   /**
    * Whether the VNC server of target `id` at `host:port` was reached: the newest of its last
    * session's outcome and the last Test connection of that address; null when neither is known.
@@ -384,7 +389,7 @@ export class Supervisor {
     const address = formatHostPort(host, port);
     const r = this.reaches.get(id);
     const session = r && r.target === address ? r : undefined;
-    const test = this.prober.last(host, port);
+    const test = this.lastProbe(host, port);
     if (session && (!test || session.at > test.at)) {
       return { ok: session.ok, kind: session.kind, at: new Date(session.at).toISOString(), via: 'session' };
     }
