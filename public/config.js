@@ -15,6 +15,7 @@ import {
   targetProblems,
   targetsFromRows,
 } from '../shared/form-rules.js';
+import { PROBE_OUTCOME_KINDS, reachWords } from '../shared/reach.js';
 
 /** The page's language (the server chose it: ?lang=, else Accept-Language) and its texts. */
 const LANG = pageLanguage(document.documentElement.lang);
@@ -104,13 +105,13 @@ function updateLine(row) {
   open.href = `${viewer.pathname}${viewer.search}`;
 }
 
-/** The reachability dot of a row: `ok`, `bad` or `unknown`, with what it means in words. */
-function setDot(row, state, text) {
+/** The reachability dot of a row from a target's `reach` (src/shared/reach.ts; none: not checked yet). */
+function setDot(row, reach) {
   const dot = row.querySelector('[data-field="dot"]');
+  const { state, text } = reachWords(reach, LANG);
   dot.className = `dot dot-${state}`;
-  const words = state === 'unknown' ? say('settings.notTested') : say(state === 'ok' ? 'settings.reachable' : 'settings.notReachable', { text });
-  dot.setAttribute('aria-label', words);
-  dot.title = words;
+  dot.setAttribute('aria-label', text);
+  dot.title = text;
 }
 
 form.classList.add('enhanced');
@@ -261,7 +262,8 @@ async function probe(row) {
     // Remembered for Save, which warns (without refusing) when the last test of a target failed.
     row.dataset.lastTest = res.data.ok ? 'ok' : 'failed';
     row.dataset.lastTestOf = `${host}:${port}`;
-    setDot(row, res.data.ok ? 'ok' : 'bad', out.textContent);
+    const kind = res.data.ok ? null : (res.data.kind ?? PROBE_OUTCOME_KINDS[res.data.outcome] ?? 'target-error');
+    setDot(row, { ok: res.data.ok, kind, at: new Date().toISOString(), via: 'test' });
   } else {
     out.className = 'probe probe-bad';
     out.textContent = res.data?.detail || say('settings.testFailed', { status: res.status });
@@ -306,7 +308,7 @@ function resetRow(row) {
   setPasswordState(row, false);
   clearErrors(row);
   delete row.dataset.lastTest;
-  setDot(row, 'unknown');
+  setDot(row, null);
   updateLine(row);
 }
 
@@ -350,6 +352,35 @@ form.addEventListener('submit', (event) => {
   }
 });
 
+// ---- live reachability dots -----------------------------------------------------------------
+
+/** The address a row has now, as the status names a target's (`host:port`, IPv6 in brackets). */
+function rowAddress(row) {
+  const host = field(row, 'host').value.trim();
+  const port = field(row, 'port').value.trim() || String(DEFAULT_VNC_PORT);
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Sets each saved row's dot from its target's `reach` in the status panel the server rendered (the
+ * newest of its last viewer session and Test connection; no request of its own): the dot follows
+ * the viewers without a Test connection, which would cost the VNC server a connection closed
+ * before its login. A row whose address was edited and not saved keeps its dot.
+ */
+function refreshDots() {
+  let targets;
+  try {
+    targets = JSON.parse(statusBody.querySelector('[data-field="reach"]')?.dataset.reach ?? '[]');
+  } catch {
+    return;
+  }
+  const byId = new Map(targets.map((t) => [t.id, t]));
+  for (const row of rows()) {
+    const t = byId.get(field(row, 'id').value);
+    if (t?.reach && (t.target === undefined || t.target === rowAddress(row))) setDot(row, t.reach);
+  }
+}
+
 // ---- live status -------------------------------------------------------------------------
 
 /** No status polls before this time (ms): the app asked to wait (429 with Retry-After). */
@@ -363,6 +394,7 @@ async function refreshStatus() {
     if (res.ok && res.html !== null) {
       // The server's own rendering of the panel (views/partials/status.ejs), escaped there.
       statusBody.innerHTML = res.html;
+      refreshDots();
     } else if (res.status === 401) {
       // The login expired: every further poll would be another failed login, which the app
       // counts per address (too many lock this address out for a while). Stop and say so.

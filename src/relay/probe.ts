@@ -25,6 +25,7 @@ import { formatHostPort } from './address.js';
 import { checkGreeting, SECURITY_NONE, SECURITY_VNC_AUTH, VERSION_LENGTH, versionText } from '../rfb/protocol.js';
 import { ServerHandshake, type HandshakeFailure, type HandshakeOutcome } from '../rfb/security-proxy.js';
 import { FAILURES, type FailureKind } from '../shared/failures.js';
+import { PROBE_OUTCOME_KINDS } from '../shared/reach.js';
 
 export type ProbeOutcome =
   | 'vnc'
@@ -66,8 +67,11 @@ export interface ProbeResult {
   asksPassword?: boolean;
 }
 
-/** The last test of an address: whether it reached a VNC server, in words, when, and its outcome (for other languages). */
-export type LastProbe = { ok: boolean; message: string; at: number } & Pick<ProbeResult, 'outcome' | 'target' | 'version'>;
+/**
+ * The last test of an address: whether it reached a VNC server, in words, when, its outcome (for
+ * other languages) and, when it failed, the failure kind a viewer would meet.
+ */
+export type LastProbe = { ok: boolean; message: string; at: number } & Pick<ProbeResult, 'outcome' | 'target' | 'version' | 'kind'>;
 
 /** How long to wait after a 3.3 greeting for the refusal that may follow it at once. */
 const REFUSAL_WAIT_MS = 250;
@@ -313,6 +317,7 @@ export class Prober {
       outcome: result.outcome,
       target: result.target,
       ...(result.version !== undefined ? { version: result.version } : {}),
+      ...(result.ok ? {} : { kind: result.kind ?? (PROBE_OUTCOME_KINDS as Partial<Record<string, FailureKind>>)[result.outcome] ?? 'target-error' }),
     });
     if (this.latest.size > MAX_REMEMBERED) this.latest.delete(this.latest.keys().next().value!);
     // Only a VNC server that greeted and was left before a login counts towards its lockout.

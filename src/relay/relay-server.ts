@@ -12,6 +12,7 @@ import { rejectUpgrade } from './upgrade.js';
 import { LoginWatch, MAX_LOGIN_CHECK_MS, type SessionLogin } from './login-watch.js';
 import {
   RelaySession,
+  type ReachOutcome,
   type RelayTarget,
   type SessionEnd,
   type SessionInfo,
@@ -49,6 +50,8 @@ export interface RelayOptions {
   loginCheckMs?: number;
   /** Told how each handshake the relay does for a stored password ended (see {@link SessionSecrets}). */
   onHandshake?: (target: RelayTarget, outcome: HandshakeOutcome) => void;
+  /** Told per session whether it reached a usable VNC server at its target (see {@link SessionOptions.onReach}). */
+  onReach?: (target: RelayTarget, reach: ReachOutcome) => void;
   /** Where session starts and ends and control changes are recorded. Default: nowhere. */
   audit?: AuditSink;
   /** Delivers events to viewer pages (see control.ts). Default: none. */
@@ -58,7 +61,7 @@ export interface RelayOptions {
   sessionLog?: SessionLogOptions;
 }
 
-type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'sessionLog' | 'audit' | 'viewerEvents'>>;
+type ResolvedOptions = Required<Omit<RelayOptions, 'logger' | 'onHandshake' | 'onReach' | 'sessionLog' | 'audit' | 'viewerEvents'>>;
 
 const DEFAULTS: ResolvedOptions = {
   maxPayload: 64 * 1024,
@@ -135,7 +138,7 @@ export class Relay {
   readonly resizes: ResizeGuard;
 
   constructor(options: RelayOptions = {}) {
-    const { logger, onHandshake, sessionLog, audit, viewerEvents, ...rest } = options;
+    const { logger, onHandshake, onReach, sessionLog, audit, viewerEvents, ...rest } = options;
     this.board = new ControlBoard(audit ?? noAudit, viewerEvents ?? (() => {}));
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     checkOptions(this.options);
@@ -152,6 +155,7 @@ export class Relay {
         }
         onHandshake?.(target, outcome);
       },
+      onReach,
     };
     this.wss = new WebSocketServer({
       noServer: true,

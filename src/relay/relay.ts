@@ -14,7 +14,7 @@ import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
 import { GreetingWait } from '../rfb/protocol.js';
 import { ClientFilter, FILTER_INPUT, FILTER_LOST, FILTER_UNKNOWN, type FilterMode } from '../rfb/client-filter.js';
 import { refusalAfterGreeting, type HandshakeOutcome } from '../rfb/security-proxy.js';
-import { FAILURES, LOCKOUT_REASON, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
+import { FAILURES, LOCKOUT_REASON, REACH_FAILURES, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
 
 /** Where a session connects to. `id`/`name` come from the configuration when there is one. */
 export interface RelayTarget {
@@ -77,7 +77,16 @@ export interface SessionOptions {
    * stored password only), e.g. to back off after rejected passwords.
    */
   onHandshake?: ((target: RelayTarget, outcome: HandshakeOutcome) => void) | undefined;
+  /**
+   * Reports once per session whether it reached a usable VNC server: `ok` when it starts relaying
+   * (or its login succeeded), else, at its end, the failure kind when it is one of
+   * {@link REACH_FAILURES} (sessions the viewer or the app ended first report nothing).
+   */
+  onReach?: ((target: RelayTarget, reach: ReachOutcome) => void) | undefined;
 }
+
+/** Whether a session reached a usable VNC server at its target, and if not, why. */
+export type ReachOutcome = { ok: true } | { ok: false; kind: FailureKind };
 
 /** Secrets for one session; kept apart from {@link RelayTarget}, which is shown in status and logs. */
 export interface SessionSecrets {
@@ -226,6 +235,8 @@ export class RelaySession {
   private codeSent: number | undefined;
   /** A write to the target filled its buffer during the current filter pass. */
   private upBlocked = false;
+  /** The session told `onReach` that it reached the VNC server. */
+  private reached = false;
 
   constructor(
     id: number,
@@ -370,7 +381,15 @@ export class RelaySession {
     if (!NEXT[this.phase].includes(next)) return false;
     this.phase = next;
     if (next === 'relaying' || next === 'closed') clearTimeout(this.deadline);
+    if (next === 'relaying') this.reachedServer();
     return true;
+  }
+
+  /** Tells `onReach` (once) that the target is a VNC server that let this session through. */
+  private reachedServer(): void {
+    if (this.reached) return;
+    this.reached = true;
+    this.options.onReach?.(this.target, { ok: true });
   }
 
   /** Target connected: check its greeting, log in, or relay at once. */
@@ -713,6 +732,7 @@ export class RelaySession {
       browserGreeted: () => this.ws.resume(),
       serverOutcome: (outcome) => {
         this.options.onHandshake?.(this.target, outcome);
+        if (outcome.ok) this.reachedServer();
         // The viewer left during the login: the server side is through now, end it cleanly.
         if (outcome.ok && this.browserClosed) this.tcp.end();
       },
@@ -751,6 +771,7 @@ export class RelaySession {
     this.idle?.stop();
     clearTimeout(this.closeTimer);
     const cause = this.cause ?? { kind: 'viewer-closed', reason: '', detail: undefined };
+    if (!this.reached && REACH_FAILURES.has(cause.kind as FailureKind)) this.options.onReach?.(this.target, { ok: false, kind: cause.kind as FailureKind });
     this.onEnd(this, {
       kind: cause.kind,
       code: this.codeSent ?? CLOSE_NO_STATUS,

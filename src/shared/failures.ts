@@ -83,6 +83,27 @@ export const FAILURES = {
 export type FailureKind = keyof typeof FAILURES;
 
 /**
+ * The kinds that say a session could not reach a usable VNC server at the target's address (the
+ * settings page's reachability dot): the connection failed, or the server there did not let the
+ * relay through its greeting and login. The viewer's or the app's own doing is not among them.
+ */
+export const REACH_FAILURES: ReadonlySet<FailureKind> = new Set<FailureKind>([
+  'not-vnc',
+  'login-rejected',
+  'security-unsupported',
+  'server-refused',
+  'handshake-failed',
+  'handshake-timeout',
+  'server-lockout',
+  'connection-refused',
+  'connect-timeout',
+  'host-not-found',
+  'host-unreachable',
+  'connection-reset',
+  'target-error',
+]);
+
+/**
  * A VNC server's failure reason that says it locks this client address out for a while (the
  * `server-lockout` kind): TigerVNC and RealVNC blacklist an address after a few failed or
  * abandoned logins and answer it with "Too many security failures" (libvncserver: "Too many

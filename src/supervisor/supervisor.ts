@@ -18,7 +18,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Relay, type RelayOptions } from '../relay/relay-server.js';
-import type { RelayTarget } from '../relay/relay.js';
+import type { ReachOutcome, RelayTarget } from '../relay/relay.js';
 import type { Caller, ControlResult, SessionView, ViewerAddress, ViewerEventSink } from '../relay/control.js';
 import type { AuditSink } from '../audit/events.js';
 import type { SessionLogin } from '../relay/login-watch.js';
@@ -80,6 +80,23 @@ export interface TargetStatus {
    * session's or a probe's handshake within the last 10 minutes and not followed by a login.
    */
   lockout: LockoutStatus | null;
+  /** The newest sign of whether its VNC server can be reached; null before any. */
+  reach: ReachStatus | null;
+}
+
+/**
+ * Whether a target's VNC server was reached, by the newest of two: how the last viewer session
+ * through the relay got on (it reached the server, or failed before with one of the failure kinds
+ * of `REACH_FAILURES`), and the last "Test connection" of its address. No connection is made for
+ * it: a periodic probe would count towards the server's lockout.
+ */
+export interface ReachStatus {
+  ok: boolean;
+  /** Why not, as a failure kind (src/shared/failures.ts); null when ok. */
+  kind: FailureKind | null;
+  at: string;
+  /** What found it out: a viewer's session through the relay, or Test connection. */
+  via: 'session' | 'test';
 }
 
 export interface LockoutStatus {
@@ -200,6 +217,8 @@ export class Supervisor {
   >();
   /** Per target id: the last "too many security failures" answer (see {@link noteHandshake}). */
   private readonly lockouts = new Map<string, { target: string; message: string; at: number }>();
+  /** Per target id: how the newest session that got that far reached its server (see {@link onReach}). */
+  private readonly reaches = new Map<string, { target: string; ok: boolean; kind: FailureKind | null; at: number }>();
   private readonly prober: Prober;
 
   constructor(options: SupervisorOptions = {}) {
@@ -219,6 +238,7 @@ export class Supervisor {
       ...(this.options.audit ? { audit: this.options.audit } : {}),
       ...(this.options.viewerEvents ? { viewerEvents: this.options.viewerEvents } : {}),
       onHandshake: this.onHandshake,
+      onReach: this.onReach,
       logger: this.log,
     });
     this.setState('running');
@@ -239,6 +259,10 @@ export class Supervisor {
     for (const [id, l] of this.lockouts) {
       const t = byId.get(id);
       if (!t || formatHostPort(t.host, t.port) !== l.target) this.lockouts.delete(id);
+    }
+    for (const [id, r] of this.reaches) {
+      const t = byId.get(id);
+      if (!t || formatHostPort(t.host, t.port) !== r.target) this.reaches.delete(id);
     }
     const closed = this.relay?.closeSessions((s) => targetChanged(s.target, byId.get(s.target.id ?? '')), 'target-changed', 'target changed') ?? 0;
     this.log.info('configuration applied', {
@@ -354,9 +378,25 @@ export class Supervisor {
     return this.prober.probe(host, port, timeoutMs, stored, (outcome) => this.onHandshake(relayTarget, outcome), stored !== undefined || options.login === true);
   }
 
-  /** The last "Test connection" of `host:port` that connected, for the settings page's dots. */
+  /** The last "Test connection" of `host:port` that connected. */
   lastProbe(host: string, port: number): LastProbe | undefined {
     return this.prober.last(host, port);
+  }
+
+  /**
+   * Whether the VNC server of target `id` at `host:port` was reached: the newest of its last
+   * session's outcome and the last Test connection of that address; null when neither is known.
+   */
+  reach(id: string, host: string, port: number): ReachStatus | null {
+    const address = formatHostPort(host, port);
+    const r = this.reaches.get(id);
+    const session = r && r.target === address ? r : undefined;
+    const test = this.lastProbe(host, port);
+    if (session && (!test || session.at > test.at)) {
+      return { ok: session.ok, kind: session.kind, at: new Date(session.at).toISOString(), via: 'session' };
+    }
+    if (!test) return null;
+    return { ok: test.ok, kind: test.ok ? null : (test.kind ?? 'target-error'), at: new Date(test.at).toISOString(), via: 'test' };
   }
 
   /** Forgets rejected passwords of a target (its password was changed or removed). */
@@ -393,6 +433,7 @@ export class Supervisor {
         control: this.usingFallback ? null : (t.control ?? 'on-request'),
         auth: this.authStatus(t.id),
         lockout: this.lockoutStatus(t.id),
+        reach: this.reach(t.id, t.host, t.port),
       })),
       sessions,
       totals: { sessionsOpen: totals.sessionsOpen, sessionsTotal: totals.sessionsTotal, bytesUp: totals.bytesUp, bytesDown: totals.bytesDown },
@@ -473,6 +514,16 @@ export class Supervisor {
     if (!l || Date.now() - l.at > LOCKOUT_SHOWN_MS) return null;
     return { message: l.message, at: new Date(l.at).toISOString() };
   }
+
+  /** Notes how a session got on with its target's server, while the target still has that address. */
+  private readonly onReach = (target: RelayTarget, reach: ReachOutcome): void => {
+    const id = target.id;
+    if (id === undefined) return;
+    const now = this.targets.find((t) => t.id === id);
+    const address = formatHostPort(target.host, target.port);
+    if (!now || formatHostPort(now.host, now.port) !== address) return;
+    this.reaches.set(id, { target: address, ok: reach.ok, kind: reach.ok ? null : reach.kind, at: Date.now() });
+  };
 
   /** Counts rejected stored passwords per target and notes lockouts; a success clears both. */
   private readonly onHandshake = (target: RelayTarget, outcome: HandshakeOutcome): void => {

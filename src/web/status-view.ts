@@ -26,6 +26,8 @@ export interface ViewerStatus {
       auth: { failures: number; retryIn: number | null } | null;
       /** Since when the VNC server locks the controller out, without the server's message. */
       lockout: { at: string } | null;
+      /** Whether its VNC server was reached lately: the outcome's kind and time, without the address. */
+      reach: { ok: boolean; kind: string | null; at: string; via: 'session' | 'test' } | null;
     }[];
     sessions: { id: number; targetId: string | undefined; startedAt: string; bytesUp: number; bytesDown: number }[];
     totals: AppStatus['relay']['totals'];
@@ -53,6 +55,7 @@ export function statusFor(status: AppStatus, manage: boolean): AppStatus | Viewe
         control: t.control,
         auth: t.auth ? { failures: t.auth.failures, retryIn: t.auth.retryIn } : null,
         lockout: t.lockout ? { at: t.lockout.at } : null,
+        reach: t.reach ? { ok: t.reach.ok, kind: t.reach.kind, at: t.reach.at, via: t.reach.via } : null,
       })),
       sessions: r.sessions.map((s) => ({ id: s.id, targetId: s.targetId, startedAt: s.startedAt, bytesUp: s.bytesUp, bytesDown: s.bytesDown })),
       totals: r.totals,

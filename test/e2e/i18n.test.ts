@@ -151,7 +151,7 @@ describe('the pages in German (chromium)', () => {
       const text = (await first.locator('[data-field="probe"]').textContent()) ?? '';
       return { ok: /^VNC-Server, RFB 003\.008\. Er verlangt kein Passwort: Viewer verbinden sich ohne Passwort\.$/.test(text), seen: text };
     });
-    assert.match((await first.locator('[data-field="dot"]').getAttribute('aria-label')) ?? '', /^Erreichbar: /);
+    assert.match((await first.locator('[data-field="dot"]').getAttribute('aria-label')) ?? '', /^Erreichbar \d\d:\d\d \(Verbindung testen\)$/);
     // A port the page itself refuses: the message in German, next to the field and at the top.
     await first.locator('input[name="port"]').fill('0');
     await page.getByRole('button', { name: 'Speichern', exact: true }).click();

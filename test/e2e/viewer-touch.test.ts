@@ -4,13 +4,15 @@
  * 44 px, pinch-zoom is not disabled; in pan mode a one-finger swipe moves the picture and sends no
  * pointer event (the X pointer stays where it was, while the same swipe outside pan mode moves
  * it); the keyboard button opens a field whose typing reaches an xterm; the extra-keys bar sends
- * Esc, Tab, F-keys and a sticky Ctrl (read back from `cat -v` in the xterm).
+ * Esc, Tab, F-keys and a sticky Ctrl (read back from `cat -v` in the xterm). The banners' links
+ * (the demo's "Add a real machine") are 44 px tall as well.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { startDemoServer } from '../../src/demo/demo-server.js';
 import { API, client, config, makeTempDir, operated, removeDir, startTestApp, target, type TestApp } from '../helpers/app.js';
 import { BrowserHarness, decodePng, hex, near, pixel, rgb, saveArtifacts, screenBox, until, viewerState, type TestPages } from '../helpers/browser.js';
 import { recordReliability } from '../helpers/reliability.js';
@@ -147,6 +149,35 @@ describe('viewer on a phone (chromium touch emulation + Xvnc)', () => {
     await page.locator('#toolbar').waitFor({ state: 'hidden' });
     const folded = await screenBox(page);
     assert.ok(folded.width >= canvasBox.width - 1, 'the folded toolbar gives the screen its room');
+  });
+
+  phoneTest('the links and buttons of the banners are touch targets of at least 44 px (the demo banner)', async (page) => {
+    // The built-in demo as the only target: its banner links to the settings to add a real machine.
+    const demo = await startDemoServer({ host: '127.0.0.1', port: 0, width: 640, height: 480 });
+    const demoApp = await startTestApp({ fallbackTarget: { id: 'demo', name: 'Demo', host: '127.0.0.1', port: demo.port } }).catch(async (err) => {
+      await demo.close();
+      throw err;
+    });
+    try {
+      await page.goto(`${demoApp.origin}/ctrlx-novnc/viewer/`);
+      await page.locator('#demo-add').waitFor({ state: 'visible' });
+      const targets = await page.locator('.banner a:visible, .banner button:visible, #banner-slot a:visible, #banner-slot button:visible').all();
+      assert.ok(targets.length >= 1, 'the demo banner has its link');
+      const small: string[] = [];
+      for (const el of targets) {
+        const box = await el.boundingBox();
+        if (!box || box.height < 44 || box.width < 44) small.push(`${(await el.innerText()).trim()}: ${box ? `${box.width}×${box.height}` : 'no box'}`);
+      }
+      assert.deepEqual(small, [], 'every banner link and button is at least 44 px tall and wide');
+      recordReliability({
+        table: 'inputs',
+        name: 'phone banner links are touch targets',
+        tried: 'chromium 390×844 touch emulation: the viewer on the built-in demo, its "Demo screen" banner',
+        outcome: 'the "Add a real machine" link (before: 137×15 px) and every other banner link or button are at least 44 px tall and wide',
+      });
+    } finally {
+      await Promise.allSettled([demoApp.close(), demo.close()]);
+    }
   });
 
   phoneTest('in pan mode a one-finger swipe moves the picture and sends no pointer event; outside pan mode it does', async (page) => {

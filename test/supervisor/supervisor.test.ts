@@ -90,7 +90,7 @@ describe('routing upgrades', () => {
     t = await startTestApp({ fallbackTarget: target('demo', servers.C!.port, '127.0.0.1', 'Demo') });
     const http = client(t.port);
     const status = await http.status();
-    assert.deepEqual(status.relay.targets, [{ id: 'demo', name: 'Demo', target: `127.0.0.1:${servers.C!.port}`, demo: true, passwordSet: false, idleMinutes: null, control: null, auth: null, lockout: null }]);
+    assert.deepEqual(status.relay.targets, [{ id: 'demo', name: 'Demo', target: `127.0.0.1:${servers.C!.port}`, demo: true, passwordSet: false, idleMinutes: null, control: null, auth: null, lockout: null, reach: null }]);
     const demo = await openSessionTo(t.port, undefined, 'C');
     assert.equal((await http.put(`${API}/config`, config(target('a', servers.A!.port)))).status, 200);
     assert.deepEqual(await demo.closed, { code: 4000, reason: 'target changed' });

@@ -13,7 +13,6 @@ import {
   fieldInWords,
   PASSWORD_AND_REMOVE,
   passwordsClearedText,
-  probeOutcomeText,
   probeText,
   rowFieldOf,
   targetLabel,
@@ -24,6 +23,7 @@ import type { ConfigService } from '../../config/service.js';
 import type { ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL, fieldMessageIn } from '../../errors.js';
 import { LANGUAGES, type Lang, type MessageKey, translate } from '../../shared/i18n/index.js';
+import { reachWords } from '../../shared/reach.js';
 import { languageOf } from '../language.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
@@ -234,11 +234,12 @@ export function configPageRouter(deps: RouteDeps): Router {
       fieldInWords: (field: string) => fieldInWords(field, lang),
       // What a Test connection found, in the page's words (the page's script says the same).
       probeWords: (row: FormRow) => (row.probe ? probeText(row.probe, row.passwordTyped, lang) : ''),
-      // The reachability dot of a row: the last Test connection of its address (any user's), in words.
+      // The reachability dot of a row: the newest of its last viewer session and the last Test
+      // connection of its address (any user's), in words (the page's script keeps it live).
       reachability: (row: FormRow) => {
         const port = Number(row.port.trim() || DEFAULT_VNC_PORT);
-        const last = row.host.trim() && Number.isInteger(port) ? deps.supervisor.lastProbe(row.host.trim(), port) : undefined;
-        return last ? { ok: last.ok, message: probeOutcomeText(last, lang) } : null;
+        const reach = row.host.trim() && Number.isInteger(port) ? deps.supervisor.reach(row.id, row.host.trim(), port) : null;
+        return reachWords(reach, lang);
       },
       csrf: csrf.token,
       status: deps.status(),
