@@ -2,10 +2,10 @@
 // removes rows in place, tests connections, and keeps the status panel live. Without JavaScript
 // the same form posts to the server and works as well. A VNC password is sent only when typed
 // (null when "Remove password" is ticked) and never comes back: the API says only `passwordSet`.
-// The rules that turn rows into targets are the server's own (src/shared/form-rules.ts), and the
+// The rules that turn rows into targets are the server's own (src/common/form-rules.ts), and the
 // status panel is the server's rendering of views/partials/status.ejs, fetched again every 2 s.
 import './token.js';
-import { pageLanguage, translator } from '../shared/i18n/index.js';
+import { pageLanguage, translator } from '../common/i18n/index.js';
 import {
   DEFAULT_VNC_PORT,
   passwordsClearedText,
@@ -14,8 +14,8 @@ import {
   targetLabel,
   targetProblems,
   targetsFromRows,
-} from '../shared/form-rules.js';
-import { PROBE_OUTCOME_KINDS, reachWords } from '../shared/reach.js';
+} from '../common/form-rules.js';
+import { PROBE_OUTCOME_KINDS, reachWords } from '../common/reach.js';
 
 /** The page's language (the server chose it: ?lang=, else Accept-Language) and its texts. */
 const LANG = pageLanguage(document.documentElement.lang);
@@ -105,7 +105,7 @@ function updateLine(row) {
   open.href = `${viewer.pathname}${viewer.search}`;
 }
 
-/** The reachability dot of a row from a target's `reach` (src/shared/reach.ts; none: not checked yet). */
+/** The reachability dot of a row from a target's `reach` (src/common/reach.ts; none: not checked yet). */
 function setDot(row, reach) {
   const dot = row.querySelector('[data-field="dot"]');
   const { state, text } = reachWords(reach, LANG);

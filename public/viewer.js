@@ -4,9 +4,9 @@
 import './token.js';
 import RFB from '../novnc/core/rfb.js';
 import keysyms from '../novnc/core/input/keysymdef.js';
-import { clockTime, closeMessage, lostAtText, refusalMessage, screenshotName } from '../shared/viewer-messages.js';
-import { FAILURES, failureOf } from '../shared/failures.js';
-import { pageLanguage, translator } from '../shared/i18n/index.js';
+import { clockTime, closeMessage, lostAtText, refusalMessage, screenshotName } from '../common/viewer-messages.js';
+import { FAILURES, failureOf } from '../common/failures.js';
+import { pageLanguage, translator } from '../common/i18n/index.js';
 import { installPinchZoom } from './zoom.js';
 
 const $ = (id) => document.getElementById(id);
@@ -422,7 +422,7 @@ $('password-cancel').addEventListener('click', () => {
 
 /**
  * Turns how the connection ended into a sentence and a retry decision: by the close code, or by
- * the preflight's failure kind when the upgrade was refused (src/shared/viewer-messages.ts).
+ * the preflight's failure kind when the upgrade was refused (src/common/viewer-messages.ts).
  * Also returns the failure kind and, for a refusal, the relay's Retry-After in seconds.
  */
 async function explain() {

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /**
  * Builds the pages' static files: one minified ES module per page (public/viewer.js with
- * src/shared/ and noVNC's core, public/config.js, public/login.js) and the style sheets, each under
+ * src/common/ and noVNC's core, public/config.js, public/login.js) and the style sheets, each under
  * a name with its content hash, with precompressed `.br` and `.gz` copies beside it and a
  * `manifest.json` (page name → hashed name) that the server reads at start (src/web/static.ts).
  *
  *   node scripts/bundle.mjs [--out DIR]      default: dist/static (part of `npm run build`)
  *
- * The pages keep their imports as written for the browser (`../shared/x.js`, `../novnc/core/…`):
- * the build maps them to src/shared/x.ts and the installed @novnc/novnc package.
+ * The pages keep their imports as written for the browser (`../common/x.js`, `../novnc/core/…`):
+ * the build maps them to src/common/x.ts and the installed @novnc/novnc package.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -27,13 +27,13 @@ function novncDir() {
   return path.resolve(path.dirname(fileURLToPath(import.meta.resolve('@novnc/novnc'))), '..');
 }
 
-/** `../shared/x.js` → `<shared>/x.ts`, `../novnc/…` → the noVNC package, as the pages write them. */
-function pageImports(sharedDir) {
+/** `../common/x.js` → `<common>/x.ts`, `../novnc/…` → the noVNC package, as the pages write them. */
+function pageImports(commonDir) {
   return {
     name: 'page-imports',
     setup(build) {
-      build.onResolve({ filter: /^\.\.\/shared\// }, (args) => {
-        const file = path.join(sharedDir, args.path.slice('../shared/'.length).replace(/\.js$/, '.ts'));
+      build.onResolve({ filter: /^\.\.\/common\// }, (args) => {
+        const file = path.join(commonDir, args.path.slice('../common/'.length).replace(/\.js$/, '.ts'));
         return { path: file };
       });
       build.onResolve({ filter: /^\.\.\/novnc\// }, (args) => ({ path: path.join(novncDir(), args.path.slice('../novnc/'.length)) }));
@@ -53,7 +53,7 @@ export function contentHash(data) {
  */
 export async function buildStatic({
   srcDir = path.join(ROOT, 'public'),
-  sharedDir = path.join(ROOT, 'src', 'shared'),
+  commonDir = path.join(ROOT, 'src', 'common'),
   outDir = path.join(ROOT, 'dist', 'static'),
   entries = ENTRIES,
 } = {}) {
@@ -70,7 +70,7 @@ export async function buildStatic({
     legalComments: 'eof',
     write: false,
     logLevel: 'silent',
-    plugins: [pageImports(sharedDir)],
+    plugins: [pageImports(commonDir)],
   });
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir, { recursive: true });

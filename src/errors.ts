@@ -9,8 +9,8 @@
  * page and the plain-text refusal of a WebSocket upgrade (src/web/respond.ts). Nothing else turns
  * errors into HTTP answers, and nothing parses an error's message.
  */
-import { fieldMessageOf } from './shared/form-rules.js';
-import { type Lang, type Message, type MessageKey, render, translate } from './shared/i18n/index.js';
+import { fieldMessageOf } from './common/form-rules.js';
+import { type Lang, type Message, type MessageKey, render, translate } from './common/i18n/index.js';
 
 /** What every error of one code has in common. */
 export interface ErrorKind {
@@ -127,7 +127,7 @@ export interface AppErrorOptions {
   /** Seconds until the client may try again (429, 503): sent as `Retry-After`. */
   retryAfter?: number;
   /**
-   * The message as a catalogue key (src/shared/i18n/): the Problem `detail` and the error page
+   * The message as a catalogue key (src/common/i18n/): the Problem `detail` and the error page
    * show it in the request's language. The English `message` is still what logs and tests read.
    */
   i18n?: Message;

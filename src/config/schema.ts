@@ -7,7 +7,7 @@
  */
 import type { FieldError } from '../errors.js';
 import { isValidHost, parsePort } from '../relay/address.js';
-import type { Message } from '../shared/i18n/index.js';
+import type { Message } from '../common/i18n/index.js';
 import {
   duplicateId,
   duplicateIdMessage,
@@ -22,7 +22,7 @@ import {
   PASSWORD_LONG_MESSAGE,
   PORT_MESSAGE,
   targetIdFrom,
-} from '../shared/form-rules.js';
+} from '../common/form-rules.js';
 
 export type { FieldError } from '../errors.js';
 
@@ -34,7 +34,7 @@ export const MAX_IDLE_MINUTES = 1440;
 
 /**
  * The message for a host, or null when it is valid: an IPv4 or IPv6 address or a host name; four
- * dot-separated numbers must be a valid IPv4 address (the form's rule, src/shared/form-rules.ts).
+ * dot-separated numbers must be a valid IPv4 address (the form's rule, src/common/form-rules.ts).
  * Messages are in the field's own words (the settings page shows them as they are).
  */
 export function hostMessage(host: string): string | null {
@@ -420,7 +420,7 @@ export function serializeConfig(config: Config): string {
 /**
  * Checks the address of a "Test connection" (`POST api/v1/probe`, the form's Test button): a valid
  * host (trimmed) and a port from 1 to 65535, given as a number or as digits. The settings form
- * fills an empty port with the default first (`DEFAULT_VNC_PORT`, src/shared/form-rules.ts).
+ * fills an empty port with the default first (`DEFAULT_VNC_PORT`, src/common/form-rules.ts).
  */
 export function validateProbeTarget(host: unknown, port: unknown): { ok: true; host: string; port: number } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];

@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type Message, render } from '../shared/i18n/index.js';
+import { type Message, render } from '../common/i18n/index.js';
 import { AppError, ERR_CONFIG_UNAVAILABLE, ERR_CONFIG_WRITE } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { emptyConfig, serializeConfig, validateConfig, type Config } from './schema.js';

@@ -15,7 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { http } from '../builtins.js';
 import { AppError, ERR_FORBIDDEN, ERR_UNAUTHORIZED, ERR_UNAVAILABLE } from '../errors.js';
-import { translate } from '../shared/i18n/index.js';
+import { translate } from '../common/i18n/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { APP_NAME } from './paths.js';
 

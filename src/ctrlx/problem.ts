@@ -5,7 +5,7 @@
  * docs/errors.md (kept in step with `ERROR_KINDS` by test/docs/problem-types.test.ts).
  */
 import { type AppError, type FieldError, fieldMessageIn } from '../errors.js';
-import { DEFAULT_LANGUAGE, type Lang } from '../shared/i18n/index.js';
+import { DEFAULT_LANGUAGE, type Lang } from '../common/i18n/index.js';
 
 export interface Problem {
   type: string;

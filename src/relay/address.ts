@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { AppError, ERR_INVALID_ADDRESS } from '../errors.js';
-import { isDottedNumbers } from '../shared/form-rules.js';
+import { isDottedNumbers } from '../common/form-rules.js';
 
 export interface HostPort {
   host: string;

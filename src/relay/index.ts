@@ -4,6 +4,6 @@
  */
 export { Relay, type RelayOptions, type RelayStats } from './relay-server.js';
 export { RelaySession, type RelayTarget, type SessionInfo, type SessionEnd, type EndKind } from './relay.js';
-export { FAILURES, failureOf, type FailureKind } from '../shared/failures.js';
+export { FAILURES, failureOf, type FailureKind } from '../common/failures.js';
 export { rejectUpgrade } from './upgrade.js';
 export { parseHostPort, formatHostPort, isValidHost, type HostPort } from './address.js';

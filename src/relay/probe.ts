@@ -24,8 +24,8 @@ import net from 'node:net';
 import { formatHostPort } from './address.js';
 import { checkGreeting, SECURITY_NONE, SECURITY_VNC_AUTH, VERSION_LENGTH, versionText } from '../rfb/protocol.js';
 import { ServerHandshake, type HandshakeFailure, type HandshakeOutcome } from '../rfb/security-proxy.js';
-import { FAILURES, type FailureKind } from '../shared/failures.js';
-import { PROBE_OUTCOME_KINDS } from '../shared/reach.js';
+import { FAILURES, type FailureKind } from '../common/failures.js';
+import { PROBE_OUTCOME_KINDS } from '../common/reach.js';
 
 export type ProbeOutcome =
   | 'vnc'

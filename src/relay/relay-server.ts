@@ -24,7 +24,7 @@ import { noAudit, type AuditSink } from '../audit/events.js';
 import { ControlBoard, type ViewerEventSink } from './control.js';
 import type { SessionOwner } from './relay.js';
 import { ResizeGuard } from './resize-guard.js';
-import type { FailureKind } from '../shared/failures.js';
+import type { FailureKind } from '../common/failures.js';
 import { silentLogger, type Logger } from '../log.js';
 import { SessionLog, type SessionLogOptions } from './session-log.js';
 

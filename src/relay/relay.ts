@@ -14,7 +14,7 @@ import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
 import { GreetingWait } from '../rfb/protocol.js';
 import { ClientFilter, FILTER_INPUT, FILTER_LOST, FILTER_UNKNOWN, type FilterMode } from '../rfb/client-filter.js';
 import { refusalAfterGreeting, type HandshakeOutcome } from '../rfb/security-proxy.js';
-import { FAILURES, LOCKOUT_REASON, REACH_FAILURES, errnoKind, failureOf, type FailureKind } from '../shared/failures.js';
+import { FAILURES, LOCKOUT_REASON, REACH_FAILURES, errnoKind, failureOf, type FailureKind } from '../common/failures.js';
 
 /** Where a session connects to. `id`/`name` come from the configuration when there is one. */
 export interface RelayTarget {
@@ -111,7 +111,7 @@ export interface SessionInfo {
 }
 
 /**
- * Why a session ended: a kind of the failure table (src/shared/failures.ts; `target-closed` is the
+ * Why a session ended: a kind of the failure table (src/common/failures.ts; `target-closed` is the
  * normal end), or the viewer's own doing: it closed (`viewer-closed`) or vanished or was dropped
  * without a close frame (`viewer-gone`).
  */

@@ -21,7 +21,7 @@
  *   has arrived (or the session's deadline closes it).
  * - `through` / `failed`: the end; the session relays or closes.
  */
-import type { FailureKind } from '../shared/failures.js';
+import type { FailureKind } from '../common/failures.js';
 import { BrowserHandshake, ServerHandshake, type HandshakeFailure, type HandshakeOutcome, type HandshakeStep } from '../rfb/security-proxy.js';
 
 /** Server bytes held between its SecurityResult and the browser's ClientInit (it should send none). */

@@ -30,7 +30,7 @@ import {
   type RfbVersion,
 } from './protocol.js';
 import { ByteQueue } from './byte-queue.js';
-import { LOCKOUT_REASON } from '../shared/failures.js';
+import { LOCKOUT_REASON } from '../common/failures.js';
 import { VNC_AUTH_CHALLENGE_LENGTH, vncAuthResponse } from './vnc-auth.js';
 
 /** What went wrong, in two registers: `message` for the browser, `detail` for the log. */

@@ -10,7 +10,7 @@
  *   new sessions to that target back (VNC servers lock clients out after a few failures);
  * - reports its state for the status page and the API.
  *
- * Refusals are kinds of the failure table (src/shared/failures.ts), answered the same way to an
+ * Refusals are kinds of the failure table (src/common/failures.ts), answered the same way to an
  * upgrade (HTTP status) and to the viewer's preflight (Problem JSON naming the kind). The relay
  * is created once, at {@link Supervisor.start}: creating it fails only for bad options, which a
  * retry would not mend, so the error reaches the caller and the process exits (snapd restarts it).
@@ -22,8 +22,8 @@ import type { ReachOutcome, RelayTarget } from '../relay/relay.js';
 import type { Caller, ControlResult, SessionView, ViewerAddress, ViewerEventSink } from '../relay/control.js';
 import type { AuditSink } from '../audit/events.js';
 import type { SessionLogin } from '../relay/login-watch.js';
-import { FAILURES, type FailureKind } from '../shared/failures.js';
-import { type Message, type MessageKey, type Params, translate } from '../shared/i18n/index.js';
+import { FAILURES, type FailureKind } from '../common/failures.js';
+import { type Message, type MessageKey, type Params, translate } from '../common/i18n/index.js';
 import type { HandshakeOutcome } from '../rfb/security-proxy.js';
 import { formatHostPort } from '../relay/address.js';
 import { rejectUpgrade } from '../relay/upgrade.js';
@@ -92,7 +92,7 @@ export interface TargetStatus {
  */
 export interface ReachStatus {
   ok: boolean;
-  /** Why not, as a failure kind (src/shared/failures.ts); null when ok. */
+  /** Why not, as a failure kind (src/common/failures.ts); null when ok. */
   kind: FailureKind | null;
   at: string;
   /** What found it out: a viewer's session through the relay, or Test connection. */

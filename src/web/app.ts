@@ -14,7 +14,7 @@ import { preflightHandler, viewerRouter } from './routes/viewer.js';
 import { renderError, sendError, toAppError } from './respond.js';
 import { securityHeaders } from './security.js';
 import { chooseLanguage } from './language.js';
-import { DEFAULT_LANGUAGE, translator } from '../shared/i18n/index.js';
+import { DEFAULT_LANGUAGE, translator } from '../common/i18n/index.js';
 import { loadStaticFiles } from './static.js';
 import { createGuard } from './access.js';
 import type { RouteDeps, WebDeps } from './deps.js';

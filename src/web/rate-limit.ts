@@ -21,7 +21,7 @@ import net from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { MemoryStore, ipKeyGenerator, rateLimit, type Options, type RateLimitInfo } from 'express-rate-limit';
 import { AppError, ERR_TOO_MANY_REQUESTS } from '../errors.js';
-import { type Message, type MessageKey, render, translate } from '../shared/i18n/index.js';
+import { type Message, type MessageKey, render, translate } from '../common/i18n/index.js';
 import { silentLogger, type Logger } from '../log.js';
 
 /** At most `limit` counted requests per client within `windowMs` milliseconds (a fixed window). */

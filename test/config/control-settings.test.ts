@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { storedTarget, validateConfig, CONTROL_MODES } from '../../src/config/schema.js';
-import { targetsFromRows, rowFieldOf } from '../../src/shared/form-rules.js';
+import { targetsFromRows, rowFieldOf } from '../../src/common/form-rules.js';
 import type { Config } from '../../src/config/schema.js';
 import { API, PREFIX, client, csrfToken, openSessionTo, startTestApp, target, type TestApp } from '../helpers/app.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 import { startVncEcho } from '../helpers/app-child.js';
 import { rowsOf } from '../helpers/form-page.js';
 

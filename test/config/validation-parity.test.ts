@@ -36,12 +36,12 @@ import {
   PASSWORD_LATIN1_MESSAGE,
   PASSWORD_LONG_MESSAGE,
   PORT_MESSAGE,
-} from '../../src/shared/form-rules.js';
+} from '../../src/common/form-rules.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { prng } from '../helpers/stream.js';
 
 // ---- the zod schemas as they were (src/config/schema.ts, secrets.ts, active-configuration.ts), ----
-// ---- with the messages in the field's own words (src/shared/form-rules.ts)                       ----
+// ---- with the messages in the field's own words (src/common/form-rules.ts)                       ----
 const ID = /^[a-z0-9](?:[a-z0-9_-]{0,31})$/i;
 
 const TargetSchema = z.strictObject({

@@ -1,12 +1,12 @@
 /**
  * docs/errors.md, section "WebSocket close codes", lists exactly the rows of the failure table
- * (src/shared/failures.ts): the same codes and kinds, HTTP status, retry and fix. A code added,
+ * (src/common/failures.ts): the same codes and kinds, HTTP status, retry and fix. A code added,
  * renumbered or dropped on one side only fails here.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { FAILURES, type FailureRow } from '../../src/shared/failures.js';
+import { FAILURES, type FailureRow } from '../../src/common/failures.js';
 
 const DOC = new URL('../../../docs/errors.md', import.meta.url);
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
 import { serializeConfig } from '../../src/config/schema.js';
-import { ADDRESS_CLEARS_PASSWORD, passwordsClearedText } from '../../src/shared/form-rules.js';
+import { ADDRESS_CLEARS_PASSWORD, passwordsClearedText } from '../../src/common/form-rules.js';
 import { config, startTestApp, target, type TestApp } from '../helpers/app.js';
 import { BrowserHarness, until } from '../helpers/browser.js';
 

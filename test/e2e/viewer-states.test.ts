@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core';
 import { startDemoServer, type DemoServer } from '../../src/demo/demo-server.js';
 import { BAR_COLOURS, demoLayout } from '../../src/demo/scene.js';
 import { SCOPE_MANAGE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 import { API, client, config, operated, sleep, startTestApp, target, type TestApp } from '../helpers/app.js';
 import { BrowserHarness, decodePng, hex, near, overlayText, pixel, rgb, until, viewerState, waitForScreen } from '../helpers/browser.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';

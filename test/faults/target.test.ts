@@ -18,7 +18,7 @@ import { FrameSource, FrameVerifier, between, prng } from '../helpers/stream.js'
 import { startHanging, startTarget, type HangingTarget, type TcpTarget } from '../helpers/targets.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { receiveBytes } from '../helpers/ws-client.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 import {
   GREETING,
   assertFdsBackTo,

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { API, RELAY } from '../helpers/app.js';
-import { FAILURES, failureOf, type FailureKind } from '../../src/shared/failures.js';
+import { FAILURES, failureOf, type FailureKind } from '../../src/common/failures.js';
 import {
   Histogram,
   Rng,
@@ -163,7 +163,7 @@ function fakeScript(rng: Rng): FakeScript {
 /** What the browser must see for a script. */
 type Expectation =
   | { outcome: 'relayed'; data: Buffer; why: string }
-  /** Closed with the code of one of `kinds` (src/shared/failures.ts). */
+  /** Closed with the code of one of `kinds` (src/common/failures.ts). */
   | { outcome: 'refused'; kinds: FailureKind[]; why: string }
   /**
    * With a stored password the relay does the security handshake itself: a valid greeting of a

@@ -36,7 +36,7 @@ import {
 import { recordReliability } from '../helpers/reliability.js';
 import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { FrameParser, closePayload, handshake, parseResponseHead, type WsFrame } from '../helpers/ws-client.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 
 const SEED = fuzzSeed();
 const SESSIONS = fuzzBudget(0.5);

@@ -9,7 +9,7 @@ import { logFields } from '../helpers/relay-harness.js';
 import { runCli, spawnRelay, type RelayProcess } from '../helpers/cli.js';
 import { startEcho, startHanging, type TcpTarget } from '../helpers/targets.js';
 import { collect, handshake, openClient, rawRequest, receiveBytes, whenClosed, wsUrl } from '../helpers/ws-client.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 
 /** A guard against hangs only: nothing here asserts speed. */
 const LIMIT = { timeout: 60_000 };

@@ -1,6 +1,6 @@
 /**
  * Black-box tests of how relay sessions end: every byte delivered before the close in both
- * directions, target failures reported with their own close code (src/shared/failures.ts) and the cause, the heartbeat dropping dead
+ * directions, target failures reported with their own close code (src/common/failures.ts) and the cause, the heartbeat dropping dead
  * browsers only, and `Relay#close`/`#closeSessions`.
  */
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ import {
   type TcpTarget,
 } from '../helpers/targets.js';
 import { sleep, waitFor } from '../helpers/wait.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 import { collect, handshake, openClient, rawRequest, receiveBytes, sendAll, whenClosed } from '../helpers/ws-client.js';
 
 const KiB = 1024;

@@ -12,7 +12,7 @@ import { WebSocket } from 'ws';
 import { config, configPaths, makeTempDir, removeDir, target, vncServer, writeConfigFile, type FakeServer } from '../helpers/app.js';
 import { childEnv, spawnServe, type ServeProcess } from '../helpers/cli.js';
 import { decodeJwt, BEARER_PROTOCOL_PREFIX, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';
 import { waitFor } from '../helpers/wait.js';

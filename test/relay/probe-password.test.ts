@@ -1,7 +1,7 @@
 /**
  * The settings page's "Test connection" (src/relay/probe.ts with `login`) against small RFB 3.8
  * servers on loopback: no password asked (a clean login with None), a password asked and none
- * given, a wrong and a right password, in the page's words (probeText of src/shared/form-rules.ts);
+ * given, a wrong and a right password, in the page's words (probeText of src/common/form-rules.ts);
  * and the limits that keep a VNC server from locking the controller out: one connection per
  * test, a cached answer reused only for the same password, at most 3 tests per target that end
  * before a login, a clean login clearing the count.
@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Prober, probeTarget } from '../../src/relay/probe.js';
 import { vncAuthResponse } from '../../src/rfb/vnc-auth.js';
-import { probeText } from '../../src/shared/form-rules.js';
+import { probeText } from '../../src/common/form-rules.js';
 import { tcpServer, type FakeServer } from '../helpers/app.js';
 import { waitFor } from '../helpers/wait.js';
 

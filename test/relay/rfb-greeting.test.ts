@@ -10,7 +10,7 @@ import { startRelay } from '../helpers/relay-harness.js';
 import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { collect, openClient, receiveBytes } from '../helpers/ws-client.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 
 interface Scripted {
   socket: net.Socket;

@@ -19,7 +19,7 @@ import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { waitFor } from '../helpers/wait.js';
 import { collect, openClient, receiveBytes } from '../helpers/ws-client.js';
 import type { CloseEvent } from '../helpers/ws-client.js';
-import { FAILURES, type FailureKind } from '../../src/shared/failures.js';
+import { FAILURES, type FailureKind } from '../../src/common/failures.js';
 
 /** A guard against hangs only: nothing here asserts speed. */
 const LIMIT = { timeout: 60_000 };

@@ -20,7 +20,7 @@ import { startTarget, type TcpTarget } from '../helpers/targets.js';
 import { waitFor } from '../helpers/wait.js';
 import { openClient, type CloseEvent } from '../helpers/ws-client.js';
 import { startXvnc, type Xvnc } from '../helpers/xvnc.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 
 const PASSWORD = 'Lock-2026';
 const DELAY_MS = 40;

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { BEARER_PROTOCOL_PREFIX, SCOPE_MANAGE, SCOPE_OPERATE, SCOPE_VIEW } from '../../src/ctrlx/auth.js';
 import { CLIENT_MESSAGES } from '../../src/rfb/client-messages.js';
 import { u32 } from '../../src/rfb/protocol.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 import { API, RELAY, client, config, startTestApp, target, waitFor, type TestApp } from '../helpers/app.js';
 import { makeToken, startFakeIdm, type FakeIdm } from '../helpers/fake-idm.js';
 import { recordReliability } from '../helpers/reliability.js';

@@ -185,7 +185,7 @@ describe('package manifest and validation files', () => {
     }
     for (const [key, text] of wanted) assert.equal(files.en[key], text, `en: ${key} is the manifest's own text`);
     for (const key of wanted.keys()) assert.notEqual(files.de[key], files.en[key], `de: ${key} is translated`);
-    // The permission names the pages use (src/shared/i18n) are the ones the ctrlX user management shows.
+    // The permission names the pages use (src/common/i18n) are the ones the ctrlX user management shows.
     assert.equal(files.de['scopes.manage.name'], 'Fernbildschirme verwalten');
     assert.equal(files.en['scopes.manage.name'], 'Manage remote screens');
   });

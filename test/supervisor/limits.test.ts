@@ -29,7 +29,7 @@ import {
   type FakeServer,
   type TestApp,
 } from '../helpers/app.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 
 describe('session limits', () => {
   const servers: FakeServer[] = [];

@@ -24,7 +24,7 @@ import {
   type TestApp,
 } from '../helpers/app.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { FAILURES } from '../../src/shared/failures.js';
+import { FAILURES } from '../../src/common/failures.js';
 
 const servers: Record<string, FakeServer> = {};
 before(async () => {

@@ -1,6 +1,6 @@
 /**
  * One source for what the settings page and the server both need: the form's rules
- * (src/shared/form-rules.ts), applied by the form route and by public/config.js, and the status
+ * (src/common/form-rules.ts), applied by the form route and by public/config.js, and the status
  * panel, rendered only by views/partials/status.ejs (in the page, and alone for the page's live
  * updates). The browser half (config.js in chromium) is in settings-page-js.test.ts.
  */
@@ -23,7 +23,7 @@ import {
   targetProblems,
   targetsFromRows,
   type RowInput,
-} from '../../src/shared/form-rules.js';
+} from '../../src/common/form-rules.js';
 import { validateConfigInput, validateProbeTarget } from '../../src/config/schema.js';
 import { isValidHost } from '../../src/relay/address.js';
 import { API, PREFIX, client, startTestApp, target, type TestApp } from '../helpers/app.js';
@@ -32,7 +32,7 @@ const ROOT = packageRoot();
 
 const row = (fields: Partial<RowInput>): RowInput => ({ id: '', name: '', host: '', port: '', idleTimeout: '', control: '', allowResize: false, password: '', removePassword: false, ...fields });
 
-describe('the form rules (src/shared/form-rules.ts)', () => {
+describe('the form rules (src/common/form-rules.ts)', () => {
   it('drops blank rows, names a target after its host, fills in port 5900, keeps mistyped numbers as typed', () => {
     const { targets, rowOf, conflicts } = targetsFromRows([
       row({ host: ' 10.0.0.1 ' }),
@@ -123,13 +123,13 @@ describe('the form rules (src/shared/form-rules.ts)', () => {
     }
   });
 
-  it('is browser-safe: the compiled module imports only the message catalogues (src/shared/i18n/), which import nothing else', () => {
-    const compiled = fs.readFileSync(new URL('../../src/shared/form-rules.js', import.meta.url), 'utf8');
+  it('is browser-safe: the compiled module imports only the message catalogues (src/common/i18n/), which import nothing else', () => {
+    const compiled = fs.readFileSync(new URL('../../src/common/form-rules.js', import.meta.url), 'utf8');
     const imports = [...compiled.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
     assert.deepEqual(imports, ['./i18n/index.js']);
     assert.doesNotMatch(compiled, /\brequire\(/);
     for (const file of ['index.js', 'en.js', 'de.js']) {
-      const source = fs.readFileSync(new URL(`../../src/shared/i18n/${file}`, import.meta.url), 'utf8');
+      const source = fs.readFileSync(new URL(`../../src/common/i18n/${file}`, import.meta.url), 'utf8');
       for (const m of source.matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)) assert.match(m[1]!, /^\.\/(en|de)\.js$/, `${file} imports ${m[1]}`);
       assert.doesNotMatch(source, /\brequire\(/);
     }
@@ -137,7 +137,7 @@ describe('the form rules (src/shared/form-rules.ts)', () => {
 
   it('is the only copy: public/config.js imports it and keeps none of the rules itself', () => {
     const script = fs.readFileSync(path.join(ROOT, 'public', 'config.js'), 'utf8');
-    assert.match(script, /from '\.\.\/shared\/form-rules\.js'/);
+    assert.match(script, /from '\.\.\/common\/form-rules\.js'/);
     assert.doesNotMatch(script, /5900/, 'no default port of its own');
     assert.doesNotMatch(script, /toLowerCase\(\)\.replace/, 'no id rule of its own');
     assert.doesNotMatch(script, /targets\\\[/, 'no field pattern of its own');
@@ -152,7 +152,7 @@ describe('the shared module and the status panel as the page loads them', () => 
   });
   after(() => t?.close());
 
-  it('bundles src/shared/form-rules.ts into the script the settings page loads', async () => {
+  it('bundles src/common/form-rules.ts into the script the settings page loads', async () => {
     const http = client(t.port);
     const page = (await http.get(`${PREFIX}/config/`)).text;
     const src = /<script src="\.\.\/static\/(config-[0-9a-f]{10}\.js)" type="module">/.exec(page)?.[1];
@@ -161,7 +161,7 @@ describe('the shared module and the status panel as the page loads them', () => 
     assert.equal(res.status, 200);
     assert.match(String(res.headers['content-type']), /javascript/);
     assert.ok(res.text.includes(PASSWORD_AND_REMOVE), 'the shared rule text is in the bundle');
-    assert.doesNotMatch(res.text, /from\s*["']\.\.\/shared\//, 'no import left for the browser to fetch');
+    assert.doesNotMatch(res.text, /from\s*["']\.\.\/common\//, 'no import left for the browser to fetch');
   });
 
   it('answers api/v1/status asked for HTML with the same panel the page was rendered with, and JSON otherwise', async () => {

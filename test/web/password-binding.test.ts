@@ -15,7 +15,7 @@ import { API, PREFIX, client, config, csrfToken, editConfigFile, startTestApp, t
 import { recordReliability } from '../helpers/reliability.js';
 import { startDemoServer } from '../../src/demo/demo-server.js';
 import { serializeConfig } from '../../src/config/schema.js';
-import { ADDRESS_CLEARS_PASSWORD, passwordsClearedText } from '../../src/shared/form-rules.js';
+import { ADDRESS_CLEARS_PASSWORD, passwordsClearedText } from '../../src/common/form-rules.js';
 
 const SECRET = 'Bound#pw1';
 const LOAD_PATH = 'solutions/DefaultSolution/configurations/appdata';

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ReachStatus } from '../../src/supervisor/supervisor.js';
 import { startDemoServer } from '../../src/demo/demo-server.js';
 import { statusFor } from '../../src/web/status-view.js';
-import { reachWords } from '../../src/shared/reach.js';
+import { reachWords } from '../../src/common/reach.js';
 import { API, client, config, openSession, openSessionTo, startTestApp, target, tcpServer, vncServer, waitFor, type FakeServer, type TestApp } from '../helpers/app.js';
 import { recordReliability } from '../helpers/reliability.js';
 

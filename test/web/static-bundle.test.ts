@@ -15,7 +15,7 @@ import { PREFIX, client, makeTempDir, removeDir, startTestApp, type HttpResponse
 import { recordReliability } from '../helpers/reliability.js';
 
 interface BundleModule {
-  buildStatic(options: { srcDir?: string; sharedDir?: string; outDir?: string; entries?: string[] }): Promise<{ files: Record<string, string> }>;
+  buildStatic(options: { srcDir?: string; commonDir?: string; outDir?: string; entries?: string[] }): Promise<{ files: Record<string, string> }>;
 }
 
 async function bundleModule(): Promise<BundleModule> {
@@ -29,16 +29,16 @@ describe('the build of the static files (scripts/bundle.mjs)', () => {
   });
   after(() => removeDir(dir));
 
-  /** A tiny page tree as public/ and src/shared/ look: a page importing `../shared/x.js`. */
-  function writeSources(rule: string, colour: string): { srcDir: string; sharedDir: string } {
+  /** A tiny page tree as public/ and src/common/ look: a page importing `../common/x.js`. */
+  function writeSources(rule: string, colour: string): { srcDir: string; commonDir: string } {
     const srcDir = path.join(dir, 'public');
-    const sharedDir = path.join(dir, 'shared');
+    const commonDir = path.join(dir, 'common');
     fs.mkdirSync(srcDir, { recursive: true });
-    fs.mkdirSync(sharedDir, { recursive: true });
-    fs.writeFileSync(path.join(sharedDir, 'rule.ts'), `export const RULE: string = ${JSON.stringify(rule)};\n`);
-    fs.writeFileSync(path.join(srcDir, 'page.js'), "import { RULE } from '../shared/rule.js';\ndocument.title = RULE;\n");
+    fs.mkdirSync(commonDir, { recursive: true });
+    fs.writeFileSync(path.join(commonDir, 'rule.ts'), `export const RULE: string = ${JSON.stringify(rule)};\n`);
+    fs.writeFileSync(path.join(srcDir, 'page.js'), "import { RULE } from '../common/rule.js';\ndocument.title = RULE;\n");
     fs.writeFileSync(path.join(srcDir, 'page.css'), `body { color: ${colour}; }\n`);
-    return { srcDir, sharedDir };
+    return { srcDir, commonDir };
   }
 
   it('names each file by its content: the same sources give the same names, a change renames only the changed file', async () => {
@@ -53,7 +53,7 @@ describe('the build of the static files (scripts/bundle.mjs)', () => {
     // The shared module is bundled in (TypeScript compiled), the import gone; the output minified.
     const js = fs.readFileSync(path.join(out, first.files['page.js']!), 'utf8');
     assert.ok(js.includes('Port: enter a number'), js);
-    assert.doesNotMatch(js, /import|\.\.\/shared/);
+    assert.doesNotMatch(js, /import|\.\.\/common/);
     assert.doesNotMatch(js, /\n\s+/, 'minified');
 
     // Precompressed copies decompress to the file itself.

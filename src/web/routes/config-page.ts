@@ -18,18 +18,18 @@ import {
   targetLabel,
   targetsFromRows,
   type RowField,
-} from '../../shared/form-rules.js';
+} from '../../common/form-rules.js';
 import type { ConfigService } from '../../config/service.js';
 import type { ProbeResult } from '../../relay/probe.js';
 import { ERR_INTERNAL, fieldMessageIn } from '../../errors.js';
-import { LANGUAGES, type Lang, type MessageKey, translate } from '../../shared/i18n/index.js';
-import { reachWords } from '../../shared/reach.js';
+import { LANGUAGES, type Lang, type MessageKey, translate } from '../../common/i18n/index.js';
+import { reachWords } from '../../common/reach.js';
 import { languageOf } from '../language.js';
 import { toAppError } from '../respond.js';
 import { isSameOrigin } from '../security.js';
 import type { RouteDeps } from '../deps.js';
 
-export { DEFAULT_VNC_PORT } from '../../shared/form-rules.js';
+export { DEFAULT_VNC_PORT } from '../../common/form-rules.js';
 /** Form posts above this many bytes get 413. */
 export const FORM_BODY_LIMIT = 32 * 1024;
 
@@ -143,7 +143,7 @@ function askToRetype(rows: FormRow[], lang: Lang): void {
 
 /**
  * Turns the rows into a configuration and password changes by the form's rules
- * (src/shared/form-rules.ts, the same the page's script applies), then the configuration's.
+ * (src/common/form-rules.ts, the same the page's script applies), then the configuration's.
  * Errors are attached to the rows they concern.
  */
 function configFromRows(

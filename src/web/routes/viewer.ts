@@ -3,13 +3,13 @@
  * The viewer: the page `/ctrlx-novnc/viewer/` (its script bundles noVNC at build time, see
  * scripts/bundle.mjs), and the preflight `GET websockify?target=`
  * that tells the viewer why an upgrade would be refused: the failure kind and its code (from
- * src/shared/failures.ts) for the viewer to choose its message, and the reason in words.
+ * src/common/failures.ts) for the viewer to choose its message, and the reason in words.
  */
 import { type RequestHandler, Router } from 'express';
 import { AppError, ERR_NOT_FOUND, ERR_UNAVAILABLE } from '../../errors.js';
 import { sendProblem } from '../respond.js';
 import type { RouteDeps } from '../deps.js';
-import { FAILURES } from '../../shared/failures.js';
+import { FAILURES } from '../../common/failures.js';
 import { identityOf, mayManage } from '../access.js';
 
 export function viewerRouter(deps: RouteDeps): Router {

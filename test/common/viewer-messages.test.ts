@@ -1,5 +1,5 @@
 /**
- * The viewer's messages (src/shared/viewer-messages.ts, used by public/viewer.js) are chosen by
+ * The viewer's messages (src/common/viewer-messages.ts, used by public/viewer.js) are chosen by
  * close code and failure kind, never by the reason text: every code of the failure table gives the
  * same message, retry and settings link whatever sentence comes with it (the sentence is at most
  * shown as it is); the preflight's kind picks the message of a refused upgrade the same way. And
@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { FAILURES, type FailureKind } from '../../src/shared/failures.js';
-import { closeMessage, lostAtText, refusalMessage, screenshotName, SETUP_KINDS, type ViewerMessage } from '../../src/shared/viewer-messages.js';
+import { FAILURES, type FailureKind } from '../../src/common/failures.js';
+import { closeMessage, lostAtText, refusalMessage, screenshotName, SETUP_KINDS, type ViewerMessage } from '../../src/common/viewer-messages.js';
 import { prng } from '../helpers/stream.js';
 
 const TARGET = { name: 'Press', address: '10.0.0.5:5900', idleMinutes: 30 };
@@ -200,6 +200,6 @@ describe('viewer messages', () => {
   it('public/viewer.js holds no regular expression: it picks messages by code only', () => {
     const source = readFileSync(new URL('../../../public/viewer.js', import.meta.url), 'utf8');
     assert.doesNotMatch(source, /new RegExp|\.test\(|\.exec\(|\.match\(|\.replace\(\//);
-    assert.match(source, /from '\.\.\/shared\/viewer-messages\.js'/);
+    assert.match(source, /from '\.\.\/common\/viewer-messages\.js'/);
   });
 });

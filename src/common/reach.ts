@@ -13,7 +13,7 @@ import { CATALOGUES, type Lang, type MessageKey, translate } from './i18n/index.
 /** A target's `reach` as the status API gives it. */
 export interface Reach {
   ok: boolean;
-  /** The failure kind (src/shared/failures.ts) when not ok. */
+  /** The failure kind (src/common/failures.ts) when not ok. */
   kind: string | null;
   /** ISO time of the outcome. */
   at: string;

@@ -1,6 +1,6 @@
 /**
  * @module
- * Der deutsche Katalog: dieselben Schlüssel und Platzhalter wie en.ts (test/shared/i18n.test.ts),
+ * Der deutsche Katalog: dieselben Schlüssel und Platzhalter wie en.ts (test/common/i18n.test.ts),
  * in den Worten eines Maschinenbedieners und mit den Begriffen der ctrlX-Oberfläche
  * ("Einstellungen", "Fernbildschirm").
  *
@@ -168,7 +168,7 @@ export const de: Record<MessageKey, string> = {
   'settings.unmounted': 'Die aktive ctrlX-Konfiguration ist noch nicht verfügbar (die App wartet darauf). Bis dahin können keine Ziele gespeichert werden.',
   'settings.save': 'Speichern',
   'settings.targetN': 'Ziel {n}',
-  // The reachability dot of a target (src/shared/reach.ts): the newest of its last session and Test connection.
+  // The reachability dot of a target (src/common/reach.ts): the newest of its last session and Test connection.
   'reach.none': 'Noch nicht geprüft',
   'reach.ok': 'Erreichbar {time} ({via})',
   'reach.bad': 'Nicht erreichbar: {why}, {time}',

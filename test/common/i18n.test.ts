@@ -1,14 +1,14 @@
 /**
- * The message catalogues (src/shared/i18n/): English and German have the same keys and, per key,
+ * The message catalogues (src/common/i18n/): English and German have the same keys and, per key,
  * the same placeholders, no text is empty; placeholders are filled; the language of a request
  * follows `?lang=` and else `Accept-Language` with its q-values (`de-*` is German).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { de } from '../../src/shared/i18n/de.js';
-import { en } from '../../src/shared/i18n/en.js';
-import * as rules from '../../src/shared/form-rules.js';
-import { CATALOGUES, fill, LANGUAGES, negotiateLanguage, pageLanguage, pickLanguage, placeholders, translate } from '../../src/shared/i18n/index.js';
+import { de } from '../../src/common/i18n/de.js';
+import { en } from '../../src/common/i18n/en.js';
+import * as rules from '../../src/common/form-rules.js';
+import { CATALOGUES, fill, LANGUAGES, negotiateLanguage, pageLanguage, pickLanguage, placeholders, translate } from '../../src/common/i18n/index.js';
 
 /** What differs between two catalogues: keys missing in either, placeholder sets that differ, empty texts. */
 function catalogueProblems(a: Record<string, string>, b: Record<string, string>, names = ['en', 'de']): string[] {

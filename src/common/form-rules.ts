@@ -2,13 +2,13 @@
  * @module
  * The settings form's rules, one copy for both sides: the server applies them to a form posted
  * without JavaScript (src/web/routes/config-page.ts), the page applies them before its `PUT`
- * (public/config.js imports `../shared/form-rules.js`). They turn the rows as typed into the
+ * (public/config.js imports `../common/form-rules.js`). They turn the rows as typed into the
  * targets to save; the configuration's own rules (src/config/schema.ts) then judge the result.
  *
- * Messages come from the catalogues (src/shared/i18n/): the constants are the English texts (what
+ * Messages come from the catalogues (src/common/i18n/): the constants are the English texts (what
  * the API's `message` and the logs say); the functions take the page's language.
  *
- * Browser-safe: no Node APIs; imports only src/shared/i18n/.
+ * Browser-safe: no Node APIs; imports only src/common/i18n/.
  */
 import { DEFAULT_LANGUAGE, type Lang, type Message, type MessageKey, translate } from './i18n/index.js';
 

@@ -1,9 +1,9 @@
 /**
  * @module
  * The English message catalogue: every text the pages, the viewer and the API's user-facing
- * Problem answers show. `{name}` is a placeholder filled by `translate` (src/shared/i18n/index.ts);
+ * Problem answers show. `{name}` is a placeholder filled by `translate` (src/common/i18n/index.ts);
  * the German catalogue (de.ts) has the same keys and, per key, the same placeholders
- * (test/shared/i18n.test.ts).
+ * (test/common/i18n.test.ts).
  *
  * Browser-safe: no imports, bundled into the pages' scripts.
  */
@@ -111,7 +111,7 @@ export const en = {
   'viewer.status.lostAt': 'Connection lost at {time}',
   'viewer.target.fallback': 'the VNC server',
 
-  // ---- what the viewer says when a connection ends (src/shared/viewer-messages.ts) --------------
+  // ---- what the viewer says when a connection ends (src/common/viewer-messages.ts) --------------
   'msg.targetClosed': '{name} closed the connection.',
   'msg.shuttingDown': 'The app is restarting; reconnecting…',
   'msg.targetChanged': 'The target was changed in the settings; reconnecting…',
@@ -160,7 +160,7 @@ export const en = {
   'settings.unmounted': 'The ctrlX active configuration is not available yet (the app waits for it). Targets cannot be saved until it is.',
   'settings.save': 'Save',
   'settings.targetN': 'Target {n}',
-  // The reachability dot of a target (src/shared/reach.ts): the newest of its last session and Test connection.
+  // The reachability dot of a target (src/common/reach.ts): the newest of its last session and Test connection.
   'reach.none': 'Not checked yet',
   'reach.ok': 'Reachable {time} ({via})',
   'reach.bad': 'Not reachable: {why}, {time}',
@@ -256,7 +256,7 @@ export const en = {
   'settings.confirmRemoveNamed': 'Remove "{name}"? It is deleted from the controller when you save.',
   'settings.confirmRemove': 'Remove this target? It is deleted from the controller when you save.',
 
-  // ---- the settings form's rules (src/shared/form-rules.ts; also the API's field messages) -----
+  // ---- the settings form's rules (src/common/form-rules.ts; also the API's field messages) -----
   'form.id': 'ID: use 1 to 32 letters, digits, "-" or "_", starting with a letter or digit',
   'form.nameEmpty': 'Name: enter a name, e.g. Press line HMI',
   'form.nameLong': 'Name: use at most {max} characters',
@@ -275,7 +275,7 @@ export const en = {
   'form.targetLabel': 'Target {n}',
   'form.targetLabelNamed': 'Target {n} ({name})',
 
-  // ---- Test connection in the page's words (src/shared/form-rules.ts probeText) ----------------
+  // ---- Test connection in the page's words (src/common/form-rules.ts probeText) ----------------
   'probe.server': 'VNC server, {version}.',
   'probe.noPassword': '{server} It asks for no password: viewers connect without one.',
   'probe.noPasswordTyped': '{server} It asks for no password: viewers connect without one (the typed password is not needed).',
