@@ -24,7 +24,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { LineLimiter, type LineLimitOptions } from '../log-limit.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { AuditEvent, AuditSink } from './events.js';
+import { AUDIT_EVENTS, type AuditEvent, type AuditSink } from './events.js';
 
 export const AUDIT_FILE_NAME = 'audit.log';
 export const AUDIT_OLD_FILE_NAME = 'audit.1.log';
@@ -69,15 +69,8 @@ export interface AuditPage {
   more: boolean;
 }
 
-/** The events a stored line may name (events.ts); any other line is not an entry. */
-const EVENT_NAMES: ReadonlySet<string> = new Set<AuditEvent['event']>([
-  'session-start',
-  'session-end',
-  'control-take',
-  'control-release',
-  'control-taken-over',
-  'session-ended-by',
-]);
+/** The events a stored line may name; any other line is not an entry. */
+const EVENT_NAMES: ReadonlySet<string> = new Set(AUDIT_EVENTS);
 
 /** A ctrlX token (a JWT: base64url of `{"` starts with `eyJ`), wherever it appears in a value. */
 const TOKEN_LIKE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;

@@ -597,7 +597,8 @@ export class RelaySession {
       frame.writeUInt16BE(n, 2);
     }
     frame.set(buf.subarray(0, n), head);
-    this.filter.server(frame.subarray(head));
+    // Only the server's first bytes matter to the filter: no view of the frame once they are read.
+    if (this.filter.wantsServer) this.filter.server(frame.subarray(head));
     this.browser.write(frame);
     if (this.ws.bufferedAmount >= this.options.highWaterMark) {
       this.downPaused = true;

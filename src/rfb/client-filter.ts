@@ -105,9 +105,15 @@ export class ClientFilter {
     return this.lost;
   }
 
+  /** True while the server's first bytes are still read ({@link server}); false for good after. */
+  get wantsServer(): boolean {
+    return this.skip === undefined && !this.lost && this.serverHead.length < 16;
+  }
+
   /** Bytes from the server; only the first 16 matter (version and, for 3.3, the security type). */
+
   server(chunk: Buffer): void {
-    if (this.skip !== undefined || this.lost || this.serverHead.length >= 16) return;
+    if (!this.wantsServer) return;
     this.serverHead = Buffer.concat([this.serverHead, chunk.subarray(0, 16 - this.serverHead.length)]);
     this.resolvePrefix();
   }
