@@ -145,6 +145,8 @@ interface ColumnResult {
   pssLoad?: number;
   procsLoad?: number;
   cpuLoad?: number;
+  /** Of cpuLoad: the relay's kernel (system) time, CPU s per s. */
+  kernelLoad?: number;
   clientCpuLoad?: number;
   targetCpuLoad?: number;
   stallGrowth?: number;
@@ -318,6 +320,7 @@ async function loadTest(cfg: Config, r: ColumnResult, kind: 'tcp' | 'ws', port: 
     r.rssLoad = maxRss;
     r.procsLoad = maxProcs;
     r.cpuLoad = (after.cpu - before!.cpu) / wall;
+    r.kernelLoad = (after.kernel - before!.kernel) / wall;
     r.pssLoad = pss;
   }
   r.clientCpuLoad = (cpuOf(client.pid) - cli0) / wall;
@@ -504,6 +507,12 @@ const ROWS: Row[] = [
     fmt: (v) => v.toFixed(1),
     target: '—',
   },
+  {
+    label: 'of it in the kernel (reads, writes, wake-ups; µs)',
+    get: (r) => (r.kernelLoad !== undefined && r.rtps ? (r.kernelLoad / r.rtps) * 1e6 : undefined),
+    fmt: (v) => v.toFixed(1),
+    target: '—',
+  },
   { label: 'Relay RSS idle (MB)', get: (r) => r.rssIdle, fmt: mb, target: '—' },
   {
     label: 'Relay RSS, 100 sessions under load (MB)',
@@ -607,7 +616,36 @@ function details(cfg: Config): string[] {
     const ahead = tcp / best;
     out.push(
       `- Harness check, ${what}: plain TCP is ${ahead.toFixed(1)}× the best relay` +
-        (ahead < 1.5 ? ' — **too close: the client or targets may be the limit, numbers are suspect**' : ' (the harness is not the limit)'),
+        (ahead < 1.5
+          ? ' — **too close: the client or targets may be the limit, numbers are suspect**'
+          : ' (the client and targets are not the limit by themselves; they share the cores with the relay)'),
+    );
+  }
+  out.push(...ceilingLines());
+  return out;
+}
+
+/**
+ * What the round trips/s with many sessions can reach on this machine at all. Every relay makes
+ * the same socket calls per round trip (a read and a write each way); the kernel time they take
+ * (the relay's system time) and the client's and targets' CPU per round trip are fixed costs on
+ * the same cores. A relay with no user-space cost at all would still pay them:
+ * ceiling = cores / (harness CPU + relay kernel CPU per round trip).
+ */
+function ceilingLines(): string[] {
+  const out: string[] = [];
+  const cores = os.cpus().length;
+  const ws = final.websockify.rtps;
+  for (const col of OURS) {
+    const r = final[col];
+    if (!r.rtps || r.kernelLoad === undefined || r.clientCpuLoad === undefined || r.targetCpuLoad === undefined) continue;
+    const harness = (r.clientCpuLoad + r.targetCpuLoad) / r.rtps;
+    const kernel = r.kernelLoad / r.rtps;
+    const ceiling = cores / (harness + kernel);
+    out.push(
+      `- Round trips/s ceiling (${col}): client and targets ${(harness * 1e6).toFixed(1)} µs of CPU per round trip, the relay's kernel time ${(kernel * 1e6).toFixed(1)} µs; ` +
+        `on ${cores} cores a relay with no user-space cost would reach at most ${ceiling.toFixed(0)}/s` +
+        (ws ? ` = ${(ceiling / ws).toFixed(2)}× websockify (${col} reached ${(r.rtps / ws).toFixed(2)}×)` : ''),
     );
   }
   return out;
@@ -632,7 +670,7 @@ function report(cfg: Config, env: string[], seconds: number): string {
     '',
     `- Same client for all columns (bench/client.ts, its own process): plain TCP straight to the target, WebSocket (subprotocol \`binary\`, masked client frames) to the relay. The TCP targets (bench/targets.ts) are another process; each relay runs in processes of its own, started fresh for each test: websockify as \`websockify 127.0.0.1:PORT 127.0.0.1:TARGET\`, ours as \`node build/src/cli.js relay --listen 127.0.0.1:0 --target 127.0.0.1:TARGET\` (defaults: 256 KiB high-water mark, heartbeat 20 s, info logging) with Node's default flags; ours-snap the same with the snap daemon's Node flags and environment read from snap/snapcraft.yaml: ${snapDescription()}.`,
     `- Downstream: the target writes ${gib(cfg.bytes)} as fast as the socket takes it to one session; MB/s = bytes / wall time from the 101 response to the last byte (MB = 10^6 bytes); median of ${cfg.runs} run(s), after one untimed warm-up transfer of ${gib(Math.min(256 * MiB, Math.ceil(cfg.bytes / 4)))} on the same relay.`,
-    `- Relay CPU = utime+stime from /proc/PID/stat, ticks of 1/${CLK_TCK} s. websockify forks one process per connection, so its CPU is the whole process tree: the listener's utime+stime+cutime+cstime (reaped children land in cutime/cstime) plus utime+stime+cutime+cstime of every live or zombie descendant found by scanning /proc; a snapshot is retaken if a child was reaped while it was taken. CPU s/GiB = CPU delta over a downstream run / GiB moved (median of runs).`,
+    `- Relay CPU = utime+stime from /proc/PID/stat, ticks of 1/${CLK_TCK} s. websockify forks one process per connection, so its CPU is the whole process tree: the listener's utime+stime+cutime+cstime (reaped children land in cutime/cstime) plus utime+stime+cutime+cstime of every live or zombie descendant found by scanning /proc; a snapshot is retaken if a child was reaped while it was taken. CPU s/GiB = CPU delta over a downstream run / GiB moved (median of runs). The kernel share is stime (+cstime) alone: the system calls every relay makes the same way (a read and a write per message each way, the wake-ups of the other side), which no relay code can avoid.`,
     `- Round trip: one session, ${cfg.msgSize}-byte messages to an echo target, one at a time, ${cfg.warmup} warm-up round trips on the same connection, then ${cfg.samples} timed; p50/p99/p99.9 by nearest rank.`,
     `- Round trips/s: ${cfg.sessions} sessions opened (10 at a time) to the echo target, ${cfg.loadWarmup} untimed round trips on each, then each doing sequential ${cfg.msgSize}-byte round trips for ${(cfg.loadMs / 1000).toFixed(0)} s; total completed / time.`,
     '- RSS: field 24 of /proc/PID/stat × page size. For websockify the **sum over its processes** (the listener and one fork per session): that is its real footprint, though forks share some pages copy-on-write (PSS, which splits shared pages, is under Details). "Idle" is 1 s after the relay started, no session; "under load" the largest 200 ms sample during the round-trips/s test.',

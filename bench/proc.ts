@@ -34,6 +34,8 @@ export interface ProcStat {
   self: number;
   /** cutime+cstime in ticks (reaped children). */
   children: number;
+  /** Of self + children: the ticks spent in the kernel (stime+cstime). */
+  kernel: number;
   /** Resident set size in bytes. */
   rss: number;
 }
@@ -54,6 +56,7 @@ export function readStat(pid: number): ProcStat | undefined {
     ppid: Number(f[1]),
     self: Number(f[11]) + Number(f[12]),
     children: Number(f[13]) + Number(f[14]),
+    kernel: Number(f[12]) + Number(f[14]),
     rss: Number(f[21]) * PAGE_SIZE,
   };
 }
@@ -86,6 +89,8 @@ export interface TreeSample {
   at: number;
   /** CPU seconds used by the tree so far (see the module comment). */
   cpu: number;
+  /** Of `cpu`, the seconds spent in the kernel (system time: the socket reads and writes). */
+  kernel: number;
   /** Sum of the RSS of the live processes, bytes. */
   rss: number;
   /** Live processes in the tree, root included. */
@@ -105,12 +110,14 @@ export function sampleTree(root: number, tree = true): TreeSample | undefined {
     if (!after) return undefined;
     if (after.children !== before.children && attempt < 5) continue;
     let ticks = after.self + after.children;
+    let kernel = after.kernel;
     let rss = after.rss;
     for (const k of kids) {
       ticks += k.self + k.children;
+      kernel += k.kernel;
       rss += k.rss;
     }
-    return { at: performance.now(), cpu: ticks / CLK_TCK, rss, procs: 1 + kids.length };
+    return { at: performance.now(), cpu: ticks / CLK_TCK, kernel: kernel / CLK_TCK, rss, procs: 1 + kids.length };
   }
 }
 
