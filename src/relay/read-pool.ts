@@ -3,9 +3,9 @@
  * Where target reads land. Every target socket reads (`onread`) up to 256 KiB at a time, instead
  * of Node's 64 KiB, into one buffer shared by all sessions: the relay is single-threaded and each
  * read is copied out before the next, so no read allocates a fresh 64 KiB buffer. Small reads are
- * copied into Node's shared 8 KiB pool (while relaying straight into their WebSocket frame, see
- * `RelaySession.frameSmallRead`; else with `Buffer.from`), large ones into a recycled slab that
- * goes back to the pool once the browser socket has taken its bytes.
+ * copied, while relaying, straight into their WebSocket frame cut from the frame pool below (see
+ * `RelaySession.frameSmallRead`), else with `Buffer.from` into Node's 8 KiB pool; large ones into a
+ * recycled slab that goes back to the pool once the browser socket has taken its bytes.
  */
 
 /** Largest single read from a target socket. */
@@ -29,4 +29,24 @@ export function takeSlab(): Buffer {
 /** Returns a slab whose bytes nobody reads any more. */
 export function giveSlab(slab: Buffer): void {
   if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
+}
+
+/** Where {@link frameBuffer} cuts its buffers from; replaced, never reused, once used up. */
+let framePool = Buffer.allocUnsafeSlow(64 * 1024);
+let frameOffset = 0;
+
+/**
+ * A buffer of `size` bytes (at most {@link SMALL_READ} + 4) for one small WebSocket frame: a view
+ * of a 64 KiB pool, as `Buffer.allocUnsafe` cuts from Node's 8 KiB one, without its size check's
+ * wrapper allocating per call. Pool bytes are never handed out twice: a frame may still be queued
+ * on a socket when the pool is replaced, and the old pool lives as long as such views do.
+ */
+export function frameBuffer(size: number): Buffer {
+  if (frameOffset + size > framePool.length) {
+    framePool = Buffer.allocUnsafeSlow(framePool.length);
+    frameOffset = 0;
+  }
+  const out = framePool.subarray(frameOffset, frameOffset + size);
+  frameOffset = (frameOffset + size + 7) & ~7; // 8-byte aligned, as Node's pool
+  return out;
 }

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import { formatHostPort } from './address.js';
 import { IdleWatch } from './idle-watch.js';
-import { SMALL_READ, giveSlab, readBuffer, takeSlab } from './read-pool.js';
+import { SMALL_READ, frameBuffer, giveSlab, readBuffer, takeSlab } from './read-pool.js';
 import { VncLogin, type LoginFailure, type LoginPorts } from './vnc-login.js';
 import { GreetingWait } from '../rfb/protocol.js';
 import { ClientFilter, FILTER_INPUT, FILTER_LOST, FILTER_UNKNOWN, type FilterMode } from '../rfb/client-filter.js';
@@ -565,7 +565,7 @@ export class RelaySession {
   /** Copies one read out of the shared {@link readBuffer} and relays it. Never pauses (true). */
   private onTargetRead(n: number, buf: Uint8Array): boolean {
     if (n <= SMALL_READ) {
-      if (this.phase === 'relaying' && this.ws.readyState === this.ws.OPEN) this.frameSmallRead(n, buf);
+      if (this.phase === 'relaying' && this.ws.readyState === this.ws.OPEN) this.frameSmallRead(n);
       else this.onTargetData(Buffer.from(buf.subarray(0, n)));
       return true;
     }
@@ -586,17 +586,17 @@ export class RelaySession {
    * sender writes each frame at once and in call order, and frames only whole messages: a frame
    * written here lands exactly where `ws.send` would have put it. `bufferedAmount` counts it too.
    */
-  private frameSmallRead(n: number, buf: Uint8Array): void {
+  private frameSmallRead(n: number): void {
     this.bytesDown += n;
     const head = n < 126 ? 2 : 4; // n <= SMALL_READ: a 7-bit or a 16-bit length
-    const frame = Buffer.allocUnsafe(head + n);
+    const frame = frameBuffer(head + n);
     frame[0] = 0x82; // FIN, binary
     if (head === 2) frame[1] = n;
     else {
       frame[1] = 126;
       frame.writeUInt16BE(n, 2);
     }
-    frame.set(buf.subarray(0, n), head);
+    readBuffer.copy(frame, head, 0, n); // the read is in readBuffer (onread); copy() makes no view of it
     // Only the server's first bytes matter to the filter: no view of the frame once they are read.
     if (this.filter.wantsServer) this.filter.server(frame.subarray(head));
     this.browser.write(frame);
