@@ -259,9 +259,19 @@ describe('pinch to zoom on a phone (chromium touch emulation + Xvnc)', () => {
       // Anchored: the remote point under the pinch centre is still there (the tap lands on it).
       await x.xdotool('mousemove', '1', '1');
       await tap(page, centre);
+      let tapped = Date.now();
+      let taps = 1;
       await until('the tap at 3× to land where the one at 1:1 did', async () => {
         const p = await x.pointer();
-        return { ok: Math.abs(p.x - anchor.x) <= 2 && Math.abs(p.y - anchor.y) <= 2, seen: `${JSON.stringify(p)}, at 1:1 ${JSON.stringify(anchor)}` };
+        // On a loaded machine a tap right after the pinch was once not seen at all (the pointer
+        // never left 1,1; alone the test passes every time): tap again, at most twice. Where a tap
+        // lands is still checked exactly, and a viewer that drops every tap still fails.
+        if (p.x === 1 && p.y === 1 && taps < 3 && Date.now() - tapped > 3000) {
+          await tap(page, centre);
+          tapped = Date.now();
+          taps++;
+        }
+        return { ok: Math.abs(p.x - anchor.x) <= 2 && Math.abs(p.y - anchor.y) <= 2, seen: `${JSON.stringify(p)} after ${taps} tap(s), at 1:1 ${JSON.stringify(anchor)}` };
       });
 
       // The zoom outlives a change of the picture's room (noVNC itself goes back to 1:1): the
