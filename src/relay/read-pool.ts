@@ -31,19 +31,24 @@ export function giveSlab(slab: Buffer): void {
   if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
 }
 
-/** Where {@link frameBuffer} cuts its buffers from; replaced, never reused, once used up. */
-let framePool = Buffer.allocUnsafeSlow(64 * 1024);
+/**
+ * Where {@link frameBuffer} cuts its buffers from; replaced, never reused, once used up. 32 KiB:
+ * under the snap's malloc mmap threshold (64 KiB, snap/snapcraft.yaml), so a new pool comes from
+ * the malloc arena's reused memory, not from a fresh mmap and its page faults.
+ */
+const FRAME_POOL_SIZE = 32 * 1024;
+let framePool = Buffer.allocUnsafeSlow(FRAME_POOL_SIZE);
 let frameOffset = 0;
 
 /**
  * A buffer of `size` bytes (at most {@link SMALL_READ} + 4) for one small WebSocket frame: a view
- * of a 64 KiB pool, as `Buffer.allocUnsafe` cuts from Node's 8 KiB one, without its size check's
+ * of a 32 KiB pool, as `Buffer.allocUnsafe` cuts from Node's 8 KiB one, without its size check's
  * wrapper allocating per call. Pool bytes are never handed out twice: a frame may still be queued
  * on a socket when the pool is replaced, and the old pool lives as long as such views do.
  */
 export function frameBuffer(size: number): Buffer {
   if (frameOffset + size > framePool.length) {
-    framePool = Buffer.allocUnsafeSlow(framePool.length);
+    framePool = Buffer.allocUnsafeSlow(FRAME_POOL_SIZE);
     frameOffset = 0;
   }
   const out = framePool.subarray(frameOffset, frameOffset + size);

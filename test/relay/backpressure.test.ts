@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { recordReliability } from '../helpers/reliability.js';
 import { spawnRelay } from '../helpers/cli.js';
 import { startFlood, startTarget } from '../helpers/targets.js';
-import { settle, waitFor } from '../helpers/wait.js';
+import { settle, sleep, waitFor } from '../helpers/wait.js';
 import { openClient, receiveBytes, sendAll, whenClosed } from '../helpers/ws-client.js';
 
 const KiB = 1024;
@@ -41,7 +41,7 @@ function makePattern(): Buffer {
 async function heldRssKiB(relay: { rssKiB(): Promise<number> }): Promise<number> {
   let least = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 5; i++) {
-    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+    if (i > 0) await sleep(200);
     least = Math.min(least, await relay.rssKiB());
   }
   return least;

@@ -9,7 +9,7 @@ import { SMALL_READ, frameBuffer } from '../../src/relay/read-pool.js';
 
 test('frame buffers never share bytes, within a pool and after it is replaced', () => {
   const frames: Buffer[] = [];
-  // Sizes from 3 bytes to a full small read with its 4-byte header: well over one 64 KiB pool.
+  // Sizes from 3 bytes to a full small read with its 4-byte header: well over one pool.
   for (let i = 0; i < 200; i++) {
     const size = i % 2 ? SMALL_READ + 4 : 3 + i;
     const frame = frameBuffer(size);
